@@ -1,0 +1,3 @@
+from platforge.cli import main
+
+main()

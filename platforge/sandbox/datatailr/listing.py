@@ -1,0 +1,273 @@
+"""Filtering, sorting and paging for every `ls` command (contract §1.4).
+
+Filter grammar (the subset the SDK and the skills doc use):
+
+    expr    := term (("and" | "or") term)*        -- "and" binds tighter than "or"
+    term    := "not" term | "(" expr ")" | compare
+    compare := FIELD OP VALUE | FIELD ("is_null" | "is_not_null")
+    OP      := = == != < <= > >= starts_with ends_with contains
+    VALUE   := number | 'quoted' | "quoted" | bare-word | "[" VALUE ("," VALUE)* "]"
+
+`field = [a, b]` means membership. Sorting is `-field` (descending) or `+field`/`field`
+(ascending), several fields separated by spaces. Paging is offset/limit (`offset`,
+`batch-size`); a negative or missing batch size means "no limit" unless the command has a
+default.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from .errors import BadRequest
+
+Row = dict[str, Any]
+Predicate = Callable[[Row], bool]
+
+_TOKEN = re.compile(
+    r"""\s*(?:
+        (?P<lpar>\() | (?P<rpar>\)) | (?P<lbr>\[) | (?P<rbr>\]) | (?P<comma>,)
+      | (?P<op>==|!=|<=|>=|=|<|>)
+      | '(?P<sq>[^']*)' | "(?P<dq>[^"]*)"
+      | (?P<word>[^\s()\[\],=!<>'"]+)
+    )""",
+    re.VERBOSE,
+)
+_WORD_OPS = {"starts_with", "ends_with", "contains", "is_null", "is_not_null"}
+
+
+def _tokenize(text: str) -> list[tuple[str, Any]]:
+    tokens: list[tuple[str, Any]] = []
+    pos = 0
+    text = text.rstrip()
+    while pos < len(text):
+        match = _TOKEN.match(text, pos)
+        if match is None or match.end() == pos:
+            raise BadRequest(f"Invalid filter {text!r}: unexpected text at position {pos}")
+        pos = match.end()
+        kind = match.lastgroup
+        if kind in ("sq", "dq"):
+            tokens.append(("str", match.group(kind)))
+        elif kind == "word":
+            word = match.group(kind)
+            lowered = word.lower()
+            if lowered in ("and", "or", "not"):
+                tokens.append((lowered, lowered))
+            elif lowered in _WORD_OPS:
+                tokens.append(("op", lowered))
+            else:
+                tokens.append(("word", word))
+        else:
+            tokens.append((kind, match.group(kind)))
+    return tokens
+
+
+def _literal(kind: str, text: str) -> Any:
+    if kind == "str":
+        return text
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered in ("null", "none"):
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def _coerce_pair(left: Any, right: Any) -> tuple[Any, Any]:
+    """Compare like with like: numbers as numbers, everything else as strings."""
+    if isinstance(left, bool) or isinstance(right, bool):
+        return str(left).lower(), str(right).lower()
+    if isinstance(left, (int, float)) and isinstance(right, (int, float)):
+        return left, right
+    if isinstance(left, (int, float)) and isinstance(right, str):
+        try:
+            return left, float(right)
+        except ValueError:
+            return str(left), right
+    return ("" if left is None else str(left)), ("" if right is None else str(right))
+
+
+def _compare(op: str, left: Any, right: Any) -> bool:
+    if isinstance(right, list):
+        if op in ("=", "=="):
+            return any(_compare("=", left, item) for item in right)
+        if op == "!=":
+            return not any(_compare("=", left, item) for item in right)
+        raise BadRequest(f"Operator {op!r} does not take a list")
+    if left is None and op not in ("!=",):
+        return False
+    a, b = _coerce_pair(left, right)
+    if op in ("=", "=="):
+        return a == b
+    if op == "!=":
+        return a != b
+    if op in ("<", "<=", ">", ">="):
+        try:
+            return {"<": a < b, "<=": a <= b, ">": a > b, ">=": a >= b}[op]
+        except TypeError:
+            return False
+    a, b = str(a), str(b)
+    if op == "starts_with":
+        return a.startswith(b)
+    if op == "ends_with":
+        return a.endswith(b)
+    if op == "contains":
+        return b in a
+    raise BadRequest(f"Unknown filter operator {op!r}")
+
+
+class _Parser:
+    def __init__(self, tokens: list[tuple[str, Any]], fields: set[str], text: str) -> None:
+        self.tokens = tokens
+        self.i = 0
+        self.fields = fields
+        self.text = text
+
+    def fail(self, what: str) -> BadRequest:
+        return BadRequest(f"Invalid filter {self.text!r}: {what}")
+
+    def peek(self) -> str | None:
+        return self.tokens[self.i][0] if self.i < len(self.tokens) else None
+
+    def take(self, kind: str | None = None) -> tuple[str, Any]:
+        if self.i >= len(self.tokens):
+            raise self.fail("unexpected end")
+        tok = self.tokens[self.i]
+        if kind is not None and tok[0] != kind:
+            raise self.fail(f"expected {kind}, found {tok[1]!r}")
+        self.i += 1
+        return tok
+
+    def parse(self) -> Predicate:
+        pred = self.expr()
+        if self.i != len(self.tokens):
+            raise self.fail(f"unexpected {self.tokens[self.i][1]!r}")
+        return pred
+
+    def expr(self) -> Predicate:
+        alternatives = [self.conjunction()]
+        while self.peek() == "or":
+            self.take()
+            alternatives.append(self.conjunction())
+        if len(alternatives) == 1:
+            return alternatives[0]
+        return lambda row: any(p(row) for p in alternatives)
+
+    def conjunction(self) -> Predicate:
+        parts = [self.term()]
+        while self.peek() == "and":
+            self.take()
+            parts.append(self.term())
+        if len(parts) == 1:
+            return parts[0]
+        return lambda row: all(p(row) for p in parts)
+
+    def term(self) -> Predicate:
+        kind = self.peek()
+        if kind == "not":
+            self.take()
+            inner = self.term()
+            return lambda row: not inner(row)
+        if kind == "lpar":
+            self.take()
+            inner = self.expr()
+            self.take("rpar")
+            return inner
+        return self.comparison()
+
+    def comparison(self) -> Predicate:
+        _, field = self.take("word")
+        if self.fields and field not in self.fields:
+            raise self.fail(f"unknown field {field!r}; filterable fields: {', '.join(sorted(self.fields))}")
+        _, op = self.take("op")
+        if op == "is_null":
+            return lambda row: row.get(field) in (None, "")
+        if op == "is_not_null":
+            return lambda row: row.get(field) not in (None, "")
+        value = self.value()
+        return lambda row: _compare(op, row.get(field), value)
+
+    def value(self) -> Any:
+        kind = self.peek()
+        if kind == "lbr":
+            self.take()
+            items: list[Any] = []
+            while self.peek() != "rbr":
+                items.append(self.scalar())
+                if self.peek() == "comma":
+                    self.take()
+                elif self.peek() != "rbr":
+                    raise self.fail("expected ',' or ']' in list")
+            self.take("rbr")
+            return items
+        return self.scalar()
+
+    def scalar(self) -> Any:
+        kind, text = self.take()
+        if kind not in ("word", "str"):
+            raise self.fail(f"expected a value, found {text!r}")
+        return _literal(kind, text)
+
+
+def compile_filter(text: str | None, fields: Iterable[str] = ()) -> Predicate:
+    if text is None or not text.strip() or text.strip() == "None":
+        return lambda row: True
+    return _Parser(_tokenize(text), set(fields), text).parse()
+
+
+def sort_rows(rows: list[Row], sort: str | None, fields: Iterable[str] = ()) -> list[Row]:
+    if sort is None or not sort.strip() or sort.strip() == "None":
+        return rows
+    allowed = set(fields)
+    keys = sort.replace(",", " ").split()
+    for spec in reversed(keys):
+        descending = spec.startswith("-")
+        name = spec.lstrip("+-")
+        if allowed and name not in allowed:
+            raise BadRequest(f"Invalid sort {sort!r}: unknown field {name!r}")
+        rows = sorted(rows, key=lambda r: _sort_key(r.get(name)), reverse=descending)
+    return rows
+
+
+def _sort_key(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, (int, float)):
+        return (1, value)
+    return (2, str(value))
+
+
+def page(rows: Sequence[Row], offset: int | None, batch_size: int | None, default: int | None) -> list[Row]:
+    start = max(0, offset or 0)
+    limit = default if batch_size is None else batch_size
+    if limit is None or limit < 0:
+        return list(rows[start:])
+    return list(rows[start : start + limit])
+
+
+def apply_listing(
+    rows: Iterable[Row],
+    *,
+    filter: str | None = None,
+    sort: str | None = None,
+    offset: int | None = None,
+    batch_size: int | None = None,
+    default_batch: int | None = None,
+    fields: Iterable[str] = (),
+) -> tuple[list[Row], int]:
+    """Filter, sort and page `rows`. Returns the page and the total number of matches."""
+    fields = tuple(fields)
+    predicate = compile_filter(filter, fields)
+    matched = [row for row in rows if predicate(row)]
+    matched = sort_rows(matched, sort, fields)
+    return page(matched, offset, batch_size, default_batch), len(matched)
