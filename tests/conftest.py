@@ -9,8 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from platforge.sandbox.datatailr.app import create_app
-from platforge.sandbox.datatailr.config import SandboxConfig
 from platforge.sandbox.faults import FaultConfig
 from platforge.sandbox.serve import EmbeddedServer
 
@@ -37,6 +35,9 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
     running: list[RunningSandbox] = []
 
     def start(db_path: str | None = None, access_log: bool | str = False, **kwargs) -> RunningSandbox:
+        from platforge.sandbox.datatailr.app import create_app
+        from platforge.sandbox.datatailr.config import SandboxConfig
+
         fault_keys = set(FaultConfig.__dataclass_fields__)
         faults = FaultConfig(**{k: kwargs.pop(k) for k in list(kwargs) if k in fault_keys})
         password = kwargs.pop("admin_password", None) or secrets.token_urlsafe(12)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import sandbox
+from . import sandbox, stacks
 
 app = typer.Typer(
     name="platforge",
@@ -14,6 +14,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(sandbox.app, name="sandbox")
+stacks.register(app)
 
 
 def main() -> None:

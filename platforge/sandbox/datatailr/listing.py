@@ -34,6 +34,7 @@ _TOKEN = re.compile(
     )""",
     re.VERBOSE,
 )
+MAX_DEPTH = 64
 _WORD_OPS = {"starts_with", "ends_with", "contains", "is_null", "is_not_null"}
 
 
@@ -130,6 +131,7 @@ class _Parser:
         self.i = 0
         self.fields = fields
         self.text = text
+        self.depth = 0
 
     def fail(self, what: str) -> BadRequest:
         return BadRequest(f"Invalid filter {self.text!r}: {what}")
@@ -171,17 +173,25 @@ class _Parser:
         return lambda row: all(p(row) for p in parts)
 
     def term(self) -> Predicate:
-        kind = self.peek()
-        if kind == "not":
-            self.take()
-            inner = self.term()
-            return lambda row: not inner(row)
-        if kind == "lpar":
-            self.take()
-            inner = self.expr()
-            self.take("rpar")
-            return inner
-        return self.comparison()
+        # Parsing and evaluation both recurse per `not`/`(`: bound the depth so that a hostile
+        # filter is a 400, not a RecursionError.
+        if self.depth >= MAX_DEPTH:
+            raise self.fail(f"nested more than {MAX_DEPTH} levels deep")
+        self.depth += 1
+        try:
+            kind = self.peek()
+            if kind == "not":
+                self.take()
+                inner = self.term()
+                return lambda row: not inner(row)
+            if kind == "lpar":
+                self.take()
+                inner = self.expr()
+                self.take("rpar")
+                return inner
+            return self.comparison()
+        finally:
+            self.depth -= 1
 
     def comparison(self) -> Predicate:
         _, field = self.take("word")

@@ -136,10 +136,16 @@ class Db:
         return None if row is None else row[0]
 
     def executescript_in_tx(self, script: str) -> None:
-        # sqlite3.executescript() would COMMIT first; run statement by statement instead.
-        for statement in script.split(";"):
-            if statement.strip():
-                self.conn.execute(statement)
+        # sqlite3.executescript() would COMMIT first; run statement by statement instead. A `;`
+        # inside a comment or string does not end a statement, so pieces are joined until
+        # SQLite itself calls the statement complete.
+        pending = ""
+        for piece in script.split(";"):
+            pending += piece + ";"
+            if sqlite3.complete_statement(pending):
+                if pending.strip(" \t\r\n;"):
+                    self.conn.execute(pending)
+                pending = ""
 
     def get_meta(self, key: str) -> str | None:
         return self.scalar("SELECT value FROM meta WHERE key = ?", (key,))

@@ -1,0 +1,249 @@
+"""Apply: execute a plan level by level, verify every write, and record ownership.
+
+Safety properties:
+- the stack's lock is held for the whole apply, so two applies never interleave;
+- every write is journalled as `pending` in the state *before* it is sent, so a run killed
+  mid-apply leaves a record; the next plan treats pending creates as owned (prunable) and, being
+  level-triggered, adopts what already exists instead of creating it twice;
+- every write is read back and compared with the declaration (bounded wait for platforms that
+  are eventually consistent);
+- an empty plan takes no lock and writes nothing, so a second apply makes zero writes.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from itertools import groupby
+from threading import Lock
+from typing import Any
+
+from .diff import diff_resource
+from .errors import ApplyError
+from .kind import Context, Kind
+from .model import Action, Op, Resource
+from .plan import Plan, Platform
+from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
+
+ProgressHook = Callable[[Action, str], None]
+
+
+@dataclass
+class ApplyResult:
+    applied: list[Action] = field(default_factory=list)
+    failed: list[tuple[Action, str]] = field(default_factory=list)
+    skipped: list[Action] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+@dataclass
+class ApplyOptions:
+    parallelism: int = 4
+    verify_timeout: float = 10.0
+    verify_interval: float = 0.2
+
+
+class Applier:
+    def __init__(self, platform: Platform, ctx: Context, backend: StateBackend,
+                 options: ApplyOptions | None = None, progress: ProgressHook | None = None) -> None:
+        self.platform = platform
+        self.ctx = ctx
+        self.backend = backend
+        self.options = options or ApplyOptions()
+        self.progress = progress or (lambda action, status: None)
+        self._state_lock = Lock()
+
+    def apply(self, plan: Plan, resources: list[Resource], state: State) -> ApplyResult:
+        """Run `plan` (made under the caller's lock) and persist state after every level."""
+        by_address = {r.address: r for r in resources}
+        result = ApplyResult()
+        self._settle_journal(plan, state)
+        self._forget_vanished(plan, state, result)
+        self._record_noops(plan, by_address, state)
+        changes = plan.changes
+        if not changes:
+            if result.forgotten or self._state_dirty:
+                self._save(state)
+            return result
+        blocked: set[str] = set()
+        for _, level_actions in groupby(changes, key=lambda a: a.level):
+            batch = []
+            for action in level_actions:
+                if self._depends_on_blocked(action, by_address, blocked, bool(result.failed)):
+                    result.skipped.append(action)
+                    blocked.add(action.address)
+                else:
+                    batch.append(action)
+            if not batch:
+                continue
+            entries = self._journal(state, batch)
+            with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
+                outcomes = list(pool.map(lambda a: self._run(a, by_address.get(a.address), state), batch))
+            for action, entry, error in zip(batch, entries, outcomes):
+                entry.finished_at = now_iso()
+                if error is None:
+                    entry.status = "done"
+                    result.applied.append(action)
+                else:
+                    entry.status = "failed"
+                    entry.error = error
+                    result.failed.append((action, error))
+                    blocked.add(action.address)
+            self._save(state)
+        if result.failed:
+            failures = [(a.address, e) for a, e in result.failed]
+            raise ApplyError(
+                f"{len(result.failed)} action(s) failed; {len(result.applied)} applied, "
+                f"{len(result.skipped)} not attempted",
+                failures,
+            ) from None
+        return result
+
+    # ---- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _depends_on_blocked(action: Action, by_address: dict[str, Resource], blocked: set[str],
+                            anything_failed: bool) -> bool:
+        """Skip what depends on a failed (or skipped) action; deletes wait for a clean run,
+        since they come last precisely because other objects may still point at them."""
+        if action.op is Op.DELETE:
+            return anything_failed
+        resource = by_address.get(action.address)
+        return resource is not None and any(ref.address in blocked for ref in resource.refs)
+
+    _state_dirty = False
+
+    def _journal(self, state: State, batch: list[Action]) -> list[JournalEntry]:
+        entries = [JournalEntry(address=a.address, kind=a.kind, identity=list(a.identity), op=a.op.value)
+                   for a in batch]
+        with self._state_lock:
+            # Keep the journal bounded: finished entries of earlier runs are history.
+            state.journal = [e for e in state.journal if e.status == "pending"][-1000:] + entries
+        self._save(state)
+        return entries
+
+    def _save(self, state: State) -> None:
+        with self._state_lock:
+            state.serial += 1
+            self.backend.save(state)
+            self._state_dirty = False
+
+    def _settle_journal(self, plan: Plan, state: State) -> None:
+        """Resolve intents left pending by a killed run. This run's plan was made from live
+        state, so it already accounts for whatever those writes did; what must not be lost is
+        ownership of objects they created that are no longer declared."""
+        planned = {a.address: a for a in plan.actions}
+        for entry in state.pending():
+            action = planned.get(entry.address)
+            leftover = action is None or action.op is Op.DELETE
+            if leftover and entry.op in ("create", "replace") and entry.address not in state.resources:
+                if entry.address in plan.orphans or action is not None:
+                    state.resources[entry.address] = ResourceState(kind=entry.kind, identity=entry.identity)
+            entry.status = "done"
+            entry.finished_at = now_iso()
+            entry.error = "settled by a later run"
+            self._state_dirty = True
+
+    def _forget_vanished(self, plan: Plan, state: State, result: ApplyResult) -> None:
+        """Owned objects that are gone and no longer declared leave the state quietly."""
+        declared = {a.address for a in plan.actions}
+        for address in list(state.resources):
+            if address in declared or address in plan.orphans:
+                continue
+            del state.resources[address]
+            result.forgotten.append(address)
+        state.journal = [e for e in state.journal if not (e.status == "pending" and e.address in result.forgotten)]
+
+    def _record_noops(self, plan: Plan, by_address: dict[str, Resource], state: State) -> None:
+        """In-sync objects that state does not yet own (adopted) become owned."""
+        for action in plan.actions:
+            if action.op is not Op.NOOP:
+                continue
+            resource = by_address.get(action.address)
+            entry = state.resources.get(action.address)
+            if resource is None:
+                continue
+            wanted = self._resource_state(resource, action.platform_id)
+            if entry is None or entry.applied != wanted.applied or entry.fingerprints != wanted.fingerprints \
+                    or tuple(entry.identity) != tuple(wanted.identity):
+                state.resources[action.address] = wanted
+                self._state_dirty = True
+
+    def _resource_state(self, resource: Resource, platform_id: Any) -> ResourceState:
+        kind = self.platform.kinds[resource.kind]
+        fps = {k: self.ctx.fingerprinter(v) for k, v in resource.secrets.items() if k in kind.sensitive_fields}
+        return ResourceState(kind=resource.kind, identity=list(resource.identity), platform_id=platform_id,
+                             applied=resource.spec, fingerprints=fps)
+
+    def _run(self, action: Action, resource: Resource | None, state: State) -> str | None:
+        kind = self.platform.kinds[action.kind]
+        self.progress(action, "start")
+        try:
+            platform_id = self._execute(kind, action, resource)
+            if action.op is Op.DELETE:
+                self._verify_deleted(kind, action)
+                with self._state_lock:
+                    state.resources.pop(action.address, None)
+            else:
+                assert resource is not None
+                platform_id = self._verify(kind, resource, platform_id)
+                with self._state_lock:
+                    state.resources[action.address] = self._resource_state(resource, platform_id)
+        except Exception as exc:  # one failed action must not hide the others' outcome
+            self.progress(action, "failed")
+            return f"{type(exc).__name__}: {exc}"
+        self.progress(action, "done")
+        return None
+
+    def _execute(self, kind: Kind, action: Action, resource: Resource | None) -> Any:
+        ctx = self.ctx
+        if action.op is Op.CREATE:
+            return kind.create(ctx, resource)
+        if action.op is Op.UPDATE:
+            live = kind.read(ctx, action.identity)
+            if live is None:
+                return kind.create(ctx, resource)
+            changed = {c.path.split(".", 1)[0] for c in action.changes}
+            kind.update(ctx, resource, live, changed)
+            return live.platform_id
+        if action.op is Op.REPLACE:
+            live = kind.read(ctx, action.identity)
+            if kind.delete_before_replace:
+                kind.delete(ctx, action.identity, live)
+                return kind.create(ctx, resource)
+            new_id = kind.create(ctx, resource)
+            kind.delete(ctx, action.identity, live)
+            return new_id
+        if action.op is Op.DELETE:
+            kind.delete(ctx, action.identity, kind.read(ctx, action.identity))
+            return None
+        return action.platform_id
+
+    def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> Any:
+        """Read back until the platform shows what was declared, within a bounded wait."""
+        deadline = time.monotonic() + self.options.verify_timeout
+        desired_fps = {n: self.ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
+        while True:
+            live = kind.read(self.ctx, resource.identity)
+            if live is not None:
+                live_fps = kind.fingerprint_live(self.ctx, live, resource) if kind.secrets_readable else desired_fps
+                remaining = diff_resource(kind, resource, live, desired_fps, live_fps)
+                if not remaining:
+                    return live.platform_id if live.platform_id is not None else platform_id
+            if time.monotonic() >= deadline:
+                detail = "object not found" if live is None else ", ".join(c.path for c in remaining)
+                raise ApplyError(f"read-back after write does not match the declaration ({detail})")
+            time.sleep(self.options.verify_interval)
+
+    def _verify_deleted(self, kind: Kind, action: Action) -> None:
+        deadline = time.monotonic() + self.options.verify_timeout
+        while kind.read(self.ctx, action.identity) is not None:
+            if time.monotonic() >= deadline:
+                raise ApplyError("object still present after delete")
+            time.sleep(self.options.verify_interval)

@@ -1,0 +1,160 @@
+"""Drift: compare live with the last applied state *and* with the declaration, and say why
+they differ, one cause per finding:
+
+1. declared_change: the stack says something the platform does not have yet (not applied);
+2. out_of_band: a managed field changed on the platform since the last apply;
+3. unmanaged: an object exists that this stack never owned;
+4. missing: an object this stack owns is gone from the platform.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any
+
+from .diff import diff_resource
+from .kind import Context
+from .model import Cause, FieldChange, LiveObject, Resource
+from .plan import LiveView, Platform, Target, read_live
+from .state import State
+
+DRIFT_FORMAT = "platforge.drift/v1"
+
+
+@dataclass
+class DriftFinding:
+    cause: Cause
+    address: str
+    kind: str
+    identity: tuple
+    detail: str
+    changes: list[FieldChange] = field(default_factory=list)
+    detection: str = "fields"  # or "fingerprint" for secrets
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "cause": self.cause.value,
+            "address": self.address,
+            "kind": self.kind,
+            "identity": list(self.identity),
+            "detail": self.detail,
+            "detection": self.detection,
+            "changes": [c.to_json() for c in self.changes],
+        }
+
+
+@dataclass
+class DriftReport:
+    target: Target
+    findings: list[DriftFinding]
+    in_sync: list[str]
+    secret_detection: str
+    state_serial: int | None
+    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+
+    @property
+    def drifted(self) -> bool:
+        return bool(self.findings)
+
+    def counts(self) -> dict[str, int]:
+        counts = {cause.value: 0 for cause in Cause}
+        for finding in self.findings:
+            counts[finding.cause.value] += 1
+        counts["in_sync"] = len(self.in_sync)
+        return counts
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "format": DRIFT_FORMAT,
+            "created_at": self.created_at,
+            "target": self.target.to_json(),
+            "state_serial": self.state_serial,
+            "secret_detection": self.secret_detection,
+            "summary": self.counts(),
+            "drifted": self.drifted,
+            "findings": [f.to_json() for f in self.findings],
+            "in_sync": self.in_sync,
+        }
+
+
+def detect_drift(platform: Platform, ctx: Context, target: Target, resources: list[Resource],
+                 state: State | None, secret_detection: str, live: LiveView | None = None) -> DriftReport:
+    live = live if live is not None else read_live(platform, ctx, resources, state)
+    state = state or State()
+    findings: list[DriftFinding] = []
+    in_sync: list[str] = []
+    declared_keys = set()
+
+    for resource in resources:
+        kind = platform.kinds[resource.kind]
+        key = (resource.kind, tuple(resource.identity))
+        declared_keys.add(key)
+        current = live.get(*key)
+        owned = state.owned(resource.kind, resource.identity)
+        entry = state.resources.get(owned) if owned else None
+        if current is None:
+            if entry is not None:
+                findings.append(DriftFinding(Cause.MISSING, resource.address, resource.kind, resource.identity,
+                                             "owned by this stack but missing on the platform"))
+            else:
+                findings.append(DriftFinding(Cause.DECLARED_CHANGE, resource.address, resource.kind,
+                                             resource.identity, "declared but not created yet"))
+            continue
+        before = len(findings)
+        live_fps = kind.fingerprint_live(ctx, current, resource) if kind.secrets_readable else (
+            dict(entry.fingerprints) if entry else {})
+        if entry is not None:
+            applied = Resource(kind=resource.kind, name=resource.name, spec=entry.applied,
+                               identity=resource.identity)
+            # Read as "last applied -> live now": diff_resource gives (live, applied), so swap.
+            oob = [FieldChange(c.path, c.new, c.old, c.sensitive, c.forces_replace)
+                   for c in diff_resource(kind, applied, current, dict(entry.fingerprints), live_fps)]
+            if oob:
+                secret_only = all(c.sensitive for c in oob)
+                findings.append(DriftFinding(
+                    Cause.OUT_OF_BAND, resource.address, resource.kind, resource.identity,
+                    "changed on the platform since the last apply", oob,
+                    detection="fingerprint" if secret_only else "fields"))
+        desired_fps = {n: ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
+        baseline_fps = dict(entry.fingerprints) if entry else live_fps
+        declared = _declared_changes(kind, resource, entry, current, desired_fps, baseline_fps)
+        if declared:
+            findings.append(DriftFinding(Cause.DECLARED_CHANGE, resource.address, resource.kind,
+                                         resource.identity, "declared change not applied yet", declared))
+        if len(findings) == before:
+            in_sync.append(resource.address)
+
+    for address, entry in state.resources.items():
+        key = (entry.kind, tuple(entry.identity))
+        if key in declared_keys:
+            continue
+        current = live.get(*key)
+        if current is None:
+            findings.append(DriftFinding(Cause.MISSING, address, entry.kind, key[1],
+                                         "owned by this stack, no longer declared, and missing on the platform"))
+        else:
+            findings.append(DriftFinding(Cause.DECLARED_CHANGE, address, entry.kind, key[1],
+                                         "no longer declared; `apply --prune` would delete it"))
+
+    owned_keys = {(e.kind, tuple(e.identity)) for e in state.resources.values()}
+    for (kind_name, identity), obj in sorted(live.objects.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if (kind_name, identity) in declared_keys or (kind_name, identity) in owned_keys or obj.builtin:
+            continue
+        findings.append(DriftFinding(Cause.UNMANAGED, _unmanaged_address(kind_name, identity), kind_name, identity,
+                                     "exists on the platform but is not managed by this stack"))
+
+    return DriftReport(target=target, findings=findings, in_sync=sorted(in_sync),
+                       secret_detection=secret_detection, state_serial=state.serial if state else None)
+
+
+def _declared_changes(kind, resource: Resource, entry, current: LiveObject, desired_fps, baseline_fps) -> list[FieldChange]:
+    """What the declaration changes relative to the last apply (or to live when never applied)."""
+    if entry is None:
+        return diff_resource(kind, resource, current, desired_fps, baseline_fps)
+    applied_as_live = LiveObject(kind=resource.kind, identity=resource.identity, fields=entry.applied)
+    return diff_resource(kind, resource, applied_as_live, desired_fps, baseline_fps)
+
+
+def _unmanaged_address(kind: str, identity: tuple) -> str:
+    return f"{kind}[{'/'.join(str(part) for part in identity)}]"

@@ -1,0 +1,317 @@
+"""`DatatailrClient`: the one object that talks to a Datatailr installation.
+
+It owns the session (password login or a ready JWT, contract §5.1), turns `call(method,
+"cmd/sub", args)` into the wire form of `wire.py`, and exposes one typed namespace per kind:
+`users`, `groups`, `kv`, `secrets`, `blobs`, `jobs`, `tags`. Retries, throttling and error
+classes come from the platform-neutral `Transport`.
+
+Credentials come from the caller or the environment (`from_env`), never from files; they are
+masked in every error message and never part of a repr. A client cannot be pickled, so that no
+framework (Pulumi dynamic providers pickle their closures) writes it into state.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from http.cookies import CookieError, SimpleCookie
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import httpx
+
+from ..transport import (
+    AuthenticationError,
+    PlatformError,
+    RateLimiter,
+    Redactor,
+    RetryPolicy,
+    Transport,
+    TransportStats,
+)
+from .blobs import BlobsApi
+from .jobs import JobsApi
+from .kv import KvApi, SecretsApi
+from .tags import TagsApi
+from .users import GroupsApi, UsersApi
+from .wire import COOKIE_NAME, SDK_VERSION, Arg, api_path, datatailr_error, encode_body, encode_query, unwrap
+
+log = logging.getLogger("platforge.datatailr")
+
+DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+
+
+def _user_agent() -> str:
+    try:
+        return f"platforge/{version('platforge')}"
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "platforge/0+unknown"
+
+
+class ConfigurationError(ValueError):
+    """The client cannot be built from what it was given (messages name variables, not values)."""
+
+
+@dataclass(frozen=True)
+class PasswordLogin:
+    """Log in with HTTP Basic at `POST /login`; a 401 mid-session logs in again once."""
+
+    username: str
+    password: str = field(repr=False)
+
+
+@dataclass(frozen=True)
+class TokenLogin:
+    """A ready session JWT (the `X-Datatailr-Oidc-Data` cookie value); cannot be renewed."""
+
+    jwt: str = field(repr=False)
+
+
+Credentials = PasswordLogin | TokenLogin
+
+
+def normalize_base_url(url: str) -> str:
+    """Strip spaces and trailing `/`. Unlike the SDK, never guess a scheme (it guesses https
+    for anything but `localhost`, contract §5.1): a scheme-less URL is an error."""
+    text = url.strip().rstrip("/")
+    parsed = httpx.URL(text) if text else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ConfigurationError("the Datatailr base URL must start with http:// or https:// and name a host")
+    if parsed.userinfo:
+        raise ConfigurationError("the Datatailr base URL must not embed credentials")
+    return text
+
+
+class DatatailrClient:
+    """Typed access to the Datatailr API. Thread-safe; use as a context manager or `close()`."""
+
+    def __init__(
+        self,
+        base_url: str,
+        credentials: Credentials,
+        *,
+        retry: RetryPolicy | None = None,
+        rate_limit: float | None = None,
+        rate_burst: float | None = None,
+        rate_limiter: RateLimiter | None = None,
+        timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
+        page_size: int = 100,
+        verify: bool | str = True,
+        http_transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
+        if page_size < 1:
+            raise ConfigurationError("page_size must be >= 1")
+        self.base_url = normalize_base_url(base_url)
+        self.page_size = page_size
+        self._credentials = credentials
+        self._redactor = Redactor()
+        self._token: str | None = None
+        self._session_lock = threading.Lock()
+        if isinstance(credentials, PasswordLogin):
+            self._redactor.add(credentials.password)
+        else:
+            self._set_token(credentials.jwt)
+        if rate_limiter is None and rate_limit:
+            rate_limiter = RateLimiter(rate_limit, rate_burst, sleep=sleep)
+        self._transport = Transport(
+            self.base_url,
+            error_mapper=datatailr_error,
+            retry=retry,
+            rate_limiter=rate_limiter,
+            timeout=timeout,
+            headers={
+                "User-Agent": _user_agent(),
+                "Accept": "application/json",
+                "X-Datatailr-SDK-Version": SDK_VERSION,
+            },
+            redactor=self._redactor,
+            http_transport=http_transport,
+            verify=verify,
+            sleep=sleep,
+            rng=rng,
+            wall_clock=wall_clock,
+        )
+        self.users = UsersApi(self)
+        self.groups = GroupsApi(self)
+        self.kv = KvApi(self)
+        self.secrets = SecretsApi(self)
+        self.blobs = BlobsApi(self)
+        self.jobs = JobsApi(self)
+        self.tags = TagsApi(self)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        base_url_var: str = "DATATAILR_BASE_URL",
+        jwt_var: str = "DATATAILR_JWT",
+        username_var: str = "DATATAILR_USER_NAME",
+        password_var: str = "DATATAILR_USER_PASSWORD",
+        **kwargs: Any,
+    ) -> DatatailrClient:
+        """Build from environment variables: the base URL plus either a JWT or a username and
+        password. With both, the password wins (it can renew the session) and the JWT is the
+        first session."""
+        env = os.environ if environ is None else environ
+        base_url = env.get(base_url_var, "").strip()
+        if not base_url:
+            raise ConfigurationError(f"{base_url_var} is not set")
+        jwt = env.get(jwt_var, "").strip()
+        username = env.get(username_var, "").strip()
+        password = env.get(password_var, "")
+        if username and password:
+            client = cls(base_url, PasswordLogin(username, password), **kwargs)
+            if jwt:
+                client._set_token(jwt)
+            return client
+        if jwt:
+            return cls(base_url, TokenLogin(jwt), **kwargs)
+        if username or password:
+            missing = password_var if username else username_var
+            raise ConfigurationError(f"{missing} is not set (both {username_var} and {password_var} are needed)")
+        raise ConfigurationError(f"set {jwt_var}, or {username_var} and {password_var}")
+
+    # Plumbing -------------------------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        who = (f"user={self._credentials.username!r}" if isinstance(self._credentials, PasswordLogin)
+               else "auth='token'")
+        return f"DatatailrClient({self.base_url!r}, {who})"
+
+    def __getstate__(self) -> Any:
+        raise TypeError("DatatailrClient holds credentials and a live connection pool: it cannot be pickled")
+
+    def __enter__(self) -> DatatailrClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._transport.close()
+
+    @property
+    def stats(self) -> TransportStats:
+        return self._transport.stats
+
+    @property
+    def transport(self) -> Transport:
+        return self._transport
+
+    def _set_token(self, token: str) -> None:
+        if self._token:
+            self._redactor.discard(self._token)
+        self._token = token
+        self._redactor.add(token)
+
+    # Session --------------------------------------------------------------------------------
+
+    def login(self) -> None:
+        """Exchange the username and password for a session cookie (contract §5.1)."""
+        creds = self._credentials
+        if not isinstance(creds, PasswordLogin):
+            raise AuthenticationError("this client has a session token only and cannot log in; "
+                                      "provide a fresh token or a username and password")
+        try:
+            response = self._transport.request(
+                "POST", "/login", params={"response_type": "id_token"},
+                auth=(creds.username, creds.password), idempotent=True,
+            )
+        except AuthenticationError as exc:
+            raise AuthenticationError(
+                f"login as {creds.username!r} failed: invalid username or password",
+                status=exc.status, method=exc.method, path=exc.path, attempts=exc.attempts,
+            ) from None
+        token = _session_cookie(response)
+        if not token:
+            raise AuthenticationError(f"login succeeded but no {COOKIE_NAME} cookie came back",
+                                      status=response.status_code, method="POST", path="/login")
+        self._set_token(token)
+
+    def _session_token(self) -> str:
+        with self._session_lock:
+            if self._token is None:
+                self.login()
+            assert self._token is not None
+            return self._token
+
+    def _renew(self, stale: str) -> bool:
+        """After a 401: log in again unless another thread already did. False if impossible."""
+        if not isinstance(self._credentials, PasswordLogin):
+            return False
+        with self._session_lock:
+            if self._token == stale:
+                log.info("session rejected; logging in again")
+                self.login()
+        return True
+
+    # The wire -------------------------------------------------------------------------------
+
+    def call(
+        self,
+        method: str,
+        command: str,
+        args: Mapping[str, Arg] | None = None,
+        *,
+        idempotent: bool | None = None,
+        secret_values: Iterable[str] = (),
+    ) -> Any:
+        """Run one API command (`"user/ls"`) and return its unwrapped `result`.
+
+        GET arguments go in the query, every other method's in a JSON body (contract §1.2);
+        `idempotent` overrides the method's retry safety (see `transport`)."""
+        method = method.upper()
+        path = api_path(command)
+        args = args or {}
+        params = encode_query(args) if method == "GET" else None
+        body = encode_body(args) if method != "GET" else None
+        secrets = tuple(secret_values)
+        renewed = False
+        while True:
+            token = self._session_token()
+            try:
+                response = self._transport.request(
+                    method, path, params=params, json=body or None,
+                    headers={"Cookie": f"{COOKIE_NAME}={token}"},
+                    idempotent=idempotent, secret_values=secrets,
+                )
+            except AuthenticationError:
+                # The server refused before doing anything: one renewal and retry is safe for
+                # any method.
+                if renewed or not self._renew(token):
+                    raise
+                renewed = True
+                continue
+            return unwrap(response)
+
+
+def _session_cookie(response: httpx.Response) -> str | None:
+    for header in response.headers.get_list("set-cookie"):
+        jar: SimpleCookie = SimpleCookie()
+        try:
+            jar.load(header)
+        except CookieError:
+            continue
+        if COOKIE_NAME in jar and jar[COOKIE_NAME].value:
+            return jar[COOKIE_NAME].value
+    return None
+
+
+__all__ = [
+    "ConfigurationError",
+    "Credentials",
+    "DatatailrClient",
+    "PasswordLogin",
+    "PlatformError",
+    "TokenLogin",
+    "normalize_base_url",
+]

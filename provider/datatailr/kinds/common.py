@@ -1,0 +1,62 @@
+"""What the Datatailr kinds share: cached listings (one call per kind per page, shared across
+kinds within a run), id/name lookups, the default environment, and tolerant deletes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict
+
+from platforge.core.kind import Context
+
+from ...transport import NotFound
+from ..client import DatatailrClient
+from ..models import Group, User
+
+Environment = Literal["dev", "pre", "prod"]
+BUILTIN_GROUPS = frozenset({"dtusers", "admin", "node_admin"})
+DEFAULT_GROUP = "dtusers"
+
+
+class Spec(BaseModel):
+    """Base of every declared schema: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def client(ctx: Context) -> DatatailrClient:
+    return ctx.client
+
+
+def users(ctx: Context) -> list[User]:
+    return ctx.cached("users", lambda: client(ctx).users.ls())
+
+
+def groups(ctx: Context) -> list[Group]:
+    return ctx.cached("groups", lambda: client(ctx).groups.ls())
+
+
+def user_names(ctx: Context) -> dict[int, str]:
+    return ctx.cached("user_names", lambda: {u.user_id: u.name for u in users(ctx)})
+
+
+def group_names(ctx: Context) -> dict[int, str]:
+    return ctx.cached("group_names", lambda: {g.group_id: g.name for g in groups(ctx)})
+
+
+def signed_in_user(ctx: Context) -> str:
+    return ctx.cached("signed_user", lambda: client(ctx).users.signed_user().name)
+
+
+def identities_changed(ctx: Context) -> None:
+    """Users and groups changed: drop every listing derived from them."""
+    ctx.invalidate("users", "groups", "user_names", "group_names")
+
+
+def ignore_missing(call: Callable[[], Any]) -> None:
+    """Deleting something already gone is success (idempotent delete)."""
+    try:
+        call()
+    except NotFound:
+        pass

@@ -1,0 +1,79 @@
+"""Kind `group`: a Datatailr group, optionally with an authoritative member set.
+
+    [group.analysts]
+    members = ["alice", "bob"]      # optional; when given, the stack owns the whole set
+
+Members are user names in the stack and user ids on the wire (`group get` returns ids). A group
+whose members are declared must not also be the target of `group_membership` resources, nor be
+listed in a user's `groups` (one owner per collection: see platform.validate_stack).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.model import LiveObject, Ref, Resource
+
+from .common import BUILTIN_GROUPS, Spec, client, groups, identities_changed, ignore_missing, user_names
+
+
+class GroupSpec(Spec):
+    name: str
+    members: set[str] | None = None
+
+
+class GroupKind(Kind):
+    name = "group"
+    spec_model = GroupSpec
+    identity_fields = ("name",)
+    destructive = True
+    builtin_names = BUILTIN_GROUPS
+
+    def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+        raw.setdefault("name", name)
+        return raw
+
+    def canonical_spec(self, model: GroupSpec) -> dict[str, Any]:
+        spec: dict[str, Any] = {"name": model.name}
+        if model.members is not None:
+            spec["members"] = sorted_unique(model.members)
+        return spec
+
+    def references(self, model: GroupSpec):
+        return [Ref("user", member) for member in sorted(model.members or ())]
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        names = user_names(ctx)
+        return [
+            LiveObject(
+                kind=self.name, identity=(g.name,), platform_id=g.group_id, builtin=g.name in BUILTIN_GROUPS,
+                fields={"name": g.name, "members": sorted(names.get(uid, f"#{uid}") for uid in g.members)},
+            )
+            for g in groups(ctx)
+        ]
+
+    def create(self, ctx: Context, resource: Resource) -> Any:
+        api = client(ctx).groups
+        created = api.add(resource.spec["name"])
+        members = resource.spec.get("members") or []
+        if members:
+            api.add_users(resource.spec["name"], members)
+        identities_changed(ctx)
+        return created.group_id
+
+    def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
+        if "members" not in changed:
+            return
+        api = client(ctx).groups
+        want = set(resource.spec.get("members") or [])
+        have = set(live.fields.get("members") or [])
+        if want - have:
+            api.add_users(resource.spec["name"], sorted(want - have))
+        if have - want:
+            api.rm_users(resource.spec["name"], sorted(have - want))
+        identities_changed(ctx)
+
+    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+        ignore_missing(lambda: client(ctx).groups.rm(identity[0]))
+        identities_changed(ctx)

@@ -1,0 +1,138 @@
+"""Kinds `kv` and `secret`: KV entries and secure KV entries, per environment.
+
+    [kv.db_url]
+    environment = "prod"              # default: the stack's [platform] environment
+    key = "db_url"                    # default: the table name
+    value = "postgres://db/prod"
+    [kv.db_url.acl]
+    read = { groups = ["analysts"] }
+
+    [secret.db_password]
+    environment = "prod"
+    value = { from_env = "DB_PASSWORD" }   # or { from_file = "..." }: never inline
+
+The identity is (environment, key). A secret's value is never listed by the platform, so each
+managed secret costs one `kv get --secure` per plan to compare keyed fingerprints; plain
+entries are read entirely from the listing.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platforge.core.kind import Context, Kind
+from platforge.core.model import LiveObject, Resource
+from platforge.core.secrets import SecretRef
+
+from ...transport import NotFound
+from .acl import AclSpec, canonical_acl, live_acl, to_client_acl
+from .common import Environment, Spec, client, ignore_missing
+
+
+class KvSpec(Spec):
+    key: str
+    environment: Environment
+    value: str
+    acl: AclSpec | None = None
+
+
+class SecretSpec(Spec):
+    key: str
+    environment: Environment
+    value: SecretRef
+    acl: AclSpec | None = None
+
+
+class KvKind(Kind):
+    name = "kv"
+    spec_model = KvSpec
+    identity_fields = ("environment", "key")
+    secure = False
+
+    def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+        raw.setdefault("key", name)
+        return raw
+
+    def canonical_spec(self, model) -> dict[str, Any]:
+        spec: dict[str, Any] = {"environment": model.environment, "key": model.key}
+        if not self.secure:
+            spec["value"] = model.value
+        if model.acl is not None:
+            spec["acl"] = canonical_acl(model.acl)
+        return spec
+
+    def references(self, model):
+        return model.acl.refs() if model.acl is not None else []
+
+    def scopes(self, resources, settings) -> set[Any]:
+        return {r.spec["environment"] for r in resources}
+
+    def scope_of(self, identity: tuple) -> Any:
+        return identity[0]
+
+    def _api(self, ctx: Context):
+        return client(ctx).secrets if self.secure else client(ctx).kv
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        env = scope or ctx.settings.get("environment", "dev")
+        entries = ctx.cached(f"{self.name}:{env}", lambda: self._api(ctx).ls(
+            environment=env, acls=True, include_values=not self.secure))
+        out = []
+        for entry in entries:
+            environment = entry.environment or env
+            fields: dict[str, Any] = {"environment": environment, "key": entry.key, "acl": live_acl(ctx, entry.acl)}
+            if not self.secure:
+                fields["value"] = entry.value
+            out.append(LiveObject(kind=self.name, identity=(environment, entry.key),
+                                  platform_id=f"{environment}/{entry.key}", fields=fields))
+        return out
+
+    def _write_value(self, ctx: Context, resource: Resource) -> None:
+        spec = resource.spec
+        value = resource.secrets["value"] if self.secure else spec["value"]
+        self._api(ctx).put(spec["key"], value, environment=spec["environment"])
+
+    def create(self, ctx: Context, resource: Resource) -> Any:
+        self._write_value(ctx, resource)
+        if "acl" in resource.spec:
+            self._api(ctx).set_acls(resource.spec["key"], to_client_acl(resource.spec["acl"]),
+                                    environment=resource.spec["environment"])
+        self._changed(ctx, resource.spec["environment"])
+        return f"{resource.spec['environment']}/{resource.spec['key']}"
+
+    def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
+        if "value" in changed:
+            self._write_value(ctx, resource)
+        if "acl" in changed:
+            self._api(ctx).set_acls(resource.spec["key"], to_client_acl(resource.spec.get("acl") or {}),
+                                    environment=resource.spec["environment"])
+        self._changed(ctx, resource.spec["environment"])
+
+    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+        ignore_missing(lambda: self._api(ctx).rm(identity[1], environment=identity[0]))
+        self._changed(ctx, identity[0])
+
+    def _changed(self, ctx: Context, environment: str) -> None:
+        ctx.invalidate(f"{self.name}:{environment}")
+        ctx.invalidate_prefix(f"{self.name}-fingerprint:{environment}/")
+
+
+class SecretKind(KvKind):
+    name = "secret"
+    spec_model = SecretSpec
+    sensitive_fields = frozenset({"value"})
+    secure = True
+
+    def fingerprint_live(self, ctx: Context, live: LiveObject, resource: Resource) -> dict[str, str]:
+        if "value" not in resource.secrets:
+            return {}
+        environment, key = live.identity
+
+        def read() -> str | None:
+            try:
+                return ctx.fingerprinter(client(ctx).secrets.get(key, environment=environment).get_secret_value())
+            except NotFound:
+                return None
+
+        fingerprint = ctx.cached(f"{self.name}-fingerprint:{environment}/{key}", read)
+        return {} if fingerprint is None else {"value": fingerprint}

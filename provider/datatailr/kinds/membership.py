@@ -1,0 +1,63 @@
+"""Kind `group_membership`: one (group, user) pair, additive.
+
+    [group_membership.alice-in-analysts]
+    group = "analysts"
+    user = "alice"
+
+For teams that do not own a group's whole member list. A group managed this way must not also
+declare `members` (validated: two owners of one collection would fight on every apply).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from platforge.core.kind import Context, Kind
+from platforge.core.model import LiveObject, Ref, Resource
+
+from .common import Spec, client, groups, identities_changed, ignore_missing, user_names
+
+
+class GroupMembershipSpec(Spec):
+    group: str
+    user: str
+
+
+class GroupMembershipKind(Kind):
+    name = "group_membership"
+    spec_model = GroupMembershipSpec
+    identity_fields = ("group", "user")
+    builtin_names = frozenset()
+
+    def references(self, model: GroupMembershipSpec):
+        return [Ref("group", model.group), Ref("user", model.user)]
+
+    def scopes(self, resources, settings) -> set[Any]:
+        return {r.spec["group"] for r in resources}
+
+    def scope_of(self, identity: tuple) -> Any:
+        return identity[0]
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        names = user_names(ctx)
+        out = []
+        for g in groups(ctx):
+            if scope is not None and g.name != scope:
+                continue
+            for uid in g.members:
+                user = names.get(uid, f"#{uid}")
+                out.append(LiveObject(kind=self.name, identity=(g.name, user), platform_id=f"{g.group_id}:{uid}",
+                                      fields={"group": g.name, "user": user}))
+        return out
+
+    def create(self, ctx: Context, resource: Resource) -> Any:
+        client(ctx).groups.add_users(resource.spec["group"], [resource.spec["user"]])
+        identities_changed(ctx)
+        return None
+
+    def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
+        """A membership has nothing but its identity; there is never anything to update."""
+
+    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+        ignore_missing(lambda: client(ctx).groups.rm_users(identity[0], [identity[1]]))
+        identities_changed(ctx)

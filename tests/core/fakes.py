@@ -1,0 +1,201 @@
+"""An in-memory platform for testing the core without any HTTP: two kinds, a write counter,
+hooks to fail or crash on a chosen write, and an object store for the platform state backend."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.secrets import SecretRef
+from platforge.core.state import ObjectStore
+
+
+class FakeBackendStore:
+    """The 'platform': tables of dicts, plus counters of reads and writes."""
+
+    def __init__(self) -> None:
+        self.teams: dict[str, dict[str, Any]] = {}
+        self.items: dict[str, dict[str, Any]] = {}
+        self.writes = 0
+        self.lists = 0
+        self.fail_on: set[tuple[str, str]] = set()  # (op, name) -> raise
+        self.crash_after: set[tuple[str, str]] = set()  # write happens, then raise
+        self.lock = threading.Lock()
+
+    def write(self, op: str, name: str) -> None:
+        with self.lock:
+            if (op, name) in self.fail_on:
+                raise RuntimeError(f"injected failure on {op} {name}")
+            self.writes += 1
+
+    def after(self, op: str, name: str) -> None:
+        if (op, name) in self.crash_after:
+            raise KeyboardInterrupt(f"killed after {op} {name}")
+
+
+class TeamSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    members: set[str] = set()
+    region: str = "eu"
+
+
+class ItemSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    value: str = ""
+    team: str | None = None
+    size: int = 1
+    token: SecretRef | None = None
+
+
+class TeamKind(Kind):
+    name = "team"
+    spec_model = TeamSpec
+    identity_fields = ("name",)
+    replace_fields = frozenset({"region"})
+    destructive = True
+    builtin_names = frozenset({"everyone"})
+
+    def prepare(self, name, raw):
+        raw.setdefault("name", name)
+        return raw
+
+    def canonical_spec(self, model):
+        spec = super().canonical_spec(model)
+        if "members" in spec:
+            spec["members"] = sorted_unique(spec["members"])
+        return spec
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        store: FakeBackendStore = ctx.client
+        store.lists += 1
+        return [
+            LiveObject(kind="team", identity=(name,), platform_id=t["id"], builtin=name == "everyone",
+                       fields={"name": name, "members": sorted(t["members"]), "region": t["region"]})
+            for name, t in sorted(store.teams.items())
+        ]
+
+    def create(self, ctx, resource: Resource):
+        store: FakeBackendStore = ctx.client
+        name = resource.spec["name"]
+        store.write("create", name)
+        if name in store.teams:
+            raise RuntimeError(f"duplicate team {name}")
+        store.teams[name] = {"id": len(store.teams) + 100, "members": set(resource.spec.get("members", [])),
+                             "region": resource.spec.get("region", "eu")}
+        store.after("create", name)
+        return store.teams[name]["id"]
+
+    def update(self, ctx, resource, live, changed):
+        store: FakeBackendStore = ctx.client
+        name = resource.spec["name"]
+        store.write("update", name)
+        if "members" in changed:
+            store.teams[name]["members"] = set(resource.spec["members"])
+
+    def delete(self, ctx, identity, live):
+        store: FakeBackendStore = ctx.client
+        if identity[0] in store.teams:
+            store.write("delete", identity[0])
+            del store.teams[identity[0]]
+
+
+class ItemKind(Kind):
+    name = "item"
+    spec_model = ItemSpec
+    identity_fields = ("name",)
+    sensitive_fields = frozenset({"token"})
+
+    def prepare(self, name, raw):
+        raw.setdefault("name", name)
+        return raw
+
+    def references(self, model):
+        return [Ref("team", model.team)] if model.team else []
+
+    def list(self, ctx, scope):
+        store: FakeBackendStore = ctx.client
+        store.lists += 1
+        out = []
+        for name, item in sorted(store.items.items()):
+            fps = {"token": ctx.fingerprinter(item["token"])} if item.get("token") is not None else {}
+            out.append(LiveObject(kind="item", identity=(name,), platform_id=name, fingerprints=fps,
+                                  fields={"name": name, "value": item["value"], "team": item["team"],
+                                          "size": item["size"]}))
+        return out
+
+    def _write(self, ctx, resource):
+        store: FakeBackendStore = ctx.client
+        spec = resource.spec
+        current = store.items.get(spec["name"], {"value": "", "team": None, "size": 1, "token": None})
+        store.items[spec["name"]] = {
+            "value": spec.get("value", current["value"]), "team": spec.get("team", current["team"]),
+            "size": int(spec.get("size", current["size"])), "token": resource.secrets.get("token", current["token"]),
+        }
+
+    def create(self, ctx, resource):
+        ctx.client.write("create", resource.spec["name"])
+        self._write(ctx, resource)
+        ctx.client.after("create", resource.spec["name"])
+        return resource.spec["name"]
+
+    def update(self, ctx, resource, live, changed):
+        ctx.client.write("update", resource.spec["name"])
+        self._write(ctx, resource)
+
+    def delete(self, ctx, identity, live):
+        store: FakeBackendStore = ctx.client
+        if identity[0] in store.items:
+            store.write("delete", identity[0])
+            del store.items[identity[0]]
+
+
+class FakeObjectStore(ObjectStore):
+    def __init__(self) -> None:
+        self.objects: dict[str, bytes] = {}
+        self.secrets: dict[str, str] = {}
+
+    def get(self, name):
+        return self.objects.get(name)
+
+    def put(self, name, data):
+        self.objects[name] = data
+
+    def delete(self, name):
+        self.objects.pop(name, None)
+
+    def get_secret(self, name):
+        return self.secrets.get(name)
+
+    def put_secret(self, name, value):
+        self.secrets[name] = value
+
+
+class FakePlatform:
+    name = "fake"
+    secret_detection = "fingerprint of the value read back"
+
+    def __init__(self, store: FakeBackendStore | None = None) -> None:
+        self.store = store or FakeBackendStore()
+        self.kinds = {"team": TeamKind(), "item": ItemKind()}
+        self.object_stores: dict[str, FakeObjectStore] = {}
+
+    def validate_stack(self, resources):
+        return []
+
+    def connect(self, config, endpoint=None):
+        return self.store
+
+    def settings(self, config, resources):
+        return {"environment": config.environment}
+
+    def endpoint_of(self, client):
+        return "memory://fake"
+
+    def object_store(self, client, config):
+        return self.object_stores.setdefault("default", FakeObjectStore())
