@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from . import sandbox, stacks
+from . import demo, sandbox, stacks
 
 app = typer.Typer(
     name="platforge",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 app.add_typer(sandbox.app, name="sandbox")
 stacks.register(app)
+demo.register(app)
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 app = typer.Typer(help="Run a local sandbox that implements a platform's API.", no_args_is_help=True)
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 PASSWORD_ENV = "PLATFORGE_SANDBOX_ADMIN_PASSWORD"
 

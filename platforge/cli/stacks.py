@@ -29,7 +29,7 @@ from ..report import markdown as md_report
 from ..report import text as text_report
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 StackDir = Annotated[Path, typer.Argument(help="Stack directory (default: the current directory).")]
 Endpoint = Annotated[str | None, typer.Option("--endpoint", help="Override the stack's [platform] endpoint.")]

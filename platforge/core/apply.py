@@ -47,6 +47,10 @@ class ApplyOptions:
     parallelism: int = 4
     verify_timeout: float = 10.0
     verify_interval: float = 0.2
+    #: Attempts per action when the platform calls a failure transient (the client has already
+    #: retried what was safe to repeat; this re-reads live state and decides again).
+    max_attempts: int = 4
+    retry_delay: float = 0.5
 
 
 class Applier:
@@ -184,22 +188,60 @@ class Applier:
     def _run(self, action: Action, resource: Resource | None, state: State) -> str | None:
         kind = self.platform.kinds[action.kind]
         self.progress(action, "start")
-        try:
-            platform_id = self._execute(kind, action, resource)
-            if action.op is Op.DELETE:
-                self._verify_deleted(kind, action)
-                with self._state_lock:
-                    state.resources.pop(action.address, None)
-            else:
-                assert resource is not None
-                platform_id = self._verify(kind, resource, platform_id)
-                with self._state_lock:
-                    state.resources[action.address] = self._resource_state(resource, platform_id)
-        except Exception as exc:  # one failed action must not hide the others' outcome
-            self.progress(action, "failed")
-            return f"{type(exc).__name__}: {exc}"
+        attempt = 0
+        current = action
+        while True:
+            attempt += 1
+            try:
+                if current is not None:
+                    platform_id = self._execute(kind, current, resource)
+                else:
+                    platform_id = action.platform_id
+                if action.op is Op.DELETE:
+                    self._verify_deleted(kind, action)
+                    with self._state_lock:
+                        state.resources.pop(action.address, None)
+                else:
+                    assert resource is not None
+                    platform_id = self._verify(kind, resource, platform_id)
+                    with self._state_lock:
+                        state.resources[action.address] = self._resource_state(resource, platform_id)
+                break
+            except Exception as exc:  # one failed action must not hide the others' outcome
+                if attempt >= self.options.max_attempts or not self._transient(exc):
+                    self.progress(action, "failed")
+                    return f"{type(exc).__name__}: {exc}"
+                time.sleep(min(self.options.retry_delay * 2 ** (attempt - 1), 5.0))
+                try:
+                    current = self._reconsider(kind, action, resource)
+                except Exception as again:
+                    if not self._transient(again):
+                        self.progress(action, "failed")
+                        return f"{type(again).__name__}: {again}"
         self.progress(action, "done")
         return None
+
+    def _transient(self, exc: Exception) -> bool:
+        check = getattr(self.platform, "is_transient", None)
+        return bool(check and check(exc))
+
+    def _reconsider(self, kind: Kind, action: Action, resource: Resource | None) -> Action | None:
+        """After an ambiguous failure (the write may or may not have happened), decide again from
+        live state, level-triggered: nothing left to do (None), or the action still needed."""
+        live = kind.read(self.ctx, action.identity)
+        if action.op is Op.DELETE:
+            return None if live is None else action
+        assert resource is not None
+        if live is None:
+            return Action(action.address, action.kind, action.identity, Op.CREATE, "retry after a failed write")
+        desired_fps = {n: self.ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
+        live_fps = kind.fingerprint_live(self.ctx, live, resource) if kind.secrets_readable else {}
+        changes = diff_resource(kind, resource, live, desired_fps, live_fps)
+        if not changes:
+            return None
+        op = Op.REPLACE if any(c.forces_replace for c in changes) else Op.UPDATE
+        return Action(action.address, action.kind, action.identity, op, "retry after a failed write", changes,
+                      live.platform_id)
 
     def _execute(self, kind: Kind, action: Action, resource: Resource | None) -> Any:
         ctx = self.ctx

@@ -47,6 +47,9 @@ class Platform(Protocol):
     def object_store(self, client: Any, config: Any) -> Any:
         """A core.state.ObjectStore on the platform, for the `platform` state backend."""
 
+    def is_transient(self, exc: Exception) -> bool:
+        """Whether a failed write may succeed if decided again from live state (5xx, timeouts)."""
+
 
 @dataclass
 class Target:

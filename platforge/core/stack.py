@@ -201,6 +201,13 @@ def _single_table(documents, name: str, model: type[BaseModel], problems: list[P
         return None
 
 
+def _find_table(documents, name: str) -> tuple[str, int | None]:
+    for path, text, doc in documents:
+        if name in doc:
+            return str(path), _locate(text, [name])
+    return str(documents[0][0]), None
+
+
 def _read_external(path: Path, text: str, body: Any, platform: Platform, external: dict[str, set[str]],
                    problems: list[Problem]) -> None:
     if not isinstance(body, dict):
@@ -292,6 +299,11 @@ def _locate(text: str, table: list[str], key: str | None = None) -> int | None:
                 if key_re.match(candidate):
                     return offset
             return index + 1
+    if key is None:
+        prefix = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\.")
+        for index, line in enumerate(lines):
+            if prefix.match(line):
+                return index + 1
     # Inline form: `name = { ... }` under [table], or a dotted key `name.field = ...`.
     if len(table) >= 2:
         inline = re.compile(rf"^\s*{re.escape(table[-1])}\s*(=|\.)")

@@ -11,7 +11,6 @@ or `#12` in a value never notifies anyone or links an issue.
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass

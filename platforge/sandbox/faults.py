@@ -117,17 +117,11 @@ class FaultMiddleware:
             await self.app(scope, receive, send)
             return
         started = time.perf_counter()
-        status_box = {"status": 0}
+        status_box = {"status": 0, "logged": False}
 
-        async def send_wrapper(message) -> None:
-            if message["type"] == "http.response.start":
-                status_box["status"] = message["status"]
-            await send(message)
-
-        try:
-            await self._handle(scope, receive, send_wrapper)
-        finally:
-            if self.access_log is not None:
+        def log() -> None:
+            if self.access_log is not None and not status_box["logged"]:
+                status_box["logged"] = True
                 self.access_log.write(
                     ts=round(time.time(), 3),
                     method=scope["method"],
@@ -135,6 +129,20 @@ class FaultMiddleware:
                     status=status_box["status"] or 0,
                     duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 )
+
+        async def send_wrapper(message) -> None:
+            if message["type"] == "http.response.start":
+                status_box["status"] = message["status"]
+            elif message["type"] == "http.response.body" and not message.get("more_body", False):
+                # Log before the last byte leaves: a client that has its response can rely on
+                # the log line being there (tests count writes in the access log).
+                log()
+            await send(message)
+
+        try:
+            await self._handle(scope, receive, send_wrapper)
+        finally:
+            log()
 
     async def _handle(self, scope: Scope, receive, send) -> None:
         faults = self.faults

@@ -11,7 +11,7 @@ from platforge.core.model import Resource
 from platforge.core.state import ObjectStore
 
 from .. import PlatformConnectionError
-from ..transport import NotFound, PlatformError
+from ..transport import NotFound, PlatformError, RateLimited, ServerError, TransportError
 from .client import ConfigurationError, DatatailrClient, PasswordLogin, TokenLogin
 from .kinds import GroupKind, GroupMembershipKind, KvKind, SecretKind, UserKind
 from .kinds.user import MEMBERSHIP_OWNED_ELSEWHERE
@@ -125,6 +125,9 @@ class DatatailrPlatform:
         except PlatformError as exc:
             raise PlatformConnectionError(f"cannot log in to {base_url}: {exc}") from None
         return client
+
+    def is_transient(self, exc: Exception) -> bool:
+        return isinstance(exc, (ServerError, TransportError, RateLimited))
 
     def endpoint_of(self, client: DatatailrClient) -> str:
         return client.base_url

@@ -138,7 +138,10 @@ def datatailr_error(response: httpx.Response) -> PlatformError | None:
         return AuthenticationError(f"{_SESSION_HINT} ({response_message(response)})", status=status)
     if 300 <= status < 400:
         location = response.headers.get("location", "")
-        where = httpx.URL(location).copy_with(query=None, fragment=None) if location else "nowhere"
+        try:
+            where = str(httpx.URL(location).copy_with(query=None, fragment=None)) if location else "nowhere"
+        except (httpx.InvalidURL, ValueError, TypeError):
+            where = "an invalid location"
         if "login" in location.lower():
             return AuthenticationError(f"{_SESSION_HINT} (redirected to the login page)", status=status)
         if "license.html" in location:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
+import json
 import os
 import signal
 import socket
@@ -63,7 +66,7 @@ def _login(url: str, user: str, password: str) -> httpx.Client:
 def test_state_and_sessions_survive_a_restart(tmp_path):
     db = tmp_path / "state.db"
     first = SandboxProcess(db, "pw-one")
-    with _login(first.url, "admin", "pw-one") as client:
+    with closing(_login(first.url, "admin", "pw-one")) as client:
         assert client.post("/api/group/add", json={"group_name": "analysts", "json-enrichened": True}).status_code == 200
         assert client.put("/api/kv/put", json={"key": "db_url", "value": "postgres://h/db"}).status_code == 200
         cookie = client.cookies.get("X-Datatailr-Oidc-Data")
@@ -132,7 +135,7 @@ def test_sigkill_during_concurrent_writes_leaves_a_consistent_db(tmp_path):
 
     again = SandboxProcess(db, "pw")
     try:
-        with _login(again.url, "admin", "pw") as client:
+        with closing(_login(again.url, "admin", "pw")) as client:
             listing = client.get("/api/kv/ls", params={"batch-size": "100000", "include-values": "True", "json": "True"}).json()["result"]
         stored = {item["key"]: item.get("value") for item in listing["items"]}
         missing = [k for k in acknowledged if k not in stored]
@@ -150,3 +153,19 @@ def test_bad_fault_flag_is_a_clear_error(tmp_path):
     )
     assert result.returncode == 1
     assert "--error-rate must be between 0 and 1" in result.stderr
+
+
+def test_demo_runs_the_whole_loop_on_the_embedded_sandbox(tmp_path):
+    """The README's main job, as a user runs it from a fresh clone."""
+    repo = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DATATAILR_")}
+    result = subprocess.run([sys.executable, "-m", "platforge", "demo", "--stack", str(repo / "examples/quickstart"),
+                             "--output", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300,
+                            env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert "12 to create" in result.stdout and "No changes" in result.stdout
+    assert "second apply: 0 write requests" in result.stdout
+    report = json.loads((tmp_path / "reports/drift.json").read_text())
+    assert {f["cause"] for f in report["findings"]} == {"out_of_band", "missing", "unmanaged"}
+    assert (tmp_path / "reports/drift.html").read_text().startswith("<!DOCTYPE html>")
+    assert not (repo / "examples/quickstart/.platforge").exists()

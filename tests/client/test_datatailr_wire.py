@@ -154,3 +154,8 @@ def test_stderr_header_is_logged(caplog):
         unwrap(response(json={"result": 1}, headers={"X-Datatailr-Stderr": warning}))
         unwrap(response(json={"result": 1}, headers={"X-Datatailr-Stderr": "%%%not-base64"}))
     assert "deprecated option" in caplog.text
+
+
+def test_malformed_redirect_location_is_still_an_error():
+    error = datatailr_error(response(302, headers={"location": "http://[::1"}))
+    assert type(error) is PlatformError and "redirect" in error.message

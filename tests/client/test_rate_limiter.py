@@ -6,6 +6,8 @@ import threading
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from platforge.provider.transport import RateLimiter, Transport
 
@@ -74,3 +76,24 @@ def test_every_attempt_of_a_transport_takes_a_token(fake_time: FakeTime):
     t.request("GET", "/b")
     assert fake_time.sleeps == [0.0, 0.25, 0.25]  # retry-after 0, then the limiter spacing
     assert t.stats.rate_limit_wait_seconds == pytest.approx(0.5)
+
+
+@settings(deadline=None, max_examples=200)
+@given(
+    rate=st.floats(min_value=0.5, max_value=50),
+    burst=st.integers(min_value=1, max_value=10),
+    gaps=st.lists(st.floats(min_value=0, max_value=2), min_size=1, max_size=60),
+)
+def test_no_window_ever_exceeds_burst_plus_rate(rate, burst, gaps):
+    """Whatever the arrival pattern, any window [a, b] of send times holds at most
+    burst + rate * (b - a) requests."""
+    clock = FakeTime(0.0)
+    limiter = RateLimiter(rate=rate, burst=burst, clock=clock.clock, sleep=clock.sleep)
+    sent = []
+    for gap in gaps:
+        clock.now += gap
+        limiter.acquire()
+        sent.append(clock.now)
+    for i in range(len(sent)):
+        for j in range(i, len(sent)):
+            assert j - i + 1 <= burst + rate * (sent[j] - sent[i]) + 1e-6

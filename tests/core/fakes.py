@@ -14,6 +14,10 @@ from platforge.core.secrets import SecretRef
 from platforge.core.state import ObjectStore
 
 
+class TransientError(Exception):
+    """A failure after which the write may or may not have happened (a 503, a timeout)."""
+
+
 class FakeBackendStore:
     """The 'platform': tables of dicts, plus counters of reads and writes."""
 
@@ -24,6 +28,7 @@ class FakeBackendStore:
         self.lists = 0
         self.fail_on: set[tuple[str, str]] = set()  # (op, name) -> raise
         self.crash_after: set[tuple[str, str]] = set()  # write happens, then raise
+        self.ambiguous_after: dict[tuple[str, str], int] = {}  # write happens, then N transient errors
         self.lock = threading.Lock()
 
     def write(self, op: str, name: str) -> None:
@@ -33,6 +38,9 @@ class FakeBackendStore:
             self.writes += 1
 
     def after(self, op: str, name: str) -> None:
+        if self.ambiguous_after.get((op, name), 0) > 0:
+            self.ambiguous_after[(op, name)] -= 1
+            raise TransientError(f"timed out after {op} {name}")
         if (op, name) in self.crash_after:
             raise KeyboardInterrupt(f"killed after {op} {name}")
 
@@ -187,6 +195,9 @@ class FakePlatform:
 
     def validate_stack(self, resources):
         return []
+
+    def is_transient(self, exc):
+        return isinstance(exc, TransientError)
 
     def connect(self, config, endpoint=None):
         return self.store

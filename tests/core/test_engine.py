@@ -281,3 +281,21 @@ def test_concurrent_apply_levels_are_bounded_and_complete(harness):
     assert len(result.applied) == 40
     assert {s for _, s in seen} == {"start", "done"}
     assert not harness.engine().plan().has_changes
+
+
+def test_ambiguous_failure_is_decided_again_from_live_state_without_duplicates(harness):
+    harness.write(BASIC)
+    store = harness.platform.store
+    store.ambiguous_after[("create", "data")] = 1  # the team is created, then the call "times out"
+    _, result = harness.engine().apply()
+    assert result.ok and list(store.teams) == ["data"]
+    assert store.writes == 2  # one team create, one item create: the retry saw the team and stopped
+    assert not harness.engine().plan().has_changes
+
+
+def test_non_transient_failures_are_not_retried(harness):
+    harness.write(BASIC)
+    harness.platform.store.fail_on.add(("create", "data"))
+    with pytest.raises(ApplyError):
+        harness.engine().apply()
+    assert harness.platform.store.writes == 0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from contextlib import closing
+
 import json
 import time
 
@@ -20,14 +22,14 @@ def _session(box) -> httpx.Client:
 
 def test_faults_are_off_by_default(sandbox):
     assert FaultConfig() == FaultConfig(latency_ms=0, rate_limit=0, error_rate=0, drop_rate=0)
-    with _session(sandbox) as client:
+    with closing(_session(sandbox)) as client:
         statuses = {client.get("/api/user/ls").status_code for _ in range(50)}
     assert statuses == {200}
 
 
 def test_rate_limit_answers_429_with_retry_after(sandbox_factory):
     box = sandbox_factory(rate_limit=5)
-    with _session(box) as client:
+    with closing(_session(box)) as client:
         responses = [client.get("/api/user/ls") for _ in range(20)]
     limited = [r for r in responses if r.status_code == 429]
     assert 10 <= len(limited) <= 15, [r.status_code for r in responses]
@@ -36,13 +38,13 @@ def test_rate_limit_answers_429_with_retry_after(sandbox_factory):
         assert "rate limit" in response.json()["error"].lower()
     # Waiting out Retry-After lets the next request through.
     time.sleep(int(limited[-1].headers["retry-after"]))
-    with _session(box) as client:
+    with closing(_session(box)) as client:
         assert client.get("/api/user/ls").status_code == 200
 
 
 def test_error_rate_injects_503_envelopes_without_side_effects(sandbox_factory):
     box = sandbox_factory(error_rate=0.5, seed=7)
-    with _session(box) as client:
+    with closing(_session(box)) as client:
         outcomes = []
         for i in range(60):
             response = client.put("/api/kv/put", json={"key": f"k{i}", "value": "v"})
@@ -54,7 +56,7 @@ def test_error_rate_injects_503_envelopes_without_side_effects(sandbox_factory):
     assert failed and succeeded and len(failed) + len(succeeded) == 60
     clean = sandbox_factory(db_path=box.db_path, admin_password=box.admin_password)
     box.stop()
-    with _session(clean) as client:
+    with closing(_session(clean)) as client:
         items = client.get("/api/kv/ls", params={"batch-size": "1000", "json": "True"}).json()["result"]["items"]
     keys = {item["key"] for item in items}
     assert keys == {f"k{i}" for i in succeeded}, "an injected 503 must not apply the write"
@@ -71,7 +73,7 @@ def test_drop_rate_closes_connections_mid_request(sandbox_factory):
 
 def test_latency_delays_every_request(sandbox_factory):
     box = sandbox_factory(latency_ms=120)
-    with _session(box) as client:
+    with closing(_session(box)) as client:
         start = time.perf_counter()
         for _ in range(3):
             assert client.get("/api/user/ls").status_code == 200
@@ -81,7 +83,7 @@ def test_latency_delays_every_request(sandbox_factory):
 
 def test_access_log_has_one_json_line_per_request(sandbox_factory):
     box = sandbox_factory(access_log=True)
-    with _session(box) as client:
+    with closing(_session(box)) as client:
         client.get("/api/user/ls")
         client.put("/api/kv/put", json={"key": "a", "value": "b"})
         client.get("/api/user/get", params={"username": "nobody-here"})
@@ -111,5 +113,5 @@ def test_requests_without_session_are_401(sandbox):
         bad = client.post("/login", auth=(sandbox.admin_user, "wrong-password"))
         assert bad.status_code == 401
         assert "invalid username or password" in bad.json()["error"]
-        forged = client.get("/api/user/ls", cookies={"X-Datatailr-Oidc-Data": "x.eyJwcmVmZXJyZWRfdXNlcm5hbWUiOiJhZG1pbiJ9.y"})
+        forged = client.get("/api/user/ls", headers={"Cookie": "X-Datatailr-Oidc-Data=x.eyJwcmVmZXJyZWRfdXNlcm5hbWUiOiJhZG1pbiJ9.y"})
         assert forged.status_code == 401

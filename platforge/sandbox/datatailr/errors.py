@@ -73,6 +73,11 @@ def install_error_handlers(app: FastAPI) -> None:
             message = "Method not allowed for this command"
         return error_response(exc.status_code, message, getattr(exc, "headers", None))
 
+    @app.exception_handler(UnicodeEncodeError)
+    async def _unencodable(_: Request, exc: UnicodeEncodeError) -> JSONResponse:
+        # A lone surrogate in a JSON string cannot be stored as UTF-8 text.
+        return error_response(400, "Invalid request: text contains characters that are not valid Unicode")
+
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:  # pragma: no cover - a bug
         return error_response(500, f"Internal sandbox error: {type(exc).__name__}")

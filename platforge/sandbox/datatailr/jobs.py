@@ -741,6 +741,8 @@ def _stop_runs(db: Db, env: str, name: str, versions: Iterable[int] | None = Non
     clauses, params = ["environment = ?", "parent_name = ?"], [env, name]
     if versions is not None:
         versions = list(versions)
+        if not versions:
+            return 0
         clauses.append(f"job_version IN ({','.join('?' * len(versions))})")
         params += versions
     if run_id is not None:

@@ -1,0 +1,111 @@
+"""The GitOps front door end to end against the sandbox: exit codes, idempotence measured in
+the sandbox's access log, saved plans, Markdown comments, and secrets kept out of every output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .conftest import SECRET_MARKER
+
+
+def test_exit_codes_plan_apply_drift(world):
+    stack = world.quickstart()
+    first = world.cli("plan", stack)
+    assert first.exit_code == 2, first.stdout + first.stderr
+    assert "12 to create" in first.stdout
+
+    applied = world.cli("apply", stack, "--yes")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+
+    again = world.cli("plan", stack)
+    assert again.exit_code == 0 and "No changes" in again.stdout
+    assert world.cli("drift", stack).exit_code == 0
+
+    (stack / "broken.toml").write_text("[user.zed\n")
+    for command in (("plan", stack), ("apply", stack, "--yes"), ("drift", stack)):
+        result = world.cli(*command)
+        assert result.exit_code == 1 and "invalid TOML" in result.stderr and "broken.toml" in result.stderr
+
+
+def test_second_apply_makes_zero_writes(world):
+    stack = world.quickstart()
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    writes_first = world.writes_since(0)
+    assert len(writes_first) >= 12
+    mark = world.mark()
+    second = world.cli("apply", stack, "--yes")
+    assert second.exit_code == 0
+    assert world.writes_since(mark) == []
+    reads = [r for r in world.log_lines()[mark:] if r["method"] == "GET"]
+    # Live state comes from list calls (one per kind per page), plus one read per managed secret.
+    per_object_gets = [r for r in reads if r["path"] in ("/api/user/get", "/api/group/get")]
+    assert per_object_gets == []
+
+
+def test_apply_without_yes_refuses_off_a_terminal(world):
+    stack = world.quickstart()
+    mark = world.mark()
+    result = world.cli("apply", stack)
+    assert result.exit_code == 1
+    assert "--yes" in result.stderr
+    assert world.writes_since(mark) == []
+
+
+def test_saved_plan_applies_and_a_stale_one_is_refused(world, tmp_path):
+    stack = world.quickstart()
+    plan_file = tmp_path / "plan.json"
+    assert world.cli("plan", stack, "--out", plan_file).exit_code == 2
+    assert json.loads(plan_file.read_text())["format"] == "platforge.plan/v1"
+    assert world.cli("apply", stack, "--plan", plan_file, "--yes").exit_code == 0
+    assert world.cli("plan", stack).exit_code == 0
+
+    # A plan is made, then a managed object changes on the platform: the plan is refused.
+    (stack / "extra.toml").write_text('[group.late]\n')
+    assert world.cli("plan", stack, "--out", plan_file).exit_code == 2
+    import httpx
+
+    with httpx.Client(base_url=world.sandbox.url) as http:
+        http.post("/login", auth=(world.sandbox.admin_user, world.sandbox.admin_password))
+        # An unrelated, unmanaged object does not make the plan stale ...
+        assert http.post("/api/group/add", json={"group_name": "intruder"}).status_code == 200
+        unrelated = world.cli("apply", stack, "--plan", plan_file, "--yes")
+        assert unrelated.exit_code == 0, unrelated.stderr
+        assert world.cli("plan", stack, "--out", plan_file).exit_code == 0
+        (stack / "extra.toml").write_text('[group.later]\n')
+        assert world.cli("plan", stack, "--out", plan_file).exit_code == 2
+        # ... but a change to a managed object does.
+        modified = http.put("/api/user/modify", json={"username": "alice", "email": "oob@example.com"})
+        assert modified.status_code == 200
+    mark = world.mark()
+    stale = world.cli("apply", stack, "--plan", plan_file, "--yes")
+    assert stale.exit_code == 1 and "stale" in stale.stderr
+    assert world.writes_since(mark) == []
+
+
+def test_markdown_comment_is_written_and_bounded(world, tmp_path):
+    stack = world.quickstart()
+    md = tmp_path / "plan.md"
+    assert world.cli("plan", stack, "--markdown", md).exit_code == 2
+    text = md.read_text()
+    assert len(text) <= 65536 and "user.alice" in text and "<!--" in text
+
+
+def test_secret_marker_never_leaves_the_process(world, tmp_path):
+    stack = world.quickstart()
+    outputs = []
+    plan_file, md = tmp_path / "p.json", tmp_path / "p.md"
+    outputs.append(world.cli("plan", stack, "--out", plan_file, "--markdown", md))
+    outputs.append(world.cli("apply", stack, "--yes"))
+    outputs.append(world.cli("plan", stack, "--json"))
+    for fmt in ("text", "json", "markdown", "html"):
+        outputs.append(world.cli("drift", stack, "--format", fmt))
+    texts = [o.stdout + o.stderr for o in outputs]
+    texts += [plan_file.read_text(), md.read_text(), Path(world.sandbox.access_log).read_text()]
+    texts += [p.read_text() for p in (stack / ".platforge").iterdir() if p.suffix == ".json"]
+    for text in texts:
+        assert SECRET_MARKER not in text
+    state = json.loads((stack / ".platforge/state.json").read_text())
+    secret = state["resources"]["secret.warehouse-password-dev"]
+    assert secret["applied"]["value"] == {"from_env": "QUICKSTART_WAREHOUSE_PASSWORD_DEV"}
+    assert secret["fingerprints"]["value"].startswith("hmac-sha256:")
