@@ -20,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -110,7 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         proc, url = start_sandbox(Path(tmp) / "bench.db", password)
         try:
-            with session(url, password) as admin:
+            with closing(session(url, password)) as admin:
                 for i in range(args.users):
                     admin.post("/api/user/add", json={
                         "username": f"user{i:04d}", "first-name": "U", "last-name": f"{i}",

@@ -20,6 +20,10 @@ from .model import LiveObject, Ref, Resource, SourceLocation
 from .secrets import SecretRef, resolve_secret
 
 
+#: Placeholder validated in place of a secret the caller supplies directly (see Kind.declare).
+PROGRAM_SECRET = {"from_env": "PLATFORGE_PROGRAM_SUPPLIED_SECRET"}
+
+
 class Context:
     """What a kind gets to talk to its platform during one plan or apply.
 
@@ -79,14 +83,27 @@ class Kind(ABC):
 
     # ---- declaration -------------------------------------------------------------------
 
-    def declare(self, name: str, raw: Mapping[str, Any], source: SourceLocation | None, base_dir: str = ".") -> Resource:
-        """Validate one declared object and turn it into a Resource (raises pydantic errors)."""
-        model = self.spec_model.model_validate(self.prepare(name, dict(raw)))
+    def declare(self, name: str, raw: Mapping[str, Any], source: SourceLocation | None, base_dir: str = ".",
+                secret_values: Mapping[str, str] | None = None) -> Resource:
+        """Validate one declared object and turn it into a Resource (raises pydantic errors).
+
+        Secret fields are references in a stack (`{ from_env = ... }`). A front door that already
+        holds the value (a Pulumi secret) passes it in `secret_values` instead; either way the
+        value lands only in `Resource.secrets`, never in the spec.
+        """
+        raw = dict(raw)
+        given = dict(secret_values or {})
+        for field_name in given:
+            raw[field_name] = PROGRAM_SECRET
+        model = self.spec_model.model_validate(self.prepare(name, raw))
         spec = self.canonical_spec(model)
         secrets: dict[str, str] = {}
         for field_name in self.sensitive_fields | self.create_only_fields:
             ref = getattr(model, field_name, None)
-            if isinstance(ref, SecretRef):
+            if field_name in given:
+                secrets[field_name] = given[field_name]
+                spec[field_name] = {"from_program": "secret"}
+            elif isinstance(ref, SecretRef):
                 secrets[field_name] = resolve_secret(ref, base_dir, f"{self.name}.{name}.{field_name}")
                 spec[field_name] = ref.describe()
         identity = tuple(spec[f] for f in self.identity_fields)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import threading
 import time
 import uuid
 from abc import ABC, abstractmethod
@@ -223,6 +224,33 @@ class LocalStateBackend(StateBackend):
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(key.hex() + "\n")
         return key
+
+
+class MemoryStateBackend(StateBackend):
+    """State held in memory for one process: for front doors that keep their own state (Pulumi
+    records outputs itself), so the core's apply can run unchanged."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self.state: State | None = None
+        self._key = key or new_key()
+        self._lock = threading.Lock()
+
+    def describe(self) -> str:
+        return "memory"
+
+    def load(self) -> State | None:
+        return self.state
+
+    def save(self, state: State) -> None:
+        self.state = state
+
+    @contextmanager
+    def lock(self, operation: str) -> Iterator[LockInfo]:
+        with self._lock:
+            yield _lock_info(operation)
+
+    def fingerprint_key(self) -> bytes:
+        return self._key
 
 
 class ObjectStore(ABC):

@@ -4,6 +4,7 @@ cross-resource rules that keep two resources from owning one collection."""
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import Any
 
 from platforge.core.errors import Problem
@@ -99,13 +100,16 @@ class DatatailrPlatform:
 
     # ---- connection --------------------------------------------------------------------
 
-    def connect(self, config: Any, endpoint: str | None = None) -> DatatailrClient:
-        """Log in with the credentials the stack's [platform] table points at (variable names)."""
+    def connect(self, config: Any, endpoint: str | None = None,
+                environ: Mapping[str, str] | None = None) -> DatatailrClient:
+        """Log in with the credentials the stack's [platform] table points at (variable names),
+        looked up in `environ` (the process environment by default)."""
+        environ = os.environ if environ is None else environ
         base_url = endpoint or config.endpoint
         token_env = config.token_env or DEFAULT_TOKEN_ENV
         user_env = config.username_env or DEFAULT_USERNAME_ENV
         password_env = config.password_env or DEFAULT_PASSWORD_ENV
-        username, password, token = os.environ.get(user_env), os.environ.get(password_env), os.environ.get(token_env)
+        username, password, token = environ.get(user_env), environ.get(password_env), environ.get(token_env)
         if username and password:
             credentials: Any = PasswordLogin(username, password)
         elif token:

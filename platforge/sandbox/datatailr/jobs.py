@@ -1143,13 +1143,8 @@ def rm(body: RemoveBody, request: Request, who: Principal = Depends(current_prin
                 require(db, where, who, "operate", f"job {target.name} in {env}")
         numbers = [r["version"] for r in chosen]
         _stop_runs(db, env, target.name, numbers)
-        db.execute(
-            f"UPDATE job_versions SET removed = 1 WHERE environment = ? AND name = ? "
-            f"AND version IN ({','.join('?' * len(numbers))})",
-            (env, target.name, *numbers),
-        )
-    return ok(f"Removed version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} "
-              f"of job {target.name} in {env}")
+        _mark_removed(db, env, target.name, numbers, removed=True)
+    return ok(f"Removed {_versions_text(numbers)} of job {target.name} in {env}")
 
 
 @router.post("/restore")
@@ -1173,13 +1168,21 @@ def restore(body: RemoveBody, request: Request, who: Principal = Depends(current
         for row in chosen:
             require(db, resource(env, target.name, row["version"]), who, "write", f"job {target.name} in {env}")
         numbers = [r["version"] for r in chosen]
-        db.execute(
-            f"UPDATE job_versions SET removed = 0 WHERE environment = ? AND name = ? "
-            f"AND version IN ({','.join('?' * len(numbers))})",
-            (env, target.name, *numbers),
-        )
-    return ok(f"Restored version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))} "
-              f"of job {target.name} in {env}")
+        _mark_removed(db, env, target.name, numbers, removed=False)
+    return ok(f"Restored {_versions_text(numbers)} of job {target.name} in {env}")
+
+
+def _mark_removed(db, env: str, name: str, numbers: list[int], *, removed: bool) -> None:
+    """Soft delete (or undo it) for the given versions; removed versions stay restorable."""
+    db.execute(
+        f"UPDATE job_versions SET removed = ? WHERE environment = ? AND name = ? "
+        f"AND version IN ({','.join('?' * len(numbers))})",
+        (int(removed), env, name, *numbers),
+    )
+
+
+def _versions_text(numbers: list[int]) -> str:
+    return f"version{'s' if len(numbers) > 1 else ''} {', '.join(map(str, numbers))}"
 
 
 @router.post("/promote")
