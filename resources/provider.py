@@ -55,6 +55,9 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 OUTPUT_ONLY = ("platform_id",)
 #: Inputs that are not part of a kind's schema: they configure how the provider reads live state.
 CONTROL_INPUTS = ("membership_owned_elsewhere",)
+#: What a refresh records for a secret changed outside Pulumi (the live value is never copied into
+#: state); it differs from any declared value, so the next `up` plans an update that restores it.
+SECRET_CHANGED = "(changed outside Pulumi)"
 
 
 @dataclass(frozen=True)
@@ -283,11 +286,28 @@ class KindProvider(ResourceProvider):
                   if k in kind.identity_fields or k in declared or not declared}
         inputs = {k: v for k, v in fields.items() if v is not None}
         for name in kind.sensitive_fields | kind.create_only_fields:
-            if props.get(name) is not None:  # unreadable values keep what Pulumi already has
+            if props.get(name) is not None:  # values never read back keep what Pulumi already has
                 inputs[name] = props[name]
         inputs.update(control)
         outs = {**inputs, "platform_id": live.platform_id}
+        for name in self._drifted_secrets(ctx, live, props):
+            outs[name] = SECRET_CHANGED  # the next `up` diffs it against the declared value and rewrites it
         return ReadResult(id_, outs, inputs)
+
+    def _drifted_secrets(self, ctx: Context, live: LiveObject, props: Mapping[str, Any]) -> list[str]:
+        """Sensitive fields whose live value no longer matches the one Pulumi holds, compared by
+        keyed fingerprint exactly as `platforge plan`/`drift` do (only where the platform can
+        read the value back)."""
+        kind = self._kind
+        held = {k: _plain(props[k]) for k in kind.sensitive_fields if isinstance(_plain(props.get(k)), str)}
+        if not held or not kind.secrets_readable:
+            return []
+        try:
+            resource, _ = self._resource(props)
+        except ValueError:
+            return []
+        live_fps = kind.fingerprint_live(ctx, live, resource)
+        return sorted(k for k, v in held.items() if k in live_fps and live_fps[k] != ctx.fingerprinter(v))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Idempotent: deleting something already gone succeeds."""

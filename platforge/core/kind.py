@@ -44,6 +44,11 @@ class Context:
                 self._cache[key] = load()
             return self._cache[key]
 
+    def peek(self, key: str) -> Any:
+        """A cached value if present, without loading it."""
+        with self._lock:
+            return self._cache.get(key)
+
     def invalidate_prefix(self, prefix: str) -> None:
         with self._lock:
             for key in [k for k in self._cache if k.startswith(prefix)]:

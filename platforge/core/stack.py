@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 import tomllib
+from functools import lru_cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -278,36 +279,57 @@ def _toml_error_line(exc: Exception) -> int | None:
     return int(match.group(1)) if match else None
 
 
-def _header_pattern(parts: list[str]) -> re.Pattern[str]:
-    quoted = [rf"(?:{re.escape(p)}|\"{re.escape(p)}\"|'{re.escape(p)}')" for p in parts]
-    return re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(quoted) + r"\s*\]\s*(#.*)?$")
+_HEADER = re.compile(r"^\s*\[(?!\[)\s*(?P<inner>[^\]]+?)\s*\]\s*(#.*)?$")
+_PART = re.compile(r"\"([^\"]*)\"|'([^']*)'|([^.\s\"']+)")
+
+
+class _SourceIndex:
+    """Where each `[table]` header starts in one file, built in one pass so that locating every
+    declaration of a large stack stays linear."""
+
+    def __init__(self, text: str) -> None:
+        self.lines = text.splitlines()
+        self.headers: dict[tuple[str, ...], int] = {}
+        for number, line in enumerate(self.lines, start=1):
+            match = _HEADER.match(line)
+            if match:
+                parts = tuple(next(g for g in m.groups() if g is not None) for m in _PART.finditer(match["inner"]))
+                self.headers.setdefault(parts, number)
+
+    def locate(self, table: list[str], key: str | None) -> int | None:
+        path = tuple(table)
+        line = self.headers.get(path)
+        if line is not None:
+            if key is None:
+                return line
+            nested = self.headers.get((*path, key))
+            if nested is not None:
+                return nested
+            key_re = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\"|'{re.escape(key)}')\s*=")
+            for number in range(line + 1, len(self.lines) + 1):
+                candidate = self.lines[number - 1]
+                if _HEADER.match(candidate):
+                    break
+                if key_re.match(candidate):
+                    return number
+            return line
+        if key is None:
+            nested_lines = [n for parts, n in self.headers.items() if parts[: len(path)] == path]
+            if nested_lines:
+                return min(nested_lines)
+        if len(table) >= 2:  # inline form `name = { ... }` or a dotted key `name.field = ...`
+            inline = re.compile(rf"^\s*{re.escape(table[-1])}\s*(=|\.)")
+            for number, candidate in enumerate(self.lines, start=1):
+                if inline.match(candidate):
+                    return number
+        return None
+
+
+@lru_cache(maxsize=64)
+def _index(text: str) -> _SourceIndex:
+    return _SourceIndex(text)
 
 
 def _locate(text: str, table: list[str], key: str | None = None) -> int | None:
     """Best-effort line of `[a.b]` (or of `key` inside it) in `text`; None when unsure."""
-    lines = text.splitlines()
-    header = _header_pattern(table)
-    for index, line in enumerate(lines):
-        if header.match(line):
-            if key is None:
-                return index + 1
-            dotted = r"\s*\.\s*".join(map(re.escape, [*table, key]))
-            key_re = re.compile(rf"^\s*(?:{re.escape(key)}|\"{re.escape(key)}\")\s*=|^\s*\[\s*{dotted}\s*\]")
-            for offset, candidate in enumerate(lines[index + 1:], start=index + 2):
-                if re.match(r"^\s*\[", candidate) and not key_re.match(candidate):
-                    break
-                if key_re.match(candidate):
-                    return offset
-            return index + 1
-    if key is None:
-        prefix = re.compile(r"^\s*\[\s*" + r"\s*\.\s*".join(map(re.escape, table)) + r"\s*\.")
-        for index, line in enumerate(lines):
-            if prefix.match(line):
-                return index + 1
-    # Inline form: `name = { ... }` under [table], or a dotted key `name.field = ...`.
-    if len(table) >= 2:
-        inline = re.compile(rf"^\s*{re.escape(table[-1])}\s*(=|\.)")
-        for index, line in enumerate(lines):
-            if inline.match(line):
-                return index + 1
-    return None
+    return _index(text).locate(table, key)

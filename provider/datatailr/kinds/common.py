@@ -45,6 +45,17 @@ def group_names(ctx: Context) -> dict[int, str]:
     return ctx.cached("group_names", lambda: {g.group_id: g.name for g in groups(ctx)})
 
 
+def names_of_users(ctx: Context, ids: list[int]) -> dict[int, str]:
+    """Names for a few user ids: from the cached listing if there is one, else one filtered call."""
+    if not ids:
+        return {}
+    cached = ctx.peek("user_names")
+    if cached is not None:
+        return cached
+    found = client(ctx).users.ls(f"user_id = [{', '.join(str(i) for i in sorted(set(ids)))}]")
+    return {u.user_id: u.name for u in found}
+
+
 def signed_in_user(ctx: Context) -> str:
     return ctx.cached("signed_user", lambda: client(ctx).users.signed_user().name)
 

@@ -10,12 +10,24 @@ listed in a user's `groups` (one owner per collection: see platform.validate_sta
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
 
-from .common import BUILTIN_GROUPS, Spec, client, groups, identities_changed, ignore_missing, user_names
+from ...transport import NotFound
+from ..models import Group
+from .common import (
+    BUILTIN_GROUPS,
+    Spec,
+    client,
+    groups,
+    identities_changed,
+    ignore_missing,
+    names_of_users,
+    user_names,
+)
 
 
 class GroupSpec(Spec):
@@ -45,13 +57,21 @@ class GroupKind(Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         names = user_names(ctx)
-        return [
-            LiveObject(
-                kind=self.name, identity=(g.name,), platform_id=g.group_id, builtin=g.name in BUILTIN_GROUPS,
-                fields={"name": g.name, "members": sorted(names.get(uid, f"#{uid}") for uid in g.members)},
-            )
-            for g in groups(ctx)
-        ]
+        return [self._live(g, names) for g in groups(ctx)]
+
+    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+        """One `group get`, plus one filtered `user ls` to name its members."""
+        try:
+            group = client(ctx).groups.get(identity[0])
+        except NotFound:
+            return None
+        return self._live(group, names_of_users(ctx, group.members))
+
+    def _live(self, g: Group, names: Mapping[int, str]) -> LiveObject:
+        return LiveObject(
+            kind=self.name, identity=(g.name,), platform_id=g.group_id, builtin=g.name in BUILTIN_GROUPS,
+            fields={"name": g.name, "members": sorted(names.get(uid, f"#{uid}") for uid in g.members)},
+        )
 
     def create(self, ctx: Context, resource: Resource) -> Any:
         api = client(ctx).groups

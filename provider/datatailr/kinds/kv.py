@@ -25,6 +25,7 @@ from platforge.core.model import LiveObject, Resource
 from platforge.core.secrets import SecretRef
 
 from ...transport import NotFound
+from ..models import KvEntry
 from .acl import AclSpec, canonical_acl, live_acl, to_client_acl
 from .common import Environment, Spec, client, ignore_missing
 
@@ -77,15 +78,21 @@ class KvKind(Kind):
         env = scope or ctx.settings.get("environment", "dev")
         entries = ctx.cached(f"{self.name}:{env}", lambda: self._api(ctx).ls(
             environment=env, acls=True, include_values=not self.secure))
-        out = []
-        for entry in entries:
-            environment = entry.environment or env
-            fields: dict[str, Any] = {"environment": environment, "key": entry.key, "acl": live_acl(ctx, entry.acl)}
-            if not self.secure:
-                fields["value"] = entry.value
-            out.append(LiveObject(kind=self.name, identity=(environment, entry.key),
-                                  platform_id=f"{environment}/{entry.key}", fields=fields))
-        return out
+        return [self._live(ctx, entry, env) for entry in entries]
+
+    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+        """One filtered `kv ls` for this key (it carries the ACL, which `kv get` does not)."""
+        env, key = identity
+        entries = self._api(ctx).ls(environment=env, where={"key": key}, acls=True, include_values=not self.secure)
+        return next((self._live(ctx, e, env) for e in entries if e.key == key), None)
+
+    def _live(self, ctx: Context, entry: KvEntry, env: str) -> LiveObject:
+        environment = entry.environment or env
+        fields: dict[str, Any] = {"environment": environment, "key": entry.key, "acl": live_acl(ctx, entry.acl)}
+        if not self.secure:
+            fields["value"] = entry.value
+        return LiveObject(kind=self.name, identity=(environment, entry.key),
+                          platform_id=f"{environment}/{entry.key}", fields=fields)
 
     def _write_value(self, ctx: Context, resource: Resource) -> None:
         spec = resource.spec

@@ -15,7 +15,8 @@ from typing import Any
 from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, Ref, Resource
 
-from .common import Spec, client, groups, identities_changed, ignore_missing, user_names
+from ...transport import NotFound
+from .common import Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
 
 
 class GroupMembershipSpec(Spec):
@@ -49,6 +50,19 @@ class GroupMembershipKind(Kind):
                 out.append(LiveObject(kind=self.name, identity=(g.name, user), platform_id=f"{g.group_id}:{uid}",
                                       fields={"group": g.name, "user": user}))
         return out
+
+    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+        group_name, user = identity
+        try:
+            group = client(ctx).groups.get(group_name)
+        except NotFound:
+            return None
+        names = names_of_users(ctx, group.members)
+        for uid in group.members:
+            if names.get(uid) == user:
+                return LiveObject(kind=self.name, identity=identity, platform_id=f"{group.group_id}:{uid}",
+                                  fields={"group": group_name, "user": user})
+        return None
 
     def create(self, ctx: Context, resource: Resource) -> Any:
         client(ctx).groups.add_users(resource.spec["group"], [resource.spec["user"]])

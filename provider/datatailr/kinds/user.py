@@ -27,6 +27,8 @@ from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
 from platforge.core.secrets import SecretRef
 
+from ...transport import NotFound
+from ..models import User
 from .common import DEFAULT_GROUP, Spec, client, identities_changed, ignore_missing, signed_in_user, users
 
 MEMBERSHIP_OWNED_ELSEWHERE = "datatailr.membership_owned_groups"
@@ -67,20 +69,27 @@ class UserKind(Kind):
         return [Ref("group", g) for g in sorted(model.groups or ()) if g != DEFAULT_GROUP]
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        return [self._live(ctx, u) for u in users(ctx)]
+
+    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+        """One `user get`: read-back after a write must not list every user again."""
+        try:
+            return self._live(ctx, client(ctx).users.get(identity[0]))
+        except NotFound:
+            return None
+
+    def _live(self, ctx: Context, u: User) -> LiveObject:
         elsewhere = set(ctx.settings.get(MEMBERSHIP_OWNED_ELSEWHERE, ()))
-        me = signed_in_user(ctx)
-        out = []
-        for u in users(ctx):
-            fields: dict[str, Any] = {
-                "name": u.name, "first_name": u.first_name, "last_name": u.last_name,
-                "email": u.email or None, "system": u.is_system,
-                "groups": sorted(g for g in set(u.groups) if g not in elsewhere),
-            }
-            if u.disabled is not None:
-                fields["enabled"] = not u.disabled
-            out.append(LiveObject(kind=self.name, identity=(u.name,), platform_id=u.user_id, fields=fields,
-                                  extra={"all_groups": sorted(u.groups)}, builtin=u.name == me or u.user_id == 0))
-        return out
+        fields: dict[str, Any] = {
+            "name": u.name, "first_name": u.first_name, "last_name": u.last_name,
+            "email": u.email or None, "system": u.is_system,
+            "groups": sorted(g for g in set(u.groups) if g not in elsewhere),
+        }
+        if u.disabled is not None:
+            fields["enabled"] = not u.disabled
+        return LiveObject(kind=self.name, identity=(u.name,), platform_id=u.user_id, fields=fields,
+                          extra={"all_groups": sorted(u.groups)},
+                          builtin=u.name == signed_in_user(ctx) or u.user_id == 0)
 
     def create(self, ctx: Context, resource: Resource) -> Any:
         spec = resource.spec

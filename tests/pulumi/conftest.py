@@ -1,0 +1,179 @@
+"""Fixtures for the Pulumi front door: module-scoped sandboxes and provider processes (one plugin
+per module and config, as the engine keeps one per run), a raw admin API client for out-of-band
+changes, and `declared()` to build a resource's program inputs the way `PlatforgeResource` does."""
+
+from __future__ import annotations
+
+import secrets as _secrets
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from platforge.provider import get_platform
+from platforge.pulumi.base import provider_for
+from platforge.sandbox.serve import EmbeddedServer
+from tests.conftest import RunningSandbox
+
+from .harness import PROVIDER_KEY, Declared, MiniEngine, ProviderProcess, secret, serialize_like_sdk, urn_of
+
+REPO = Path(__file__).resolve().parents[2]
+STACKS = REPO / "stacks"
+QUICKSTART = REPO / "examples" / "quickstart"
+PROJECT = "platforge-stack"
+
+
+def start_sandbox(directory: Path, **kwargs: Any) -> RunningSandbox:
+    from platforge.sandbox.datatailr.app import create_app
+    from platforge.sandbox.datatailr.config import SandboxConfig
+
+    password = kwargs.pop("admin_password", None) or _secrets.token_urlsafe(12)
+    db = str(directory / f"sandbox-{_secrets.token_hex(4)}.db")
+    config = SandboxConfig(db_path=db, admin_password=password, **kwargs)
+    server = EmbeddedServer(create_app(config)).start()
+    return RunningSandbox(server.url, config.admin_user, password, db, None, server)
+
+
+@pytest.fixture(scope="module")
+def module_sandbox(tmp_path_factory) -> Iterator[RunningSandbox]:
+    box = start_sandbox(tmp_path_factory.mktemp("sandbox"))
+    yield box
+    box.stop()
+
+
+def password_config(box: RunningSandbox, environment: str = "dev") -> tuple[dict[str, str], set[str]]:
+    """The stack config `pulumi config set` would produce, and which keys are secret."""
+    return ({"platforge:endpoint": box.url, "platforge:environment": environment,
+             "platforge:username": box.admin_user, "platforge:password": box.admin_password,
+             "platforge:stackDir": "../examples/quickstart", "aws:region": "unrelated-namespace"},
+            {"platforge:password"})
+
+
+def start_provider(box: RunningSandbox, cwd: Path | str = STACKS, **kwargs: Any) -> ProviderProcess:
+    process = ProviderProcess(cwd, project=PROJECT, **kwargs)
+    config, secret_keys = password_config(box)
+    process.configure(config, secret_keys)
+    return process
+
+
+@pytest.fixture(scope="module")
+def provider(module_sandbox: RunningSandbox) -> Iterator[ProviderProcess]:
+    process = start_provider(module_sandbox)
+    yield process
+    process.close()
+
+
+@pytest.fixture
+def engine(provider: ProviderProcess) -> MiniEngine:
+    return MiniEngine(provider)
+
+
+class Api:
+    """The raw sandbox API as the admin, for out-of-band changes and for looking at live state."""
+
+    def __init__(self, box: RunningSandbox) -> None:
+        self.http = httpx.Client(base_url=box.url, timeout=30)
+        response = self.http.post("/login", params={"response_type": "id_token"},
+                                  auth=(box.admin_user, box.admin_password))
+        response.raise_for_status()
+        self.token = response.cookies["X-Datatailr-Oidc-Data"]
+
+    def call(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.http.request(method, "/api" + path, **kwargs)
+        if response.status_code == 404:
+            return None
+        response.raise_for_status()
+        return response.json()["result"]
+
+    def user(self, name: str) -> dict | None:
+        return self.call("GET", "/user/get", params={"username": name})
+
+    def group(self, name: str) -> dict | None:
+        return self.call("GET", "/group/get", params={"group_name": name})
+
+    def group_member_names(self, name: str) -> list[str]:
+        group = self.group(name)
+        ids = {u["user_id"]: u["name"] for u in self.call("GET", "/user/ls")}
+        return sorted(ids[i] for i in group["members"]) if group else []
+
+    def kv(self, key: str, environment: str = "dev", secure: bool = False) -> str | None:
+        return self.call("GET", "/kv/get", params={"key": key, "environment": environment, "secure": secure})
+
+    # ---- out-of-band writes, as somebody using the platform directly would make them ----------
+
+    def add_user(self, name: str, groups: list[str] | None = None) -> dict:
+        body = {"username": name, "password": f"pw-{name}-1", "first-name": name.title(), "last-name": "Oob",
+                "json-enrichened": True}
+        if groups:
+            body["groups"] = ",".join(groups)
+        return self.call("POST", "/user/add", json=body)
+
+    def add_group(self, name: str) -> dict:
+        return self.call("POST", "/group/add", json={"group_name": name, "json-enrichened": True})
+
+    def modify_user(self, name: str, **fields: Any) -> None:
+        self.call("PUT", "/user/modify", json={"username": name, **fields})
+
+    def rm_user(self, name: str) -> None:
+        self.call("DELETE", "/user/rm", json={"username": name})
+
+    def rm_group(self, name: str) -> None:
+        self.call("DELETE", "/group/rm", json={"group_name": name})
+
+    def add_members(self, group: str, *users: str) -> None:
+        self.call("POST", "/group/add-users", json={"group_name": group, "username": ",".join(users)})
+
+    def rm_members(self, group: str, *users: str) -> None:
+        self.call("DELETE", "/group/rm-users", json={"group_name": group, "username": ",".join(users)})
+
+    def put_kv(self, key: str, value: str, environment: str = "dev", secure: bool = False) -> None:
+        self.call("PUT", "/kv/put", json={"key": key, "value": value, "environment": environment, "secure": secure})
+
+    def rm_kv(self, key: str, environment: str = "dev", secure: bool = False) -> None:
+        self.call("DELETE", "/kv/rm", json={"key": key, "environment": environment, "secure": secure})
+
+    def close(self) -> None:
+        self.http.close()
+
+
+@pytest.fixture(scope="module")
+def api(module_sandbox: RunningSandbox) -> Iterator[Api]:
+    client = Api(module_sandbox)
+    yield client
+    client.close()
+
+
+def declared(kind: str, name: str, props: Mapping[str, Any], *, secret_fields: set[str] | None = None,
+             stack: str = "dev") -> Declared:
+    """A resource's registration as `platforge.pulumi.datatailr.<Class>(name, **props)` makes it: None
+    props dropped, `__provider` serialized by the SDK's own function, sensitive and create-only fields
+    secret and listed in `additional_secret_outputs`."""
+    kind_obj = get_platform("datatailr").kinds[kind]
+    sensitive = kind_obj.sensitive_fields | kind_obj.create_only_fields
+    wrap = sensitive if secret_fields is None else secret_fields
+    if kind in ("kv", "secret"):  # KvEntry and Secret default the environment (stack config, else dev)
+        props = {"environment": "dev", **props}
+    inputs = {k: secret(v) if k in wrap else v for k, v in props.items() if v is not None}
+    inputs[PROVIDER_KEY] = provider_blob(kind)
+    return Declared(urn_of(name, stack=stack, project=PROJECT), inputs, tuple(sorted(sensitive)))
+
+
+_BLOBS: dict[str, str] = {}
+
+
+def provider_blob(kind: str) -> str:
+    if kind not in _BLOBS:
+        _BLOBS[kind] = serialize_like_sdk(provider_for("datatailr", kind))
+    return _BLOBS[kind]
+
+
+UniqueName = Callable[[str], str]
+
+
+@pytest.fixture
+def unique(request) -> UniqueName:
+    """Names unique per test, so tests can share one sandbox."""
+    tag = _secrets.token_hex(3)
+    return lambda base: f"{base}-{tag}"

@@ -1,0 +1,154 @@
+"""Run Pulumi programs under `pulumi.runtime.set_mocks`: plain mocks (wiring only) and
+engine-backed mocks (dynamic resources go through `MiniEngine` into a real provider process).
+
+`CapturingMonitor` records what the SDK registers — inputs with their secret wrappers, explicit
+dependencies and `additionalSecretOutputs` — which `MockResourceArgs` does not expose.
+"""
+
+from __future__ import annotations
+
+import runpy
+import threading
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+from pulumi.runtime import rpc
+from pulumi.runtime.config import set_all_config
+from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks, set_mocks
+from pulumi.runtime.settings import ROOT, get_root_resource
+
+from .harness import DEFAULT_PROJECT, DEFAULT_STACK, DYNAMIC_TYPE, Declared, MiniEngine, Step, urn_of
+
+
+@dataclass
+class Registration:
+    urn: str
+    type: str
+    name: str
+    inputs: dict[str, Any]  # as the SDK sent them: secret properties wrapped
+    dependencies: list[str]
+    additional_secret_outputs: list[str]
+
+
+class CapturingMonitor(MockMonitor):
+    def __init__(self, mocks: Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: dict[str, Registration] = {}
+        self.order: list[str] = []
+        self._lock = threading.Lock()
+
+    def RegisterResource(self, request):
+        if request.type != "pulumi:pulumi:Stack":
+            # The engine's URN: a resource parented to the root stack carries no `Stack$` prefix
+            # (the mock monitor adds one); every platforge resource is top-level.
+            urn = urn_of(request.name)
+            registration = Registration(urn, request.type, request.name, rpc.deserialize_properties(request.object),
+                                        list(request.dependencies), list(request.additionalSecretOutputs))
+            with self._lock:
+                self.registrations[request.name] = registration
+                self.order.append(request.name)
+        return super().RegisterResource(request)
+
+    def declared(self) -> list[Declared]:
+        """The registrations in order, as MiniEngine inputs."""
+        return [Declared(r.urn, dict(r.inputs), tuple(r.additional_secret_outputs))
+                for r in (self.registrations[n] for n in self.order) if r.type == DYNAMIC_TYPE]
+
+
+class PlainMocks(Mocks):
+    """Echo inputs as outputs (secret wrappers kept, so secret inputs stay secret Outputs)."""
+
+    def new_resource(self, args: MockResourceArgs):
+        outputs = dict(args.inputs)
+        outputs.setdefault("platform_id", f"mock-{args.name}")
+        return f"{args.name}-id", outputs
+
+    def call(self, args):
+        return {}
+
+
+class EngineMocks(Mocks):
+    """Dynamic resources go to `MiniEngine.up` (or `preview`) on a real provider process."""
+
+    def __init__(self, engine: MiniEngine, *, preview: bool = False) -> None:
+        self.engine = engine
+        self.preview = preview
+        self.monitor: CapturingMonitor | None = None
+        self.steps: list[Step] = []
+
+    def new_resource(self, args: MockResourceArgs):
+        if args.typ != DYNAMIC_TYPE:
+            return f"{args.name}-id", dict(args.inputs)
+        registration = self.monitor.registrations[args.name]
+        if self.preview:
+            step = self.engine.preview(registration.urn, args.inputs)
+        else:
+            step = self.engine.up(registration.urn, args.inputs,
+                                  additional_secret_outputs=registration.additional_secret_outputs)
+        self.steps.append(step)
+        return step.id or None, step.outputs
+
+    def call(self, args):
+        return {}
+
+
+@dataclass
+class ProgramRun:
+    monitor: CapturingMonitor
+    exports: dict[str, Any] = field(default_factory=dict)
+    namespace: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def registrations(self) -> dict[str, Registration]:
+        return self.monitor.registrations
+
+
+def run_program(program: Callable[[], dict[str, Any] | None], mocks: Mocks, *,
+                config: Mapping[str, str] | None = None, secret_config: tuple[str, ...] = (),
+                preview: bool = False) -> ProgramRun:
+    """Run `program` as the Pulumi runtime would, wait for every registration and output, and
+    return what the monitor captured plus the resolved stack exports."""
+    ROOT.set(None)
+    set_all_config(dict(config or {}), list(secret_config))
+    monitor = CapturingMonitor(mocks)
+    if isinstance(mocks, EngineMocks):
+        mocks.monitor = monitor
+    set_mocks(mocks, project=DEFAULT_PROJECT, stack=DEFAULT_STACK, preview=preview, monitor=monitor)
+    run = ProgramRun(monitor)
+
+    @pulumi.runtime.test
+    def body():
+        namespace = program() or {}
+        run.namespace.update(namespace)
+        stack = get_root_resource()
+        exports = dict(getattr(stack, "outputs", {}) or {})
+        return pulumi.Output.from_input(exports).apply(lambda values: run.exports.update(values))
+
+    try:
+        body()
+    finally:
+        ROOT.set(None)
+        set_all_config({}, [])
+    return run
+
+
+def main_program(path: Path) -> Callable[[], dict[str, Any]]:
+    """`stacks/__main__.py` run as the language host runs it (run_name `__main__`)."""
+    return lambda: runpy.run_path(str(path), run_name="__main__")
+
+
+def stack_program(stack_dir: Path) -> Callable[[], dict[str, Any]]:
+    def program() -> dict[str, Any]:
+        from platforge.pulumi import declare_stack
+
+        return {"resources": declare_stack(stack_dir)}
+
+    return program
+
+
+def declared_from_stack(stack_dir: Path) -> list[Declared]:
+    """What `declare_stack` registers for this stack (run under plain mocks), as MiniEngine inputs."""
+    return run_program(stack_program(stack_dir), PlainMocks()).monitor.declared()
