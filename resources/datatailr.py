@@ -23,6 +23,12 @@ from .base import PlatforgeResource
 Input = Any  # pulumi.Input[...] of the documented type
 
 
+def _default_environment() -> str:
+    """What a TOML stack's `[platform] environment` is to the CLI: the stack config
+    `platforge:environment` (the provider reads the same key), else dev."""
+    return pulumi.Config("platforge").get("environment") or "dev"
+
+
 class Group(PlatforgeResource):
     """A group; `members` (user names), when given, is the whole member list."""
 
@@ -70,8 +76,8 @@ class GroupMembership(PlatforgeResource):
 
 
 class KvEntry(PlatforgeResource):
-    """A KV entry in one environment, with an optional exact ACL
-    (`{"read": {"users": [...], "groups": [...]}, ...}`)."""
+    """A KV entry in one environment (default: stack config `platforge:environment`, else dev),
+    with an optional exact ACL (`{"read": {"users": [...], "groups": [...]}, ...}`)."""
 
     platform = "datatailr"
     kind = "kv"
@@ -82,7 +88,7 @@ class KvEntry(PlatforgeResource):
                  acl: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "key": key if key is not None else resource_name, "value": value,
-            "environment": environment or "dev", "acl": acl,
+            "environment": environment if environment is not None else _default_environment(), "acl": acl,
         }, opts)
 
 
@@ -99,7 +105,7 @@ class Secret(PlatforgeResource):
         super().__init__(resource_name, {
             "key": key if key is not None else resource_name, "value": pulumi.Output.secret(value)
             if not isinstance(value, pulumi.Output) else value,
-            "environment": environment or "dev", "acl": acl,
+            "environment": environment if environment is not None else _default_environment(), "acl": acl,
         }, opts)
 
 

@@ -111,7 +111,7 @@ def register(app: typer.Typer) -> None:
             preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune)
             text_report.print_plan(out, preview.to_json())
             if not preview.has_changes:
-                engine.apply(prune=preview.prune, saved_plan=saved)  # records adoption, no writes
+                engine.apply(prune=preview.prune, saved_plan=saved, preview=preview)  # records adoption only
                 return 0
             if not yes:
                 if not sys.stdin.isatty():
@@ -126,7 +126,7 @@ def register(app: typer.Typer) -> None:
                         progress.advance(task)
                     progress.update(task, description=f"{action.op.value} {action.address}")
 
-                _, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=hook)
+                _, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=hook, preview=preview)
             out.print(f"[bold green]Apply complete:[/bold green] {len(result.applied)} applied"
                       + (f", {len(result.forgotten)} forgotten" if result.forgotten else "") + ".")
             return 0

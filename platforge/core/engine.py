@@ -46,15 +46,17 @@ class Engine:
     # ---- apply -------------------------------------------------------------------------
 
     def apply(self, prune: bool = False, saved_plan: dict[str, Any] | None = None,
-              progress: ProgressHook | None = None) -> tuple[Plan, ApplyResult]:
+              progress: ProgressHook | None = None, preview: Plan | None = None) -> tuple[Plan, ApplyResult]:
         """Apply a fresh plan, or a saved one if nothing it was based on changed since.
 
-        An empty plan takes no lock and writes nothing. Otherwise the plan is made again under
+        `preview` is a plan the caller just showed (it saves one read of live state). An empty
+        plan takes no lock and writes nothing. Otherwise the plan is made again under
         the lock, so the apply acts on what is live now, never on a stale read.
         """
         if saved_plan is not None:
             prune = bool(saved_plan.get("prune", prune))
-        preview = self.plan(prune=prune)
+        if preview is None or preview.prune != prune:
+            preview = self.plan(prune=prune)
         if saved_plan is not None:
             self._check_saved(saved_plan, preview)
         if not preview.has_changes and not self._state_needs_write(preview):

@@ -29,10 +29,19 @@ class FakeBackendStore:
         self.fail_on: set[tuple[str, str]] = set()  # (op, name) -> raise
         self.crash_after: set[tuple[str, str]] = set()  # write happens, then raise
         self.ambiguous_after: dict[tuple[str, str], int] = {}  # write happens, then N transient errors
+        self.stale_reads = 0  # eventual consistency: the next N listings show the previous state
+        self._snapshot: dict[str, dict[str, Any]] | None = None
         self.lock = threading.Lock()
+
+    def teams_view(self) -> dict[str, dict[str, Any]]:
+        if self.stale_reads > 0 and self._snapshot is not None:
+            self.stale_reads -= 1
+            return self._snapshot
+        return self.teams
 
     def write(self, op: str, name: str) -> None:
         with self.lock:
+            self._snapshot = {k: dict(v) for k, v in self.teams.items()}
             if (op, name) in self.fail_on:
                 raise RuntimeError(f"injected failure on {op} {name}")
             self.writes += 1
@@ -85,7 +94,7 @@ class TeamKind(Kind):
         return [
             LiveObject(kind="team", identity=(name,), platform_id=t["id"], builtin=name == "everyone",
                        fields={"name": name, "members": sorted(t["members"]), "region": t["region"]})
-            for name, t in sorted(store.teams.items())
+            for name, t in sorted(store.teams_view().items())
         ]
 
     def create(self, ctx, resource: Resource):

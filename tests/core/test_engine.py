@@ -299,3 +299,17 @@ def test_non_transient_failures_are_not_retried(harness):
     with pytest.raises(ApplyError):
         harness.engine().apply()
     assert harness.platform.store.writes == 0
+
+
+def test_read_back_waits_for_an_eventually_consistent_platform(harness):
+    """Lesson: 'inconsistent result after apply'. The write is verified by polling live state
+    within a bounded wait instead of failing on (or recording) a stale read."""
+    harness.write(BASIC)
+    harness.engine().apply()
+    harness.write(BASIC.replace('["alice", "bob"]', '["carol"]'))
+    store = harness.platform.store
+    store.stale_reads = 3
+    _, result = harness.engine().apply()
+    assert result.ok and store.stale_reads == 0
+    assert store.teams["data"]["members"] == {"carol"}
+    assert not harness.engine().plan().has_changes

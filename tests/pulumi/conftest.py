@@ -134,6 +134,35 @@ class Api:
     def rm_kv(self, key: str, environment: str = "dev", secure: bool = False) -> None:
         self.call("DELETE", "/kv/rm", json={"key": key, "environment": environment, "secure": secure})
 
+    def snapshot(self) -> dict[str, Any]:
+        """The platform's state in names only (ids differ between sandboxes): users, groups with
+        members, KV entries with values and ACLs, secret values."""
+        users = self.call("GET", "/user/ls")
+        groups = self.call("GET", "/group/ls")
+        user_names = {u["user_id"]: u["name"] for u in users}
+        group_names = {g["group_id"]: g["name"] for g in groups}
+
+        def principals(ids: list[int]) -> list[str]:
+            return sorted(f"user:{user_names[i]}" if i >= 0 else f"group:{group_names[-i]}" for i in ids)
+
+        out: dict[str, Any] = {
+            "users": {u["name"]: {"first_name": u["first_name"], "last_name": u["last_name"], "email": u["email"],
+                                  "system": u["is_system"], "disabled": u["disabled"],
+                                  "groups": sorted(g for g in u["groups"].split(",") if g)} for u in users},
+            "groups": {g["name"]: sorted(user_names[i] for i in g["members"]) for g in groups},
+        }
+        for secure in (False, True):
+            entries = {}
+            for env in ("dev", "pre", "prod"):
+                listing = self.call("GET", "/kv/ls", params={"environment": env, "secure": secure, "acls": True,
+                                                            "include-values": True})
+                for item in listing["items"]:
+                    value = self.kv(item["key"], env, secure=True) if secure else item.get("value")
+                    entries[f"{env}/{item['key']}"] = {
+                        "value": value, "acl": {p: principals(ids) for p, ids in item.get("acl", {}).items()}}
+            out["secrets" if secure else "kv"] = entries
+        return out
+
     def close(self) -> None:
         self.http.close()
 
@@ -177,3 +206,93 @@ def unique(request) -> UniqueName:
     """Names unique per test, so tests can share one sandbox."""
     tag = _secrets.token_hex(3)
     return lambda base: f"{base}-{tag}"
+
+
+# ---- a small stack in two versions (program and parity tests) ------------------------------
+
+STACK_HEADER = """\
+[stack]
+name = "pp"
+
+[platform]
+type = "datatailr"
+endpoint = "{endpoint}"
+environment = "dev"
+"""
+
+STACK_V1 = """
+[group.analysts]
+
+[group.engineers]
+
+[user.alice]
+first_name = "Alice"
+email = "alice@example.com"
+groups = ["analysts"]
+initial_password = { from_env = "PP_INITIAL_PASSWORD" }
+
+[user.bot]
+email = "bot@example.com"
+groups = ["engineers"]
+
+[kv.url]
+value = "postgres://warehouse/v1"
+[kv.url.acl]
+read = { groups = ["analysts"] }
+
+[kv.old]
+value = "to-be-deleted"
+
+[secret.db-password]
+value = { from_env = "PP_DB_PASSWORD" }
+"""
+
+# v2: create group.oncall; update user.alice (email) and secret.db-password (value, via the env);
+# replace user.bot (system cannot change in place); delete kv.old; the rest unchanged.
+STACK_V2 = """
+[group.analysts]
+
+[group.engineers]
+
+[group.oncall]
+members = ["alice"]
+
+[user.alice]
+first_name = "Alice"
+email = "alice@corp.example.com"
+groups = ["analysts"]
+initial_password = { from_env = "PP_INITIAL_PASSWORD" }
+
+[user.bot]
+email = "bot@example.com"
+groups = ["engineers"]
+system = true
+
+[kv.url]
+value = "postgres://warehouse/v1"
+[kv.url.acl]
+read = { groups = ["analysts"] }
+
+[secret.db-password]
+value = { from_env = "PP_DB_PASSWORD" }
+"""
+
+STACK_V2_CHANGES = {
+    "create": ["group.oncall"],
+    "update": ["secret.db-password", "user.alice"],
+    "replace": ["user.bot"],
+    "delete": ["kv.old"],
+}
+
+
+def write_stack(directory: Path, body: str, endpoint: str, file: str = "main.toml") -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    for old in directory.glob("*.toml"):
+        old.unlink()
+    (directory / file).write_text(STACK_HEADER.format(endpoint=endpoint) + body, encoding="utf-8")
+    return directory
+
+
+def stack_env(monkeypatch: pytest.MonkeyPatch, version: int) -> None:
+    monkeypatch.setenv("PP_INITIAL_PASSWORD", "initial-PP-pw")
+    monkeypatch.setenv("PP_DB_PASSWORD", f"db-password-v{version}")

@@ -459,10 +459,12 @@ class MiniEngine:
         declared = list(program)
         steps = [self.up(d.urn, d.inputs, additional_secret_outputs=d.additional_secret_outputs,
                          delete_before_replace=d.delete_before_replace) for d in declared]
-        wanted = {d.urn for d in declared}
-        for urn in reversed([u for u in self.state if u not in wanted]):
-            steps.append(self.destroy(urn))
-        return steps
+        return steps + self.prune({d.urn for d in declared})
+
+    def prune(self, registered: Iterable[str]) -> list[Step]:
+        """The end of an `up`: delete what is in state but was not registered this run."""
+        wanted = set(registered)
+        return [self.destroy(urn) for urn in reversed([u for u in self.state if u not in wanted])]
 
     def preview_program(self, program: Iterable[Declared]) -> list[Step]:
         declared = list(program)

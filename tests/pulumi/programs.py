@@ -121,11 +121,13 @@ def run_program(program: Callable[[], dict[str, Any] | None], mocks: Mocks, *,
 
     @pulumi.runtime.test
     def body():
-        namespace = program() or {}
+        namespace = dict(program() or {})
+        extra = namespace.pop("__wait__", None)  # more Outputs/awaitables the caller wants resolved
         run.namespace.update(namespace)
         stack = get_root_resource()
         exports = dict(getattr(stack, "outputs", {}) or {})
-        return pulumi.Output.from_input(exports).apply(lambda values: run.exports.update(values))
+        done = pulumi.Output.from_input(exports).apply(lambda values: run.exports.update(values))
+        return pulumi.Output.all(done, extra) if extra is not None else done
 
     try:
         body()

@@ -115,3 +115,21 @@ def test_requests_without_session_are_401(sandbox):
         assert "invalid username or password" in bad.json()["error"]
         forged = client.get("/api/user/ls", headers={"Cookie": "X-Datatailr-Oidc-Data=x.eyJwcmVmZXJyZWRfdXNlcm5hbWUiOiJhZG1pbiJ9.y"})
         assert forged.status_code == 401
+
+
+def test_client_disconnecting_mid_request_leaves_state_consistent(sandbox_factory):
+    """The client gives up while the server is still working: the write is all or nothing."""
+    import sqlite3
+
+    box = sandbox_factory(latency_ms=300)
+    client = httpx.Client(base_url=box.url, timeout=5)
+    assert client.post("/login", auth=(box.admin_user, box.admin_password)).status_code == 200
+    with pytest.raises(httpx.TimeoutException):
+        client.put("/api/kv/put", json={"key": "half", "value": "v" * 1000}, timeout=0.05)
+    time.sleep(0.6)
+    listing = client.get("/api/kv/ls", params={"include-values": "True", "json": "True"}).json()["result"]["items"]
+    values = {item["key"]: item.get("value") for item in listing}
+    assert values.get("half") in (None, "v" * 1000)
+    client.close()
+    with sqlite3.connect(box.db_path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
