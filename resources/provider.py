@@ -164,7 +164,7 @@ class KindProvider(ResourceProvider):
         control = {k: _plain(props[k]) for k in CONTROL_INPUTS if props.get(k) is not None}
         secrets = {k: raw.pop(k) for k in list(raw) if k in kind.sensitive_fields | kind.create_only_fields
                    and isinstance(raw[k], str)}
-        name = str(raw.get(kind.identity_fields[-1], raw.get("name", "")))
+        name = _display_name(kind, raw)
         return name, raw, secrets, control
 
     def _resource(self, props: Mapping[str, Any]) -> tuple[Resource, dict[str, Any]]:
@@ -314,6 +314,16 @@ class KindProvider(ResourceProvider):
         identity = self._identity(id_)
         ctx = self._conn().context()
         self._kind.delete(ctx, identity, self._kind.read(ctx, identity))
+
+
+def _display_name(kind: Kind, raw: Mapping[str, Any]) -> str:
+    """The name a stack table would have: the object's own name, or its key; a membership is
+    labelled `group/user`."""
+    if "name" in kind.spec_model.model_fields:
+        return str(raw.get("name", ""))
+    if "key" in kind.spec_model.model_fields:
+        return str(raw.get("key", ""))
+    return "/".join(str(raw.get(f, "")) for f in kind.identity_fields)
 
 
 def _is_unknown(value: Any) -> bool:

@@ -202,7 +202,7 @@ UniqueName = Callable[[str], str]
 
 
 @pytest.fixture
-def unique(request) -> UniqueName:
+def unique() -> UniqueName:
     """Names unique per test, so tests can share one sandbox."""
     tag = _secrets.token_hex(3)
     return lambda base: f"{base}-{tag}"

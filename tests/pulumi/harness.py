@@ -20,13 +20,13 @@ Two layers (facts in shared/contracts/pulumi_testing.md):
 from __future__ import annotations
 
 import asyncio
+import atexit
 import json
 import os
 import subprocess
 import sys
 import tempfile
 import threading
-import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -161,6 +161,15 @@ def urn_of(name: str, *, stack: str = DEFAULT_STACK, project: str = DEFAULT_PROJ
     return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
 
 
+_RUNNING: set[ProviderProcess] = set()
+
+
+@atexit.register
+def _stop_leftovers() -> None:  # a test run interrupted before its fixtures' teardown
+    for process in list(_RUNNING):
+        process.close()
+
+
 class ProviderProcess:
     """One `pulumi-resource-pulumi-python` plugin process and a gRPC stub on it."""
 
@@ -185,6 +194,7 @@ class ProviderProcess:
             [python, "-u", "-m", "pulumi.dynamic", engine_address],
             cwd=self.cwd, env=child_env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=self._stderr,
         )
+        _RUNNING.add(self)
         self.port = self._read_port(start_timeout)
         self.channel = grpc.insecure_channel(f"127.0.0.1:{self.port}")
         grpc.channel_ready_future(self.channel).result(timeout=start_timeout)
@@ -211,6 +221,7 @@ class ProviderProcess:
         return self.proc.poll() is None
 
     def close(self) -> None:
+        _RUNNING.discard(self)
         if getattr(self, "channel", None) is not None:
             self.channel.close()
             self.channel = None
@@ -489,11 +500,3 @@ def dumps(value: Any) -> str:
     """A stable JSON rendering of anything the harness holds (for 'never appears in' assertions)."""
     return json.dumps(value, sort_keys=True, default=repr)
 
-
-def wait_until(predicate, timeout: float = 5.0, interval: float = 0.02) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return predicate()

@@ -5,14 +5,12 @@ config and outputs, errors, floats, and importability from a clean cwd."""
 from __future__ import annotations
 
 import base64
-import os
 import sys
 import textwrap
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import grpc
-import httpx
 import pytest
 
 from .conftest import PROJECT, STACKS, Api, declared, provider_blob
@@ -26,7 +24,6 @@ from .harness import (
     dumps,
     is_secret,
     reveal,
-    secret,
     serialize_like_sdk,
     urn_of,
 )

@@ -111,7 +111,10 @@ def test_typed_classes(monkeypatch) -> None:
         made["kv"] = datatailr.KvEntry("flags", value="on")
         made["secret"] = datatailr.Secret("db", key="db/password", value="hunter2-plain")
         made["membership"] = datatailr.GroupMembership("m", group=admins.name, user="alice")
-        return {"__wait__": made["secret"].value.is_secret()}
+        return {"__wait__": pulumi.Output.all(made["secret"].value.is_secret(), made["kv"].value.is_secret())
+                .apply(lambda flags: secrecy.extend(flags))}
+
+    secrecy: list[bool] = []
 
     run = run_program(program, PlainMocks(), config={"platforge:environment": "prod"})
     regs = run.registrations
@@ -121,6 +124,7 @@ def test_typed_classes(monkeypatch) -> None:
     assert regs["flags"].inputs["environment"] == "prod"  # stack config, as [platform] environment is to the CLI
     assert regs["flags"].inputs["key"] == "flags"
     assert is_secret(regs["db"].inputs["value"]) and reveal(regs["db"].inputs["value"]) == "hunter2-plain"
+    assert secrecy == [True, False]  # Secret.value is a secret Output even when given as a plain string
     assert regs["alice"].additional_secret_outputs == ["initial_password"]
     assert "hunter2-plain" not in regs["db"].inputs[PROVIDER_KEY]
 
