@@ -157,9 +157,11 @@ def register(app: typer.Typer) -> None:
                 from ..report import html as html_report
 
                 rendered = html_report.drift_html(document)
-            if rendered is None:
-                console = Console(file=output.open("w", encoding="utf-8")) if output else out
-                text_report.print_drift(console, document)
+            if rendered is None and output:
+                with output.open("w", encoding="utf-8") as fh:
+                    text_report.print_drift(Console(file=fh, width=120), document)
+            elif rendered is None:
+                text_report.print_drift(out, document)
             elif output:
                 output.write_text(rendered, encoding="utf-8")
             else:

@@ -109,3 +109,13 @@ def test_secret_marker_never_leaves_the_process(world, tmp_path):
     secret = state["resources"]["secret.warehouse-password-dev"]
     assert secret["applied"]["value"] == {"from_env": "QUICKSTART_WAREHOUSE_PASSWORD_DEV"}
     assert secret["fingerprints"]["value"].startswith("hmac-sha256:")
+
+
+def test_drift_reports_are_written_to_files(world, tmp_path):
+    stack = world.quickstart()
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    for fmt, check in (("text", "No drift"), ("json", '"drifted": false'), ("markdown", "<!--"), ("html", "<!DOCTYPE html>")):
+        target = tmp_path / f"drift.{fmt}"
+        result = world.cli("drift", stack, "--format", fmt, "--output", target)
+        assert result.exit_code == 0 and result.stdout == ""
+        assert check in target.read_text()
