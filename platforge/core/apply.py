@@ -20,10 +20,10 @@ from itertools import groupby
 from threading import Lock
 from typing import Any
 
-from .diff import diff_resource
+from .diff import changes_against_live, declared_fingerprints
 from .errors import ApplyError
 from .kind import Context, Kind
-from .model import Action, Op, Resource
+from .model import Action, LiveObject, Op, Resource
 from .plan import Plan, Platform
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
 
@@ -181,9 +181,8 @@ class Applier:
 
     def _resource_state(self, resource: Resource, platform_id: Any) -> ResourceState:
         kind = self.platform.kinds[resource.kind]
-        fps = {k: self.ctx.fingerprinter(v) for k, v in resource.secrets.items() if k in kind.sensitive_fields}
         return ResourceState(kind=resource.kind, identity=list(resource.identity), platform_id=platform_id,
-                             applied=resource.spec, fingerprints=fps)
+                             applied=resource.spec, fingerprints=declared_fingerprints(kind, self.ctx, resource))
 
     def _run(self, action: Action, resource: Resource | None, state: State) -> str | None:
         kind = self.platform.kinds[action.kind]
@@ -234,9 +233,7 @@ class Applier:
         assert resource is not None
         if live is None:
             return Action(action.address, action.kind, action.identity, Op.CREATE, "retry after a failed write")
-        desired_fps = {n: self.ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
-        live_fps = kind.fingerprint_live(self.ctx, live, resource) if kind.secrets_readable else {}
-        changes = diff_resource(kind, resource, live, desired_fps, live_fps)
+        changes = self._remaining(kind, resource, live)
         if not changes:
             return None
         op = Op.REPLACE if any(c.forces_replace for c in changes) else Op.UPDATE
@@ -270,18 +267,21 @@ class Applier:
     def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> Any:
         """Read back until the platform shows what was declared, within a bounded wait."""
         deadline = time.monotonic() + self.options.verify_timeout
-        desired_fps = {n: self.ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
         while True:
             live = kind.read(self.ctx, resource.identity)
             if live is not None:
-                live_fps = kind.fingerprint_live(self.ctx, live, resource) if kind.secrets_readable else desired_fps
-                remaining = diff_resource(kind, resource, live, desired_fps, live_fps)
+                remaining = self._remaining(kind, resource, live)
                 if not remaining:
                     return live.platform_id if live.platform_id is not None else platform_id
             if time.monotonic() >= deadline:
                 detail = "object not found" if live is None else ", ".join(c.path for c in remaining)
                 raise ApplyError(f"read-back after write does not match the declaration ({detail})")
             time.sleep(self.options.verify_interval)
+
+    def _remaining(self, kind: Kind, resource: Resource, live: LiveObject) -> list:
+        """What live still lacks after our own write. A secret the platform cannot read back is
+        taken to hold what was just written."""
+        return changes_against_live(kind, self.ctx, resource, live, declared_fingerprints(kind, self.ctx, resource))
 
     def _verify_deleted(self, kind: Kind, action: Action) -> None:
         deadline = time.monotonic() + self.options.verify_timeout

@@ -7,9 +7,10 @@ keyed fingerprints, never values.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
-from .kind import Kind
+from .kind import Context, Kind
 from .model import FieldChange, LiveObject, Resource
 
 _MISSING = object()
@@ -36,6 +37,28 @@ def diff_resource(
         current = live.fields.get(name, _MISSING)
         changes.extend(_walk(name, None if current is _MISSING else current, desired, forces))
     return changes
+
+
+def declared_fingerprints(kind: Kind, ctx: Context, resource: Resource) -> dict[str, str]:
+    """Keyed fingerprints of the secret values a resource declares (never the values)."""
+    return {name: ctx.fingerprinter(value) for name, value in resource.secrets.items()
+            if name in kind.sensitive_fields}
+
+
+def live_fingerprints(kind: Kind, ctx: Context, live: LiveObject, resource: Resource,
+                      recorded: Mapping[str, str] | None) -> dict[str, str]:
+    """What the platform holds for the resource's secrets: read back where the kind can, else the
+    fingerprints `recorded` when they were last written (a write-only value cannot drift visibly)."""
+    if kind.secrets_readable:
+        return kind.fingerprint_live(ctx, live, resource)
+    return dict(recorded or {})
+
+
+def changes_against_live(kind: Kind, ctx: Context, resource: Resource, live: LiveObject,
+                         recorded: Mapping[str, str] | None) -> list[FieldChange]:
+    """Everything `live` lacks of the declaration, secrets compared by fingerprint."""
+    return diff_resource(kind, resource, live, declared_fingerprints(kind, ctx, resource),
+                         live_fingerprints(kind, ctx, live, resource, recorded))
 
 
 def _walk(path: str, old: Any, new: Any, forces: bool) -> list[FieldChange]:

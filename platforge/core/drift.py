@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .diff import diff_resource
+from .diff import declared_fingerprints, diff_resource, live_fingerprints
 from .kind import Context
 from .model import Cause, FieldChange, LiveObject, Resource
 from .plan import LiveView, Platform, Target, read_live
@@ -102,8 +102,7 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
                                              resource.identity, "declared but not created yet"))
             continue
         before = len(findings)
-        live_fps = kind.fingerprint_live(ctx, current, resource) if kind.secrets_readable else (
-            dict(entry.fingerprints) if entry else {})
+        live_fps = live_fingerprints(kind, ctx, current, resource, entry.fingerprints if entry else None)
         if entry is not None:
             applied = Resource(kind=resource.kind, name=resource.name, spec=entry.applied,
                                identity=resource.identity)
@@ -116,7 +115,7 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
                     Cause.OUT_OF_BAND, resource.address, resource.kind, resource.identity,
                     "changed on the platform since the last apply", oob,
                     detection="fingerprint" if secret_only else "fields"))
-        desired_fps = {n: ctx.fingerprinter(v) for n, v in resource.secrets.items() if n in kind.sensitive_fields}
+        desired_fps = declared_fingerprints(kind, ctx, resource)
         baseline_fps = dict(entry.fingerprints) if entry else live_fps
         declared = _declared_changes(kind, resource, entry, current, desired_fps, baseline_fps)
         if declared:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Protocol
 
-from .diff import diff_resource
+from .diff import changes_against_live
 from .graph import dependency_levels
 from .kind import Context, Kind
 from .model import Action, LiveObject, Op, Resource
@@ -233,14 +233,8 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
     if current is None:
         reason = "owned by this stack but missing on the platform" if owned_address else "does not exist"
         return Action(**base, op=Op.CREATE, reason=reason)
-    desired_fps = {name: ctx.fingerprinter(value) for name, value in resource.secrets.items()
-                   if name in kind.sensitive_fields}
-    if kind.secrets_readable:
-        live_fps = kind.fingerprint_live(ctx, current, resource)
-    else:
-        entry = state.resources.get(owned_address) if state and owned_address else None
-        live_fps = dict(entry.fingerprints) if entry else {}
-    changes = diff_resource(kind, resource, current, desired_fps, live_fps)
+    entry = state.resources.get(owned_address) if state and owned_address else None
+    changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None)
     adopt = owned_address is None
     if any(c.forces_replace for c in changes):
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
