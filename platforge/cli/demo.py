@@ -122,5 +122,5 @@ def _engine(stack_dir: Path) -> Engine:
 
 def _writes(scratch: Path) -> int:
     lines = (scratch / "access.jsonl").read_text().splitlines()
-    return sum(1 for line in lines if line.strip() and json.loads(line)["method"] != "GET"
-               and json.loads(line)["path"] != "/login")
+    records = [json.loads(line) for line in lines if line.strip()]
+    return sum(1 for r in records if r["method"] != "GET" and r["path"] != "/login")

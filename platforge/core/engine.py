@@ -77,11 +77,13 @@ class Engine:
         if state is None:
             return bool(plan.actions)
         declared = {a.address for a in plan.actions}
-        if any(address not in declared and address not in plan.orphans for address in state.resources):
+        orphans = set(plan.orphans)
+        if any(address not in declared and address not in orphans for address in state.resources):
             return True
+        by_address = {r.address: r for r in self.stack.resources}
         for action in plan.actions:
             entry = state.resources.get(action.address)
-            resource = next((r for r in self.stack.resources if r.address == action.address), None)
+            resource = by_address.get(action.address)
             if entry is None or resource is None or entry.applied != resource.spec:
                 return True
         return bool(state.pending())

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 
 import httpx
 import pytest
@@ -55,7 +56,7 @@ def fuzz_target(tmp_path_factory):
     from platforge.sandbox.serve import EmbeddedServer
 
     db = tmp_path_factory.mktemp("fuzz") / "sandbox.db"
-    app = create_app(SandboxConfig(db_path=str(db), admin_password="fuzz-raw-password", faults=_small_body_faults()))
+    app = create_app(SandboxConfig(db_path=str(db), admin_password=secrets.token_urlsafe(16), faults=_small_body_faults()))
     server = EmbeddedServer(app).start()
     paths = sorted(p for p in app.openapi()["paths"] if p.startswith("/api/"))
     assert len(paths) >= 40, paths

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import tempfile
 from collections import Counter
 from pathlib import Path
@@ -27,7 +28,7 @@ pytestmark = pytest.mark.fuzz
 MAX_EXAMPLES = int(os.environ.get("PLATFORGE_FUZZ_EXAMPLES", "25"))
 
 _DB = Path(tempfile.mkdtemp(prefix="platforge-fuzz-")) / "sandbox.db"
-APP = create_app(SandboxConfig(db_path=str(_DB), admin_password="fuzz-admin-password"))
+APP = create_app(SandboxConfig(db_path=str(_DB), admin_password=secrets.token_urlsafe(16)))
 TOKEN = APP.state.sessions.issue("admin")
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
