@@ -43,7 +43,7 @@ from ..core.diff import diff_resource
 from ..core.errors import ApplyError
 from ..core.fingerprint import Fingerprinter, new_key
 from ..core.kind import Context, Kind
-from ..core.model import LiveObject, Op, Resource
+from ..core.model import LiveObject, Resource
 from ..core.plan import Target, make_plan
 from ..core.secrets import SecretUnavailable
 from ..core.state import MemoryStateBackend, State

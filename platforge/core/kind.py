@@ -14,7 +14,6 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 
-from .errors import StackError
 from .fingerprint import Fingerprinter
 from .model import LiveObject, Ref, Resource, SourceLocation
 from .secrets import SecretRef, resolve_secret
@@ -206,4 +205,4 @@ def sorted_unique(values: Iterable[Any]) -> list[Any]:
     return sorted(set(values), key=_order_key)
 
 
-__all__ = ["Context", "Kind", "StackError", "canonicalize", "sorted_unique"]
+__all__ = ["Context", "Kind", "canonicalize", "sorted_unique"]
