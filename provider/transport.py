@@ -18,22 +18,48 @@ platform as one successful attempt would:
 
 Which failures are retried, and for which requests:
 
-| failure                                               | may the server have acted? | retried for        |
-|-------------------------------------------------------|----------------------------|--------------------|
-| 429 Too Many Requests                                 | no: refused before work    | every request      |
-| connect error / connect timeout / pool timeout        | no: nothing was sent       | every request      |
-| 502, 503, 504                                         | unknown (gateway, restart) | idempotent only    |
-| read error / read timeout / write error / connection  | yes, possibly              | idempotent only    |
-| dropped mid-response (remote protocol error)          |                            |                    |
-| any other status (4xx, 500, 501, ...)                 | deterministic or a bug     | never              |
+| failure                                              | may the server have acted? | retried for                 |
+|------------------------------------------------------|----------------------------|-----------------------------|
+| 429 Too Many Requests                                | no: refused before work    | every request               |
+| connection refused (`ConnectionRefused`)             | no: nothing was sent       | every request, within       |
+|                                                      |                            | `connect_refused_budget`    |
+| other connect error / connect timeout / pool timeout | no: nothing was sent       | every request               |
+| TLS handshake failed (`TlsError`): wrong scheme such | no: nothing was sent       | never                       |
+| as `https://` to a plain-HTTP server, or a           |                            |                             |
+| certificate that is not trusted                      |                            |                             |
+| host name does not resolve (`DnsError`)              | no: nothing was sent       | never                       |
+| 502, 503, 504                                        | unknown (gateway, restart) | idempotent only             |
+| read error / read timeout / write error / connection | yes, possibly              | idempotent only             |
+| dropped mid-response (remote protocol error)         |                            |                             |
+| any other status (4xx other than 429, 500, 501, ...) | deterministic or a bug     | never                       |
+
+A connect failure is classified by the exception behind it (following `__cause__`,
+`__context__` and the exception an httpcore error wraps), never by its message: an
+`ssl.SSLError` is TLS, a `socket.gaierror` DNS, a `ConnectionRefusedError` (ECONNREFUSED) a
+refusal. TLS and DNS failures cannot heal by repeating the same request, so they are raised at
+once with a message that says what to check. A refusal usually means the server is not running
+(or is restarting), so it is retried, but only for a few seconds, not the minute allowed below.
 
 The wait before retry *n* (1-based) is the response's `Retry-After` (seconds or an HTTP date)
 when it has one, else "full jitter" exponential backoff: uniform in
 `[0, min(backoff_cap, backoff_base * 2**(n-1))]`. Attempts are capped (`max_attempts`) and so is
 the sum of all waits (`max_total_delay`): a `Retry-After` that would exceed the remaining budget
 ends the retries at once and the error (e.g. `RateLimited.retry_after`) is raised to the caller.
+The waits after refused connections also count against `connect_refused_budget`; the last such
+wait is shortened to what is left of it, and the attempt after it is the last.
 Defaults: 8 attempts, backoff 0.25 s doubling up to 8 s, at most 60 s of waiting per request
-(a 30% transient failure rate then fails one request in ~15,000: 0.3**8).
+(a 30% transient failure rate then fails one request in ~15,000: 0.3**8), at most 3 s of it
+after refused connections.
+
+Logging
+-------
+Every retry logs exactly one line at WARNING on the `platforge.transport` logger, e.g.
+`retrying GET /api/user/ls after connection refused (attempt 2 of 8), waiting 0.40 s`: the
+method, the path (never the query, with registered secrets masked), what failed (a fixed
+phrase or an HTTP status, never the server's text) and the wait. Giving up because a wait would
+exceed `max_total_delay` is one more WARNING line. No handler is installed: the `platforge`
+command line shows these lines on stderr (`platforge.cli._logging`); a library user's logging
+configuration decides for them.
 
 Secrets
 -------
@@ -51,6 +77,8 @@ import logging
 import math
 import random
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping, Sequence
@@ -65,6 +93,8 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "Conflict",
+    "ConnectionRefused",
+    "DnsError",
     "ErrorMapper",
     "NotFound",
     "Page",
@@ -76,6 +106,7 @@ __all__ = [
     "Redactor",
     "RetryPolicy",
     "ServerError",
+    "TlsError",
     "Transport",
     "TransportError",
     "TransportStats",
@@ -200,6 +231,29 @@ class TransportError(PlatformError):
         return {**super()._fields(), "request_sent": self.request_sent}
 
 
+class TlsError(TransportError):
+    """The TLS handshake failed: the endpoint does not speak TLS (an `https://` URL for a
+    plain-HTTP server) or its certificate is not trusted. Never retried: nothing was sent."""
+
+    def __init__(self, message: str, *, request_sent: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, request_sent=request_sent, **kwargs)
+
+
+class DnsError(TransportError):
+    """The endpoint's host name did not resolve. Never retried: nothing was sent."""
+
+    def __init__(self, message: str, *, request_sent: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, request_sent=request_sent, **kwargs)
+
+
+class ConnectionRefused(TransportError):
+    """Nothing accepted the connection at the endpoint's host and port. Retried for every
+    request, but only within `RetryPolicy.connect_refused_budget`: nothing was sent."""
+
+    def __init__(self, message: str, *, request_sent: bool = False, **kwargs: Any) -> None:
+        super().__init__(message, request_sent=request_sent, **kwargs)
+
+
 class PagingError(PlatformError):
     """A listing did not end: the server seems to ignore `offset`."""
 
@@ -308,12 +362,15 @@ class Redactor:
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How often and how long to retry. `max_attempts` counts the first try."""
+    """How often and how long to retry. `max_attempts` counts the first try; `max_total_delay`
+    caps the sum of all waits of one request, `connect_refused_budget` the sum of the waits
+    after refused connections (a server that is down rarely comes back within seconds)."""
 
     max_attempts: int = 8
     backoff_base: float = 0.25
     backoff_cap: float = 8.0
     max_total_delay: float = 60.0
+    connect_refused_budget: float = 3.0
     retry_statuses: frozenset[int] = frozenset({429, 502, 503, 504})
     # Statuses retried for any method because the server refused the work before doing it.
     refused_statuses: frozenset[int] = frozenset({429})
@@ -321,8 +378,8 @@ class RetryPolicy:
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
-        if self.backoff_base < 0 or self.backoff_cap < 0 or self.max_total_delay < 0:
-            raise ValueError("backoff_base, backoff_cap and max_total_delay must be >= 0")
+        if min(self.backoff_base, self.backoff_cap, self.max_total_delay, self.connect_refused_budget) < 0:
+            raise ValueError("backoff_base, backoff_cap, max_total_delay and connect_refused_budget must be >= 0")
 
     @classmethod
     def never(cls) -> RetryPolicy:
@@ -526,6 +583,7 @@ class Transport:
         secrets = tuple(s for s in secret_values if s)
         policy = self.retry
         waited = 0.0
+        refused_waited = 0.0
         self.stats.add(requests=1)
         attempt = 0
         while True:
@@ -548,15 +606,29 @@ class Transport:
             delay = outcome.retry_after
             if delay is None:
                 delay = policy.backoff(attempt, self._rng)
+            refused = isinstance(error, ConnectionRefused)
+            if refused:
+                left = policy.connect_refused_budget - refused_waited
+                if left <= _EPSILON:
+                    raise error
+                delay = min(delay, left)
             if waited + delay > policy.max_total_delay:
-                log.warning("%s %s: giving up, a %.1fs wait would exceed the retry budget", method, path, delay)
+                log.warning("giving up on %s %s after %s: a %.1f s wait would exceed the retry budget of %.1f s",
+                            method, self._log_path(path, secrets), outcome.reason, delay, policy.max_total_delay)
                 raise error
-            log.info("%s %s: %s; retry %d in %.2fs", method, path, type(error).__name__, attempt, delay)
+            log.warning("retrying %s %s after %s (attempt %d of %d), waiting %.2f s", method,
+                        self._log_path(path, secrets), outcome.reason, attempt + 1, policy.max_attempts, delay)
             waited += delay
+            if refused:
+                refused_waited += delay
             self.stats.add(retries=1, retry_wait_seconds=delay)
             self._sleep(delay)
 
     # Pieces ---------------------------------------------------------------------------------
+
+    def _log_path(self, path: str, secrets: Iterable[str]) -> str:
+        """The path as a log line may show it: no query or fragment, secrets masked."""
+        return self.redactor.scrub(re.split(r"[?#]", path, maxsplit=1)[0], secrets)
 
     def _throttle(self) -> None:
         if self.rate_limiter is not None:
@@ -574,16 +646,17 @@ class Transport:
         auth: httpx.Auth | tuple[str, str] | None,
     ) -> _Outcome:
         """One try, classified for the retry rules of the module docstring."""
+        request: httpx.Request | None = None
         try:
             request = self._client.build_request(method, path, params=params, json=body, headers=headers)
             response = self._client.send(request, auth=auth) if auth else self._client.send(request)
         except _NOT_SENT as exc:
-            return _Outcome(error=_transport_error(exc, sent=False), retry=_Retry.ANY)
+            return _connect_failure(exc, request.url if request is not None else self._client.base_url)
         except _MAYBE_SENT as exc:
-            return _Outcome(error=_transport_error(exc, sent=True), retry=_Retry.IDEMPOTENT)
+            return _Outcome(error=_transport_error(exc, sent=True), retry=_Retry.IDEMPOTENT, reason=_phrase(exc))
         except httpx.HTTPError as exc:  # bad URL, unsupported protocol, decoding: deterministic
             error = TransportError(f"{type(exc).__name__}: {truncate(str(exc), 200)}", request_sent=False)
-            return _Outcome(error=error, retry=_Retry.NEVER)
+            return _Outcome(error=error, retry=_Retry.NEVER, reason=_phrase(exc))
         error = self.error_mapper(response)
         if error is None:
             return _Outcome(response=response)
@@ -598,7 +671,7 @@ class Transport:
             retry = _Retry.IDEMPOTENT
         else:
             retry = _Retry.NEVER
-        return _Outcome(error=error, retry=retry, retry_after=retry_after)
+        return _Outcome(error=error, retry=retry, retry_after=retry_after, reason=_status_phrase(error.status))
 
 
 class _Retry(enum.Enum):
@@ -613,12 +686,83 @@ class _Outcome:
     error: PlatformError | None = None
     retry: _Retry = _Retry.NEVER
     retry_after: float | None = None
+    reason: str = "an error"  # what failed, for the retry log line: a fixed phrase, never server text
+
+
+_EPSILON = 1e-9
 
 
 def _transport_error(exc: httpx.HTTPError, *, sent: bool) -> TransportError:
     detail = truncate(str(exc) or type(exc).__name__, 200)
     what = "connection failed before a complete response" if sent else "could not connect"
     return TransportError(f"{what} ({type(exc).__name__}: {detail})", request_sent=sent)
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """`exc` and the exceptions behind it: `__cause__`, `__context__` (httpcore's connection
+    pool re-raises its ConnectError `from None`, which leaves the OS error only there) and the
+    exception an httpcore error was built from (`httpcore.ConnectError(oserror)`). Only httpx
+    and httpcore exceptions are looked behind: the OS or ssl error at the bottom is the answer,
+    and whatever *it* happened during (the caller's own `except` block) is not."""
+    seen: set[int] = set()
+    todo = [exc]
+    while todo:
+        current = todo.pop(0)
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        yield current
+        if type(current).__module__.partition(".")[0] in ("httpx", "httpcore"):
+            todo.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+            todo.extend(a for a in current.args if isinstance(a, BaseException))
+
+
+def _root(exc: BaseException, kind: type[BaseException] | tuple[type[BaseException], ...]) -> BaseException | None:
+    return next((e for e in _causes(exc) if isinstance(e, kind)), None)
+
+
+def _host_port(url: httpx.URL) -> str:
+    host = f"[{url.host}]" if ":" in url.host else url.host
+    port = url.port or {"http": 80, "https": 443}.get(url.scheme)
+    return f"{host}:{port}" if port else host
+
+
+def _connect_failure(exc: httpx.HTTPError, url: httpx.URL) -> _Outcome:
+    """Nothing was sent. TLS and DNS failures are permanent, a refusal is retried within the
+    refused budget, anything else (timeouts, unreachable networks, ...) by the general rules."""
+    tls = _root(exc, ssl.SSLError)
+    if tls is not None:
+        detail = truncate(str(tls) or type(tls).__name__, 200)
+        if isinstance(tls, ssl.SSLCertVerificationError):
+            message = (f"the TLS certificate of {_host_port(url)} is not trusted ({detail}): check the host name, "
+                       "or trust the CA that signed it (SSL_CERT_FILE, or the client's verify=)")
+        else:
+            message = (f"TLS handshake with {_host_port(url)} failed ({detail}): the endpoint may not speak TLS; "
+                       "check the scheme of the URL (http:// vs https://)")
+        return _Outcome(error=TlsError(message), retry=_Retry.NEVER, reason="TLS handshake failure")
+    dns = _root(exc, socket.gaierror)
+    if dns is not None:
+        detail = truncate(str(dns) or type(dns).__name__, 200)
+        message = f"could not resolve host {url.host!r} ({detail}): check the host name in the URL"
+        return _Outcome(error=DnsError(message), retry=_Retry.NEVER, reason="DNS failure")
+    if _root(exc, ConnectionRefusedError) is not None:
+        message = f"connection refused by {_host_port(url)}: is the server running, and is this its port?"
+        return _Outcome(error=ConnectionRefused(message), retry=_Retry.ANY, reason="connection refused")
+    return _Outcome(error=_transport_error(exc, sent=False), retry=_Retry.ANY, reason=_phrase(exc))
+
+
+def _phrase(exc: BaseException) -> str:
+    """`ConnectTimeout` -> "connect timeout": names the failure without its (server) text."""
+    return re.sub(r"(?<=[a-z])(?=[A-Z])", " ", type(exc).__name__).lower()
+
+
+def _status_phrase(status: int | None) -> str:
+    if status is None:
+        return "an error response"
+    try:
+        return f"HTTP {status} {httpx.codes.get_reason_phrase(status)}".rstrip()
+    except (TypeError, ValueError):
+        return f"HTTP {status}"
 
 
 # ── paging ───────────────────────────────────────────────────────────────────────────────────

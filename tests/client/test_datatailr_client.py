@@ -23,7 +23,7 @@ from platforge.provider.datatailr import (
     normalize_base_url,
 )
 
-from .conftest import JWT, PASSWORD, FakeDatatailr, body, err, ok, query
+from .conftest import JWT, PASSWORD, FakeDatatailr, err, ok, query
 
 # ── login and session ──────────────────────────────────────────────────────────────────────
 

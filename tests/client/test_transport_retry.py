@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import deque
 from email.utils import format_datetime
@@ -160,6 +161,18 @@ def test_retry_after_beyond_the_budget_raises_rate_limited_with_retry_after(fake
         transport(script, fake_time, policy).request("GET", "/x")
     assert info.value.retry_after == 3600.0
     assert fake_time.sleeps == [] and script.calls == 1
+
+
+def test_giving_up_on_the_budget_is_one_warning_without_the_query(fake_time, caplog):
+    policy = RetryPolicy(max_attempts=5, max_total_delay=10.0)
+    script = Script(httpx.Response(429, json={"error": "quota for key k-123"}, headers={"Retry-After": "3600"}))
+    with caplog.at_level(logging.DEBUG, logger="platforge.transport"):
+        with pytest.raises(RateLimited):
+            transport(script, fake_time, policy).request("GET", "/x", params={"key": "k-123"})
+    assert [(r.levelno, r.getMessage()) for r in caplog.records if r.name == "platforge.transport"] == [
+        (logging.WARNING, "giving up on GET /x after HTTP 429 Too Many Requests: a 3600.0 s wait would exceed "
+                          "the retry budget of 10.0 s"),
+    ]
 
 
 def test_total_delay_budget_stops_retries(fake_time):

@@ -1,0 +1,42 @@
+"""Show platforge's warnings (one line per retry, platform notices) on stderr when the command
+line runs. Importing the library never installs a handler; only `main()` calls this."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from typing import TextIO
+
+LOGGER = "platforge"
+
+
+class StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record arrives, not when the handler was made:
+    test runners capture stderr by swapping it, and Rich's live display redirects it so that a
+    line lands above a progress bar instead of through it."""
+
+    def __init__(self, level: int = logging.NOTSET) -> None:
+        logging.Handler.__init__(self, level)
+
+    @property
+    def stream(self) -> TextIO:  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: TextIO) -> None:  # StreamHandler.setStream; nothing to keep
+        pass
+
+
+def setup_logging(level: int = logging.WARNING) -> None:
+    """Print `platforge` log records at `level` and above on stderr, message only, unless
+    logging is already configured (a handler on the `platforge` logger or above it, e.g. a
+    `logging.basicConfig()` of a program that runs the CLI in-process). Calling it again adds
+    nothing."""
+    logger = logging.getLogger(LOGGER)
+    if logger.hasHandlers():
+        return
+    handler = StderrHandler(level)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger.addHandler(handler)
+    if logger.level == logging.NOTSET:
+        logger.setLevel(level)
