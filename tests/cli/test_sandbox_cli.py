@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
@@ -13,10 +12,11 @@ import subprocess
 import sys
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
-import pytest
+import typer
 
 
 def _free_port() -> int:
@@ -169,3 +169,82 @@ def test_demo_runs_the_whole_loop_on_the_embedded_sandbox(tmp_path):
     assert {f["cause"] for f in report["findings"]} == {"out_of_band", "missing", "unmanaged"}
     assert (tmp_path / "reports/drift.html").read_text().startswith("<!DOCTYPE html>")
     assert not (repo / "examples/quickstart/.platforge").exists()
+
+
+QUOTA_FLAGS = ("--max-body-bytes", "--max-blob-bytes-per-user", "--max-db-bytes", "--max-connections", "--idle-timeout")
+
+
+def _platforge() -> list[str]:
+    script = Path(sys.executable).parent / "platforge"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "platforge"]
+
+
+def test_port_zero_prints_the_port_it_really_bound(tmp_path):
+    """`--port 0` picks a free port, and the URL printed is the one to use. The quota flags
+    reach the server, and the files it creates are owner-only."""
+    db = tmp_path / "zero.db"
+    cmd = [*_platforge(), "sandbox", "datatailr", "--port", "0", "--db", str(db), "--admin-password", "pw",
+           "--max-body-bytes", "2048", "--idle-timeout", "1"]
+    env = {k: v for k, v in os.environ.items() if k != "PLATFORGE_SANDBOX_ADMIN_PASSWORD"}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=tmp_path)
+    lines: list[str] = []
+    try:
+        deadline = time.monotonic() + 30
+        url = None
+        while url is None and time.monotonic() < deadline:
+            line = proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            found = re.search(r"Datatailr sandbox on (http://127\.0\.0\.1:(\d+))", line)
+            if found:
+                url, port = found.group(1), int(found.group(2))
+        assert url is not None, "".join(lines)
+        assert port != 0
+        assert httpx.get(url + "/healthz", timeout=10).json() == {"result": "ok"}
+        with closing(_login(url, "admin", "pw")) as client:
+            big = client.put("/api/kv/put", json={"key": "k", "value": "v" * 4096})
+            assert big.status_code == 413 and "2048" in big.json()["error"]
+            assert client.put("/api/kv/put", json={"key": "k", "value": "v"}).status_code == 200
+        for suffix in ("", "-wal", "-shm", ".signing-key", ".admin-password"):
+            path = Path(str(db) + suffix)
+            if suffix != ".admin-password":  # the password was given, so no file is written
+                assert oct(path.stat().st_mode & 0o777) == "0o600", suffix
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.communicate(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+
+
+def test_help_documents_every_quota_flag_with_its_default():
+    from typer.testing import CliRunner
+
+    from platforge.cli.sandbox import app as cli
+
+    from platforge.sandbox.datatailr.config import SandboxConfig
+
+    output = CliRunner().invoke(cli, ["datatailr", "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"}).output
+    for flag in (*QUOTA_FLAGS, "--session-secret"):
+        assert flag in output, flag
+    # The CLI's defaults are the embedded sandbox's.
+    config = SandboxConfig()
+    command = typer.main.get_command(cli)
+    command = getattr(command, "commands", {}).get("datatailr", command)  # a lone command is the root
+    defaults = {param.name: param.default for param in command.params}
+    assert defaults["max_body_bytes"] == config.faults.max_body_bytes == 100 * 1024 * 1024
+    for name in ("max_blob_bytes_per_user", "max_db_bytes", "max_connections", "idle_timeout"):
+        assert defaults[name] == getattr(config, name), name
+    assert "default: 104857600" in output.replace("[", "").replace("]", "")
+
+
+def test_bad_quota_flag_is_a_clear_error(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "platforge", "sandbox", "datatailr", "--db", str(tmp_path / "x.db"),
+         "--admin-password", "pw", "--idle-timeout", "0"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert result.returncode == 1
+    assert "--idle-timeout must be > 0" in result.stderr

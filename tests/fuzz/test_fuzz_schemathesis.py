@@ -29,7 +29,8 @@ MAX_EXAMPLES = int(os.environ.get("PLATFORGE_FUZZ_EXAMPLES", "25"))
 
 _DB = Path(tempfile.mkdtemp(prefix="platforge-fuzz-")) / "sandbox.db"
 APP = create_app(SandboxConfig(db_path=str(_DB), admin_password=secrets.token_urlsafe(16)))
-TOKEN = APP.state.sessions.issue("admin")
+# A fresh session per case: `POST /logout` and `POST /api/user/logout` end the session they are
+# sent with, and a shared token would leave every later case a 401.
 schema = schemathesis.openapi.from_asgi("/openapi.json", APP)
 
 TALLY: Counter[str] = Counter()
@@ -62,7 +63,7 @@ def _report():
 )
 def test_no_server_errors_and_error_envelope(case):
     TALLY["operations_examples"] += 1
-    response = case.call(headers={"Cookie": f"{COOKIE_NAME}={TOKEN}"})
+    response = case.call(headers={"Cookie": f"{COOKIE_NAME}={APP.state.sessions.issue('admin')}"})
     TALLY["requests"] += 1
     status = response.status_code
     if status >= 500:

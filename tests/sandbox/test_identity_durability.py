@@ -53,7 +53,7 @@ def test_everything_survives_a_restart(sandbox_factory: SandboxFactory) -> None:
         assert base64.b64decode(blob) == b"payload"
         assert result(admin.get("/api/blob/ls", params={
             "bucket_name": "blob://sandbox-user-data/", "recursive": "True"})) == before["blobs"]
-        # Sessions are signed with a key kept in the database, so they survive too.
+        # Sessions are signed with a key kept beside the database (`<db>.signing-key`), so they survive too.
         with httpx.Client(base_url=again.url, cookies={"X-Datatailr-Oidc-Data": old_cookie}) as old:
             assert result(old.get("/api/user/exists", params={"username": "bob"})) is True
         # Ordinary users log in with their own passwords, and ids keep counting up.

@@ -10,6 +10,10 @@ ACLs live on objects and, optionally, on directories (`blob://b/dir/`). A direct
 inherited: a permission granted on any enclosing directory counts for everything below it.
 Creating an object under a directory that carries an ACL needs `write` there; elsewhere the
 user bucket is open to every signed-in user, as a shared bucket is.
+
+Each object's bytes count against the quota (`max_blob_bytes_per_user`) of the user who wrote
+its current content (`owner`); a put that would take its writer over the quota is refused with
+507 and stores nothing.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from fastapi import APIRouter, Depends, Query, Request
 
 from .acl import allowed, default_acl, delete_acl, read_acl, resolve_acl, write_acl
 from .auth import Principal, current_principal
-from .errors import BadRequest, Forbidden, NotFound
+from .errors import BadRequest, Forbidden, InsufficientStorage, NotFound
 from .fields import AclOptions, Paging, Text, unquote
 from .listing import apply_listing
 from .store import Db
@@ -38,9 +42,19 @@ CREATE TABLE IF NOT EXISTS blobs (
     content       BLOB NOT NULL,
     size          INTEGER NOT NULL,
     last_modified INTEGER NOT NULL,
+    owner         INTEGER,  -- who wrote the current content; charged for its size
     PRIMARY KEY (bucket, path)
 )
 """
+
+
+def migrate(db: Db) -> None:
+    """Databases from before quotas have no `owner`: their blobs are charged to nobody."""
+    columns = {row["name"] for row in db.all("PRAGMA table_info(blobs)")}
+    if "owner" not in columns:
+        db.execute("ALTER TABLE blobs ADD COLUMN owner INTEGER")
+    db.execute("CREATE INDEX IF NOT EXISTS blobs_by_owner ON blobs(owner)")
+
 
 SCHEME = "blob://"
 LIST_FIELDS = ("name", "size", "last_modified", "is_file")
@@ -149,16 +163,35 @@ def _decode(b64: str, what: str) -> bytes:
         raise BadRequest(f"{what} is not valid base64") from exc
 
 
-def _store(db: Db, who: Principal, bucket: str, path: str, content: bytes, acl_opts: AclOptions) -> None:
-    """Create or replace an object. Replacing needs `write`; ACL options add to its ACL."""
+def _check_quota(db: Db, who: Principal, bucket: str, path: str, size: int, limit: int) -> None:
+    """Refuse (507) a write of `size` bytes that would take its writer over `limit` bytes (0: no
+    limit). The object being replaced, if the writer owns it, no longer counts."""
+    if not limit:
+        return
+    used = db.scalar(
+        "SELECT COALESCE(SUM(size), 0) FROM blobs WHERE owner = ? AND NOT (bucket = ? AND path = ?)",
+        (who.user_id, bucket, path),
+    )
+    if used + size > limit:
+        raise InsufficientStorage(
+            f"Blob quota exceeded: {who.name} stores {used} bytes; {size} more would pass the limit of "
+            f"{limit} bytes per user (--max-blob-bytes-per-user). Nothing was stored."
+        )
+
+
+def _store(db: Db, who: Principal, bucket: str, path: str, content: bytes, acl_opts: AclOptions,
+           quota: int = 0) -> None:
+    """Create or replace an object. Replacing needs `write`; ACL options add to its ACL. The
+    writer becomes the object's owner, charged for its size against `quota`."""
     res = uri(bucket, path)
     given = resolve_acl(db, acl_opts.users, acl_opts.groups)
     now = time.time_ns() // 1000
     if _object(db, bucket, path) is not None:
         _require_object(db, who, bucket, path, "write")
+        _check_quota(db, who, bucket, path, len(content), quota)
         db.execute(
-            "UPDATE blobs SET content = ?, size = ?, last_modified = ? WHERE bucket = ? AND path = ?",
-            (content, len(content), now, bucket, path),
+            "UPDATE blobs SET content = ?, size = ?, last_modified = ?, owner = ? WHERE bucket = ? AND path = ?",
+            (content, len(content), now, who.user_id, bucket, path),
         )
         if acl_opts.given():
             write_acl(db, res, given, replace=False, others=acl_opts.others_letters())
@@ -166,9 +199,10 @@ def _store(db: Db, who: Principal, bucket: str, path: str, content: bytes, acl_o
     governing = [r for r in _chain(bucket, path)[1:] if _has_acl(db, r)]
     if governing and not _granted(db, who, governing, "write"):
         raise Forbidden(f"Permission denied: {who.name} may not create blobs under {governing[0]}")
+    _check_quota(db, who, bucket, path, len(content), quota)
     db.execute(
-        "INSERT INTO blobs(bucket, path, content, size, last_modified) VALUES (?, ?, ?, ?, ?)",
-        (bucket, path, content, len(content), now),
+        "INSERT INTO blobs(bucket, path, content, size, last_modified, owner) VALUES (?, ?, ?, ?, ?, ?)",
+        (bucket, path, content, len(content), now, who.user_id),
     )
     acl = default_acl(who)
     for perm, ids in given.items():
@@ -218,12 +252,16 @@ class SetAclBody(AclOptions):
 # ── routes ───────────────────────────────────────────────────────────────────────────────────
 
 
+def _quota(request: Request) -> int:
+    return request.app.state.config.max_blob_bytes_per_user
+
+
 @router.post("/blob/put")
 def blob_put(request: Request, body: PutBody, who: Principal = Depends(current_principal)) -> dict:
     content = _decode(body.content_b64, "content_b64")
     with request.app.state.store.tx() as db:
         bucket, path = locate(body.destination_file, user_bucket(db, request))
-        _store(db, who, bucket, _object_path(bucket, path, body.destination_file), content, body)
+        _store(db, who, bucket, _object_path(bucket, path, body.destination_file), content, body, _quota(request))
     return ok(f"Stored {uri(bucket, path)}")
 
 
@@ -242,7 +280,7 @@ def blob_cp(request: Request, body: CpBody, who: Principal = Depends(current_pri
                 if not name:
                     raise BadRequest("source_file_name is required when the destination is a directory")
                 bucket, path = locate(uri(bucket, path + name), bucket)
-            _store(db, who, bucket, path, content, body)
+            _store(db, who, bucket, path, content, body, _quota(request))
         return ok(f"Copied {body.source_file_name or 'file'} to {uri(bucket, path)}")
     if body.source_file is None:
         raise BadRequest("Either source_file_b64 (upload) or source_file with download (download) is required")

@@ -1,7 +1,8 @@
 """The sandbox's error envelope: `{"error": "..."}` with a status code that says what happened.
 
 Contract §7.3.1 leaves the real statuses open; the sandbox uses 400 bad input, 401 no session,
-403 permission denied, 404 not found, 409 conflict, 413 too large, 429 throttled, 503 injected.
+403 permission denied, 404 not found, 409 conflict, 413 too large, 429 throttled, 503 injected
+or too many connections, 507 a quota reached (blob bytes per user, database size).
 """
 
 from __future__ import annotations
@@ -40,6 +41,12 @@ class NotFound(ApiError):
 
 class Conflict(ApiError):
     status = 409
+
+
+class InsufficientStorage(ApiError):
+    """507: storing this would pass a quota (blob bytes per user, database size)."""
+
+    status = 507
 
 
 def error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:

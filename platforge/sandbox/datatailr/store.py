@@ -4,6 +4,12 @@ One connection guarded by one lock: every request runs its whole read-modify-wri
 single `BEGIN IMMEDIATE` transaction, so concurrent requests serialise instead of interleaving,
 and a request that fails or whose client vanishes leaves either all of its writes or none.
 WAL mode keeps the file consistent across crashes and restarts.
+
+The file holds password hashes and every secret, so it and its `-wal`/`-shm` files are
+owner-only (0600): created so before SQLite opens them, tightened if an older run left them
+wider. An optional size limit (`set_max_bytes`) stops the file from growing past a number of
+bytes: a write that would need a new page fails with 507 and changes nothing, while reads, and
+writes that fit in freed pages (such as deletes), keep working.
 """
 
 from __future__ import annotations
@@ -14,7 +20,15 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-SCHEMA_VERSION = 1
+from ..private import prepare_database, tighten_database
+from .errors import InsufficientStorage
+
+SCHEMA_VERSION = 2
+# Room above the size limit for session bookkeeping (log in, log out), so that an administrator
+# can still sign in to a full sandbox and remove data. About ten thousand sessions.
+SESSION_HEADROOM_BYTES = 1024 * 1024
+# The WAL file is truncated back to this size after a checkpoint.
+JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 
 # Tables shared by every feature. Feature modules (jobs, blobs, ...) bring their own DDL.
 CORE_DDL = """
@@ -61,7 +75,20 @@ CREATE TABLE IF NOT EXISTS tags (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
+-- Live sessions (see auth.py). Only a SHA-256 of each session id is kept; a user's removal
+-- removes its sessions.
+CREATE TABLE IF NOT EXISTS sessions (
+    session_hash TEXT PRIMARY KEY,
+    user_id      INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
+    created      INTEGER NOT NULL,
+    expires      INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
 """
+
+
+def _is_full(exc: sqlite3.Error) -> bool:
+    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
 
 
 class Store:
@@ -69,34 +96,86 @@ class Store:
 
     def __init__(self, path: str | Path, ddl: Iterable[str] = ()) -> None:
         self.path = str(path)
+        self.in_memory = self.path == ":memory:"
         self._lock = threading.RLock()
+        self._max_bytes = 0
+        self._max_pages = 0
+        if not self.in_memory:
+            prepare_database(self.path)
         self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._conn.row_factory = sqlite3.Row
         self._conn.execute("PRAGMA foreign_keys = ON")
-        if self.path != ":memory:":
+        if not self.in_memory:
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
+            self._conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
+            tighten_database(self.path)  # side files SQLite just created take the file's mode
+        self.page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
         with self.tx() as db:
             db.executescript_in_tx(CORE_DDL)
             for script in ddl:
                 db.executescript_in_tx(script)
-            db.execute(
-                "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
-                (str(SCHEMA_VERSION),),
-            )
+            db.set_meta("schema_version", str(SCHEMA_VERSION))
+
+    # ── size limit ───────────────────────────────────────────────────────────────────────────
+
+    def set_max_bytes(self, max_bytes: int) -> None:
+        """Refuse writes that would grow the file beyond `max_bytes` (0: no limit). A file
+        already larger keeps its size: reads and writes into freed pages still work."""
+        with self._lock:
+            self._max_bytes = max(0, int(max_bytes))
+            self._max_pages = max(1, self._max_bytes // self.page_size) if self._max_bytes else 0
+            if self._max_pages:
+                self._set_page_limit(self._max_pages)
+
+    def _set_page_limit(self, pages: int) -> None:
+        # SQLite never lowers the limit below the current page count.
+        self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")
+
+    # ── transactions ─────────────────────────────────────────────────────────────────────────
 
     @contextmanager
-    def tx(self) -> Iterator[Db]:
-        """A write transaction. Commits on success, rolls back on any exception."""
+    def tx(self, *, essential: bool = False) -> Iterator[Db]:
+        """A write transaction. Commits on success, rolls back on any exception.
+
+        `essential` writes (session bookkeeping) may use a little room above the size limit."""
         with self._lock:
-            self._conn.execute("BEGIN IMMEDIATE")
+            raised = essential and self._max_pages
+            if raised:
+                self._set_page_limit(self._max_pages + SESSION_HEADROOM_BYTES // self.page_size)
             try:
-                yield Db(self._conn)
-            except BaseException:
-                self._conn.execute("ROLLBACK")
-                raise
-            else:
-                self._conn.execute("COMMIT")
+                self._conn.execute("BEGIN IMMEDIATE")
+                try:
+                    yield Db(self._conn)
+                except BaseException as exc:
+                    self._rollback()
+                    if isinstance(exc, sqlite3.OperationalError) and _is_full(exc):
+                        raise self._full() from exc
+                    raise
+                else:
+                    try:
+                        self._conn.execute("COMMIT")
+                    except sqlite3.OperationalError as exc:
+                        self._rollback()
+                        if _is_full(exc):
+                            raise self._full() from exc
+                        raise
+            finally:
+                if raised:
+                    self._set_page_limit(self._max_pages)
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back (for instance on SQLITE_FULL).
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
+
+    def _full(self) -> InsufficientStorage:
+        if self._max_bytes:
+            return InsufficientStorage(
+                f"The sandbox database is full (limit {self._max_bytes} bytes, --max-db-bytes): "
+                "nothing was changed. Remove data or restart the sandbox with a larger limit."
+            )
+        return InsufficientStorage("The disk holding the sandbox database is full: nothing was changed.")
 
     @contextmanager
     def read(self) -> Iterator[Db]:
@@ -106,7 +185,13 @@ class Store:
             try:
                 yield Db(self._conn)
             finally:
-                self._conn.execute("ROLLBACK")
+                self._rollback()
+
+    def checkpoint(self) -> None:
+        """Copy the WAL into the database file and truncate it."""
+        if not self.in_memory:
+            with self._lock:
+                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self) -> None:
         with self._lock:

@@ -3,13 +3,13 @@
 Wire shapes follow what the SDK consumes: a user's `groups` is a comma-separated string of
 group names, a group's `members` are user ids. Anyone signed in may read; only members of
 `admin` may change users, groups or memberships. Ids come from monotonic counters in `meta`
-and are never reused, so a stale id in some client's state can never name a newcomer.
+and are never reused, so a stale id in some client's state (or in a session token) can never
+name a newcomer. A password change ends the user's other sessions and removing a user ends all
+of them; a disabled user's sessions are refused until it is enabled again (see auth.py).
 """
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import re
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
@@ -23,7 +23,10 @@ from .auth import (
     DEFAULT_GROUP,
     SESSION_SECONDS,
     Principal,
+    Session,
     current_principal,
+    current_session,
+    end_sessions,
     hash_password,
     verify_password,
 )
@@ -302,9 +305,8 @@ def user_signed(
         if name != who.name:
             require_admin(who, "sign other users")
             _user(db, name)
-        key = db.get_meta("jwt_key") or ""
     expiry = (datetime.now(UTC) + timedelta(seconds=SESSION_SECONDS)).isoformat(timespec="seconds")
-    signature = hmac.new(key.encode(), f"{name}\n{expiry}".encode(), hashlib.sha256).hexdigest()
+    signature = request.app.state.sessions.sign(f"{name}\n{expiry}".encode())
     return ok({"name": name, "expiry": expiry, "signature": signature})
 
 
@@ -337,7 +339,12 @@ def user_add(request: Request, body: UserAdd, who: Principal = Depends(current_p
 
 
 @router.put("/user/modify")
-def user_modify(request: Request, body: UserModify, who: Principal = Depends(current_principal)) -> dict:
+def user_modify(
+    request: Request, body: UserModify, who: Principal = Depends(current_principal),
+    session: Session = Depends(current_session),
+) -> dict:
+    """A new password (or becoming a system user, which removes it) ends the user's sessions,
+    except the caller's own."""
     require_admin(who, "modify users")
     name = principal_name(body.username, "username")
     password = _none(body.password)
@@ -394,6 +401,8 @@ def user_modify(request: Request, body: UserModify, who: Principal = Depends(cur
         if updates:
             assignments = ", ".join(f"{column} = ?" for column in updates)
             db.execute(f"UPDATE users SET {assignments} WHERE user_id = ?", (*updates.values(), uid))
+        if "password_hash" in updates:
+            end_sessions(db, uid, keep=session)
     return ok(f"User {name} modified")
 
 
@@ -439,9 +448,11 @@ def user_rm_from_group(request: Request, body: UserGroup, who: Principal = Depen
 
 @router.put("/user/change-password")
 def user_change_password(
-    request: Request, body: PasswordChange, who: Principal = Depends(current_principal)
+    request: Request, body: PasswordChange, who: Principal = Depends(current_principal),
+    session: Session = Depends(current_session),
 ) -> dict:
-    """Self-service: the only user write a non-admin may make."""
+    """Self-service: the only user write a non-admin may make. Ends the caller's other sessions;
+    the one making the change stays signed in."""
     with request.app.state.store.read() as db:
         stored = db.scalar("SELECT password_hash FROM users WHERE user_id = ?", (who.user_id,))
     if not verify_password(body.current_password, stored):
@@ -451,7 +462,15 @@ def user_change_password(
     new_hash = hash_password(body.new_password)
     with request.app.state.store.tx() as db:
         db.execute("UPDATE users SET password_hash = ? WHERE user_id = ?", (new_hash, who.user_id))
+        end_sessions(db, who.user_id, keep=session)
     return ok("Password changed")
+
+
+@router.post("/user/logout")
+def user_logout(request: Request, session: Session = Depends(current_session)) -> dict:
+    """End the caller's session (the token sent); the user's other sessions stay."""
+    request.app.state.sessions.revoke(session)
+    return ok("Logged out")
 
 
 @router.delete("/user/rm")
@@ -462,7 +481,7 @@ def user_rm(request: Request, body: UserName, who: Principal = Depends(current_p
     with request.app.state.store.tx() as db:
         uid = _user(db, name)["user_id"]
         db.execute("DELETE FROM acl_entries WHERE principal = ?", (uid,))
-        db.execute("DELETE FROM users WHERE user_id = ?", (uid,))  # memberships cascade
+        db.execute("DELETE FROM users WHERE user_id = ?", (uid,))  # memberships and sessions cascade
     return ok(f"User {name} removed")
 
 
