@@ -44,5 +44,45 @@ class ApplyError(Exception):
         self.failures = failures or []
 
 
+class UnsafeWrite(Exception):
+    """A write was stopped because it would put a value where someone else controls who reads
+    it; permanent, never retried."""
+
+
 class LockError(Exception):
     """Another apply holds the stack's lock."""
+
+
+class AdoptionError(PlanError):
+    """Apply would take over objects the stack does not own without consent, or write where
+    it is unsafe; nothing was written."""
+
+    def __init__(self, refusals: list[tuple[str, str]]) -> None:
+        self.refusals = refusals
+        lines = [f"  {address}: {why}" for address, why in refusals]
+        needs_consent = any("needs consent" in why for _, why in refusals)
+        hint = ("\nTo take existing objects over, pass --adopt ADDRESS (patterns like 'user.*' work; '*' adopts "
+                "everything shown) or list them in the stack's [adopt] table." if needs_consent else "")
+        super().__init__(f"refusing to apply: {len(refusals)} object(s) cannot be written; nothing was changed\n"
+                         + "\n".join(lines) + hint)
+
+
+class TargetMismatch(PlanError):
+    """The state belongs to another platform, endpoint or environment than this run's."""
+
+    def __init__(self, where: str, recorded: dict, current: dict) -> None:
+        def show(t: dict) -> str:
+            return f"{t.get('platform')} at {t.get('endpoint')} (environment {t.get('environment')})"
+
+        self.recorded = recorded
+        self.current = current
+        super().__init__(
+            f"the state in {where} belongs to {show(recorded)}, but this run targets {show(current)}; "
+            "nothing was changed. If the platform moved to a new address, run "
+            "`platforge state retarget STACK_DIR --endpoint URL`; if this is another platform, give the stack "
+            "its own state ([state] path or prefix)")
+
+
+class StateError(PlanError):
+    """The stack's state, lock or fingerprint key cannot be used safely: damaged, unreadable, or
+    writable by someone the stack does not trust. Nothing was written."""

@@ -4,18 +4,34 @@ cross-resource rules that keep two resources from owning one collection."""
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+import threading
+from collections.abc import Mapping, Sequence
 from typing import Any
 
-from platforge.core.errors import Problem
+from platforge.core.errors import Problem, StateError
 from platforge.core.model import Resource
-from platforge.core.state import ObjectStore
+from platforge.core.state import AccessKind, Exposure, ObjectInfo, ObjectStore
 
 from .. import PlatformConnectionError
-from ..transport import NotFound, PlatformError, RateLimited, ServerError, TransportError
+from ..transport import (
+    DnsError,
+    NotFound,
+    PermissionDenied,
+    PlatformError,
+    RateLimited,
+    ServerError,
+    TlsError,
+    TransportError,
+)
 from .client import ConfigurationError, DatatailrClient, PasswordLogin, TokenLogin
 from .kinds import GroupKind, GroupMembershipKind, KvKind, SecretKind, UserKind
+from .kinds.common import BUILTIN_GROUPS
 from .kinds.user import MEMBERSHIP_OWNED_ELSEWHERE
+from .models import Acl, User
+
+#: Where the `platform` state backend keeps its objects by default, and the name of its key.
+INTERNAL_PREFIX = "platforge/"
+INTERNAL_KEY_SUFFIX = "/fingerprint-key"
 
 DEFAULT_USERNAME_ENV = "DATATAILR_USER_NAME"
 DEFAULT_PASSWORD_ENV = "DATATAILR_USER_PASSWORD"
@@ -23,11 +39,28 @@ DEFAULT_TOKEN_ENV = "DATATAILR_JWT"
 
 
 class DatatailrObjectStore(ObjectStore):
-    """State as blobs in the user bucket; the fingerprint key as a secure KV entry."""
+    """State as blobs in the user bucket; the fingerprint key as a secure KV entry; access control
+    through blob ACLs (directory ACLs are inherited) and KV ACLs.
+
+    Trusted principals, for `exposure`: the signed-in identity, members of the `admin` group (and
+    the group itself: administrators can do everything on the platform anyway), and the
+    `[state] operators` groups and their members. Anyone else with `write` on a directory,
+    object or secret (or `read` on a secret) is reported by name.
+
+    What the API cannot show: a grant to "others" (everybody) is not part of `get-acl`/`kv acls`
+    answers (contract §7.3.6). `protect` replaces ACLs, which clears such grants on what
+    platforge owns; on enclosing directories the state's signature is the safeguard.
+    """
+
+    has_access_control = True
+    ADMIN_GROUP = "admin"
 
     def __init__(self, client: DatatailrClient, environment: str) -> None:
         self.client = client
         self.environment = environment
+        self._me: User | None = None
+        self._trusted_ids: dict[tuple[str, ...], frozenset[int]] = {}
+        self._mutex = threading.Lock()
 
     def describe(self) -> str:
         return f"Datatailr blob storage at {self.client.base_url}"
@@ -41,11 +74,18 @@ class DatatailrObjectStore(ObjectStore):
     def put(self, name: str, data: bytes) -> None:
         self.client.blobs.put(self.client.blobs.uri(name), data)
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str) -> bool:
         try:
             self.client.blobs.rm(self.client.blobs.uri(name))
         except NotFound:
-            pass
+            return False
+        return True
+
+    def list(self, prefix: str) -> list[ObjectInfo]:
+        entries = self.client.blobs.ls(self.client.blobs.uri(prefix), recursive=True)
+        return [ObjectInfo(name=e.name, size=e.size,
+                           modified=None if e.last_modified is None else e.last_modified / 1_000_000)
+                for e in entries if e.is_file]
 
     def get_secret(self, name: str) -> str | None:
         try:
@@ -55,6 +95,83 @@ class DatatailrObjectStore(ObjectStore):
 
     def put_secret(self, name: str, value: str) -> None:
         self.client.secrets.put(name, value, environment=self.environment)
+
+    # ---- access control ----------------------------------------------------------------
+
+    def _whoami(self) -> User:
+        with self._mutex:
+            if self._me is None:
+                self._me = self.client.users.get(self.client.users.signed_user().name)
+            return self._me
+
+    def identity(self) -> str:
+        return self._whoami().name
+
+    def _trusted(self, operators: Sequence[str]) -> frozenset[int]:
+        key = tuple(sorted(operators))
+        with self._mutex:
+            cached = self._trusted_ids.get(key)
+        if cached is not None:
+            return cached
+        ids = {self._whoami().user_id}
+        for group_name in (self.ADMIN_GROUP, *key):
+            try:
+                group = self.client.groups.get(group_name)
+            except NotFound:
+                if group_name == self.ADMIN_GROUP:
+                    continue
+                raise StateError(f"[state] operators names group {group_name!r}, which does not exist on "
+                                 f"{self.client.base_url}") from None
+            ids.add(-group.group_id)
+            ids.update(group.members)
+        trusted = frozenset(ids)
+        with self._mutex:
+            self._trusted_ids[key] = trusted
+        return trusted
+
+    def _names(self, ids: set[int]) -> tuple[str, ...]:
+        if not ids:
+            return ()
+        users = {u.user_id: u.name for u in self.client.users.ls()} if any(i >= 0 for i in ids) else {}
+        groups = {g.group_id: g.name for g in self.client.groups.ls()} if any(i < 0 for i in ids) else {}
+        return tuple(sorted(f"user {users.get(i, f'#{i}')}" if i >= 0 else f"group {groups.get(-i, f'#{-i}')}"
+                            for i in ids))
+
+    def _target(self, name: str, kind: str) -> str:
+        if kind == "secret":
+            return f"secret {name} (environment {self.environment})"
+        return f"blob {'directory ' if kind == 'directory' else ''}{self.client.blobs.uri(name)}"
+
+    def exposure(self, name: str, operators: Sequence[str], kind: AccessKind) -> Exposure:
+        trusted = self._trusted(operators)
+        target = self._target(name, kind)
+        try:
+            if kind == "secret":
+                acl = self.client.secrets.acls(name, environment=self.environment)
+            else:
+                acl = self.client.blobs.get_acl(self.client.blobs.uri(name))
+        except NotFound:
+            return Exposure(target, exists=False)
+        except PermissionDenied:
+            return Exposure(target, checked=False)
+        return Exposure(target, exists=True, has_acl=bool(acl.root),
+                        writers=self._names(set(acl.ids("write")) - trusted),
+                        readers=self._names(set(acl.ids("read")) - trusted))
+
+    def protect(self, name: str, operators: Sequence[str], kind: AccessKind) -> bool:
+        acl = Acl(users={self._whoami().name: "rw"}, groups={group: "rw" for group in operators})
+        try:
+            if kind == "secret":
+                self.client.secrets.set_acls(name, acl, environment=self.environment)
+            else:
+                self.client.blobs.set_acl(self.client.blobs.uri(name), acl)
+        except NotFound:
+            return False
+        except PermissionDenied as exc:
+            raise StateError(f"cannot protect {self._target(name, kind)}: {exc.message}. Something there belongs "
+                             "to someone else (an object written before platforge protected it?); refusing to "
+                             "use it") from None
+        return True
 
 
 class DatatailrPlatform:
@@ -74,6 +191,10 @@ class DatatailrPlatform:
     def validate_stack(self, resources: list[Resource]) -> list[Problem]:
         problems: list[Problem] = []
         authoritative = {r.spec["name"]: r for r in resources if r.kind == "group" and "members" in r.spec}
+        for name in sorted(set(authoritative) & BUILTIN_GROUPS):
+            problems.append(_problem(authoritative[name], f"{name!r} is a built-in group whose members the platform "
+                                                         "itself manages; a stack cannot own its whole member list "
+                                                         "(use group_membership resources to add members)"))
         memberships = [r for r in resources if r.kind == "group_membership"]
         additive_groups = {r.spec["group"] for r in memberships}
         for r in memberships:
@@ -130,7 +251,15 @@ class DatatailrPlatform:
             raise PlatformConnectionError(f"cannot log in to {base_url}: {exc}") from None
         return client
 
+    def is_internal(self, kind: str, identity: tuple) -> bool:
+        """platforge's own objects (a state backend's fingerprint key) are never findings."""
+        return kind == "secret" and (str(identity[-1]).startswith(INTERNAL_PREFIX)
+                                     or str(identity[-1]).endswith(INTERNAL_KEY_SUFFIX))
+
     def is_transient(self, exc: Exception) -> bool:
+        # A TLS or DNS failure will fail the same way again: only what may pass on a retry is transient.
+        if isinstance(exc, (TlsError, DnsError)):
+            return False
         return isinstance(exc, (ServerError, TransportError, RateLimited))
 
     def endpoint_of(self, client: DatatailrClient) -> str:
