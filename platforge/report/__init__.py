@@ -1,6 +1,6 @@
 """Renderers for plan and drift documents: terminal, pull-request Markdown and HTML.
 
-They take the JSON documents (`platforge.plan/v1`, `platforge.drift/v1`) as dicts rather than the
+They take the JSON documents (`platforge.plan/v2`, `platforge.drift/v2`) as dicts rather than the
 core's objects, so a plan saved with `plan --out` and rendered later reads exactly like a fresh
 one, and so other tools can render documents without importing the engine. The formats are
 described in docs/plan-format.md and docs/drift-format.md.

@@ -52,8 +52,8 @@ _TYPES: dict[str, Callable[[Any], bool]] = {
     "number": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
 }
 _SUPPORTED = {"$schema", "$id", "$defs", "$ref", "title", "description", "format", "type", "const", "enum",
-              "required", "properties", "items", "minimum", "pattern", "minItems", "maxItems", "if", "then", "else",
-              "allOf"}
+              "required", "properties", "additionalProperties", "items", "minimum", "pattern", "minItems", "maxItems",
+              "if", "then", "else", "allOf"}
 
 
 def minimal_errors(root: dict[str, Any], doc: Any) -> list[str]:
@@ -88,6 +88,10 @@ def _check(root: dict[str, Any], schema: dict[str, Any], value: Any, where: str,
         for key, sub in schema.get("properties", {}).items():
             if key in value:
                 _check(root, sub, value[key], f"{where}.{key}", errors)
+        extra = schema.get("additionalProperties")
+        if isinstance(extra, dict):
+            for key in set(value) - set(schema.get("properties", {})):
+                _check(root, extra, value[key], f"{where}.{key}", errors)
     if isinstance(value, list):
         if "items" in schema:
             for i, item in enumerate(value):

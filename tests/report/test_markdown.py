@@ -6,20 +6,48 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from platforge.core.drift import DriftFinding
+from platforge.core.drift import DEFAULT_FAIL_ON, DriftFinding
 from platforge.core.model import Action, Cause, FieldChange, Op
-from platforge.report.markdown import GITHUB_COMMENT_LIMIT, MIN_CHARS, drift_markdown, marker, plan_markdown
+from platforge.core.plan import UnmanagedObject
+from platforge.report.markdown import (
+    GITHUB_COMMENT_LIMIT,
+    MIN_CHARS,
+    UNMANAGED_PER_KIND,
+    drift_markdown,
+    marker,
+    plan_markdown,
+)
 
-from .factories import SECRET, drift_doc, empty_drift_doc, empty_plan_doc, leaky, plan_doc, roundtrip
+from .factories import (
+    SECRET,
+    core_plan_doc,
+    core_unmanaged_only_drift_doc,
+    drift_doc,
+    empty_drift_doc,
+    empty_plan_doc,
+    import_actions,
+    leaky,
+    plan_doc,
+    review_plan_doc,
+    roundtrip,
+    unmanaged_findings,
+)
 
 #: Characters that mean something to Markdown, HTML or GitHub.
 NASTY = list("|`<>&*_[]@#$\\\n\r\"'~!:-+ aZé😀")
 
-PLAN_SUMMARY_HEADER = "| Create | Update | Replace | Destroy | Unchanged | Unmanaged | Orphaned |"
+PLAN_SUMMARY_HEADER = "| Import | Create | Update | Replace | Destroy | Unchanged | Unmanaged | Orphaned |"
 
 
 def details_count(md: str) -> int:
-    return md.count("<details>")
+    """Per-resource (or per-finding) blocks; the unmanaged section is a block of its own kind."""
+    return len(re.findall(r"<details><summary>(?:⚠️ )?<code>", md))
+
+
+def unmanaged_accounted(md: str) -> int:
+    """Unmanaged objects a drift comment accounts for: named, plus "and N more" per kind."""
+    lines = [line for line in md.splitlines() if re.match(r"- \*\*.*\*\* \(\d+\): ", line)]
+    return sum(int(re.match(r"- \*\*.*?\*\* \((\d+)\): ", line).group(1)) for line in lines)
 
 
 def omitted_count(md: str, noun: str) -> int:
@@ -38,7 +66,7 @@ def test_plan_starts_with_the_hidden_marker_then_the_summary_table():
     md = plan_markdown(plan_doc())
     assert md.splitlines()[0] == "<!-- platforge:plan:team-data -->"
     assert md.index(PLAN_SUMMARY_HEADER) < md.index("<details>")
-    assert "| 1 | 1 | 1 | 3 | 1 | 1 | 0 |" in md
+    assert "| 0 | 1 | 1 | 1 | 3 | 1 | 1 | 0 |" in table_rows(md)
     assert "**Plan: 1 to create, 1 to update, 1 to replace, 3 to destroy.**" in md
 
 
@@ -157,16 +185,24 @@ def huge_plans(draw):
     value = (unit * (length // len(unit) + 1))[:length]
     fields = draw(st.integers(min_value=1, max_value=60))
     destructive = draw(st.booleans())
-    ops = [Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE, Op.NOOP]
+    ops = [Op.CREATE, Op.UPDATE, Op.REPLACE, Op.DELETE, Op.NOOP, Op.IMPORT]
+    blocked = draw(st.sampled_from([None, value[:500] or "x"]))
+    consent = draw(st.booleans())
     actions = [
-        Action(f"{draw(names) if i == 0 else 'user'}.{unit}{i}", "user", (f"{unit}{i}",), ops[i % 5], value[:200],
-               [FieldChange(f"f{j}{unit}", value, value + unit, sensitive=(j == 1)) for j in range(fields)]
-               if ops[i % 5] in (Op.UPDATE, Op.REPLACE) else [],
-               platform_id=i, destructive=destructive and ops[i % 5] in (Op.DELETE, Op.REPLACE))
+        Action(f"{draw(names) if i == 0 else 'user'}.{unit}{i}", "user", (f"{unit}{i}",), ops[i % 6], value[:200],
+               [FieldChange(f"f{j}{unit}", None if ops[i % 6] is Op.CREATE else value, value + unit,
+                            sensitive=(j == 1)) for j in range(fields)]
+               if ops[i % 6] in (Op.UPDATE, Op.REPLACE, Op.CREATE, Op.IMPORT) else [],
+               platform_id=i, destructive=destructive and ops[i % 6] in (Op.DELETE, Op.REPLACE),
+               adopt=consent, live={f"l{j}": value for j in range(fields)} if ops[i % 6] is Op.IMPORT else None,
+               blocked=blocked if i % 7 == 3 else None)
         for i in range(n)
     ]
     orphans = [f"kv.{unit}{i}" for i in range(draw(st.integers(min_value=0, max_value=300)))]
-    return plan_doc(actions, orphans=orphans, stack=draw(names)) | {
+    unmanaged = [UnmanagedObject(draw(st.sampled_from(["user", "group", unit])), (f"{unit}{i}", value[:50]), i)
+                 for i in range(draw(st.integers(min_value=0, max_value=500)))]
+    return plan_doc(actions, orphans=orphans, unmanaged=unmanaged, stack=draw(names),
+                    coverage={unit * 20: {"managed": 1, "live": 2}}) | {
         "target": {"platform": draw(names), "endpoint": draw(names), "environment": draw(names),
                    "stack": draw(names)}}
 
@@ -178,11 +214,13 @@ def test_plan_markdown_is_always_bounded_and_keeps_the_summary(document, max_cha
     assert len(md) <= max_chars
     assert md.startswith("<!-- platforge:plan:")
     assert PLAN_SUMMARY_HEADER in md
-    assert "**Plan: " in md or "**No changes." in md
+    assert "**Plan: " in md or "**No changes." in md or "**No changes to apply" in md
     changed = sum(1 for a in document["actions"] if a["op"] != "no-op")
     assert details_count(md) + omitted_count(md, "resource") == changed
     if any(a["destructive"] for a in document["actions"]):
         assert "[!CAUTION]" in md
+    refused = [a for a in document["actions"] if a.get("blocked") or (a["op"] == "import" and not a["adopt"])]
+    assert ("[!WARNING]" in md) == bool(refused)
 
 
 # ---- drift --------------------------------------------------------------------------------
@@ -191,13 +229,14 @@ def test_plan_markdown_is_always_bounded_and_keeps_the_summary(document, max_cha
 def test_drift_starts_with_marker_and_summary_then_sections_in_cause_order():
     md = drift_markdown(drift_doc())
     assert md.splitlines()[0] == "<!-- platforge:drift:team-data -->"
-    assert "**Drift detected: 5 findings.**" in md
+    assert "**Drift detected: 4 findings.**" in md  # the unmanaged finding does not fail drift
     assert "| 2 | 1 | 1 | 1 | 1 |" in md
     headings = re.findall(r"^#### (.+)$", md, flags=re.M)
     assert headings == ["Changed outside platforge (2)", "Missing on the platform (1)",
                         "Declared but not applied (1)", "Unmanaged (1)"]
     assert md.index("| Changed outside platforge |") < md.index("####")
-    assert details_count(md) == 5
+    assert details_count(md) == 4
+    assert "- **user** (1): <code>user.zed</code>" in md.splitlines()
 
 
 def test_empty_drift_is_short_and_says_so():
@@ -212,10 +251,14 @@ def huge_drifts(draw):
     unit = draw(st.text(alphabet=st.sampled_from(NASTY), min_size=1, max_size=8))
     value = unit * draw(st.integers(min_value=0, max_value=2_000))
     causes = list(Cause)
-    findings = [DriftFinding(causes[i % 4], f"kv.{unit}{i}", "kv", (unit, i), value[:500],
+    kinds = ["kv", "user", unit]
+    findings = [DriftFinding(causes[i % 4], f"{kinds[i % 3]}.{unit}{i}", kinds[i % 3], (unit, i), value[:500],
                              [FieldChange(f"f{j}", value, unit) for j in range(3)] if i % 2 else [])
                 for i in range(n)]
-    return drift_doc(findings, stack=draw(names), secret_detection=value)
+    fail_on = frozenset(Cause) if draw(st.booleans()) else DEFAULT_FAIL_ON
+    return drift_doc(findings, stack=draw(names), secret_detection=value, fail_on=fail_on,
+                     coverage={kind * 10: {"managed": i, "live": 2 * i} for i, kind in enumerate(kinds)},
+                     ignored=draw(st.integers(min_value=0, max_value=10**9)))
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -225,4 +268,171 @@ def test_drift_markdown_is_always_bounded_and_keeps_the_summary(document, max_ch
     assert len(md) <= max_chars
     assert md.startswith("<!-- platforge:drift:")
     assert "| Changed outside platforge | Missing on the platform |" in md
-    assert details_count(md) + omitted_count(md, "finding") == len(document["findings"])
+    assert details_count(md) + unmanaged_accounted(md) + omitted_count(md, "finding") == len(document["findings"])
+    assert ("Drift detected" in md) == document["drifted"]
+
+
+# ---- imports, consent, blocked actions, creates ----------------------------------------------
+
+
+def action_block(md: str, address: str) -> str:
+    """The details block whose summary names `address` (escaped as in the comment)."""
+    match = re.search(rf"<details><summary>(?:⚠️ )?<code>\S+ {re.escape(address)}</code>", md)
+    assert match, address
+    return md[match.start():md.index("</details>", match.start())]
+
+
+def test_apply_refusal_is_a_callout_above_the_details_listing_every_reason():
+    md = plan_markdown(review_plan_doc())
+    callout = md[md.index("> [!WARNING]"):md.index("<details>")]
+    assert ("> **Apply will refuse this plan before its first write: 2 blocked actions and 1 import without "
+            "consent.**") in callout
+    assert ("> - <code>secret.warehouse&#95;url</code> <b>blocked</b>: a secret that exists on the platform, "
+            "with an ACL this stack does not declare (read: carol); declare &#91;secret.warehouse&#95;url.acl&#93;"
+            ) in callout
+    assert "> - <code>secret.db&#95;password</code> <b>blocked</b>: its live ACL lets mallory in" in callout
+    assert ("> - <code>user.svc-etl</code> <b>needs consent</b>: pass <code>--adopt user.svc-etl</code> or add it "
+            "to <code>&#91;adopt&#93; objects</code>") in callout
+    assert "group.analysts" not in callout
+    assert md.index("[!WARNING]") < md.index("[!CAUTION]")
+
+
+def test_no_refusal_callout_when_apply_would_go_ahead():
+    md = plan_markdown(plan_doc())
+    assert "[!WARNING]" not in md and "refuse" not in md
+    consented = [Action("group.a", "group", ("a",), Op.IMPORT, "r", adopt=True, live={"name": "a"})]
+    assert "[!WARNING]" not in plan_markdown(plan_doc(consented))
+
+
+def test_import_blocks_carry_their_status_live_fields_and_changes():
+    md = plan_markdown(plan_doc(import_actions()))
+    assert "| 3 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in table_rows(md)
+    assert "**Plan: 3 to import, 0 to create, 0 to update, 0 to replace, 0 to destroy.**" in md
+    consented = action_block(md, "group.analysts")
+    assert "<summary><code>= group.analysts</code> import · consent given</summary>" in consented
+    assert "Live now: <code>members</code> = <code>&#91;&#34;carol&#34;&#93;</code>, <code>name</code> = " in consented
+    assert "| <code>members</code> | <code>&#91;&#34;carol&#34;&#93;</code> |" in consented
+    unconsented = action_block(md, "user.svc-etl")
+    assert "import · ✋ <b>needs consent</b></summary>" in unconsented
+    assert "**Needs consent: apply refuses this plan unless you pass --adopt user.svc-etl" in unconsented
+    blocked = action_block(md, "secret.warehouse&#95;url")
+    assert "import · ⛔ <b>blocked</b></summary>" in blocked and "consent given" not in blocked
+    assert "**Blocked:** a secret that exists on the platform" in blocked
+    assert "Consent alone does not unblock it." in blocked
+    assert SECRET not in md
+
+
+def test_a_blocked_update_is_marked_in_its_summary():
+    block = action_block(plan_markdown(review_plan_doc()), "secret.db&#95;password")
+    assert "<summary><code>&#126; secret.db&#95;password</code> update · ⛔ <b>blocked</b></summary>" in block
+    assert "**Blocked:** its live ACL lets mallory in" in block
+
+
+def test_live_fields_are_compact_and_truncated():
+    live = {f"f{i:02}": "y" * 500 for i in range(12)}
+    md = plan_markdown(plan_doc([Action("kv.big", "kv", ("big",), Op.IMPORT, "r", live=live)], unmanaged=[]))
+    line = next(line for line in md.splitlines() if line.startswith("Live now: "))
+    assert line.count("<code>f") == 8 and line.endswith("and 4 more fields")
+    assert max(len(run) for run in re.findall(r"y+", line)) < 100 and "more characters" in line
+
+
+def test_creates_list_their_values_in_a_field_value_table():
+    block = action_block(plan_markdown(plan_doc()), "user.alice")
+    assert "| Field | Value |" in block and "| Field | Old | New |" not in block
+    assert "| <code>email</code> | <code>&#34;alice&#64;example.com&#34;</code> |" in block
+    assert "| <code>password</code> | <em>(sensitive)</em> |" in block
+    assert "null" not in block
+    leaked = plan_markdown(leaky(plan_doc()))
+    assert SECRET not in leaked and "| <code>password</code> | <em>(sensitive)</em> |" in leaked
+
+
+def test_coverage_and_unmanaged_objects_capped_per_kind():
+    unmanaged = [UnmanagedObject("user", (f"svc-{i:02}",)) for i in range(25)]
+    unmanaged += [UnmanagedObject("kv", ("prod", "warehouse/url"))]
+    md = plan_markdown(plan_doc(unmanaged=unmanaged))
+    assert "<sub>Coverage: group 3 of 5 managed, user 4 of 10 managed</sub>" in md
+    assert "<details><summary>Unmanaged objects (26)</summary>" in md
+    assert "- **kv** (1): <code>kv.prod/warehouse/url</code>" in md.splitlines()
+    user = next(line for line in md.splitlines() if line.startswith("- **user** (25): "))
+    assert user.count("<code>") == UNMANAGED_PER_KIND == 10
+    assert "<code>user.svc-09</code>" in user and "svc-10" not in user
+    assert user.endswith(", and 15 more; see the JSON artifact")
+    assert md.index("</details>") < md.index("Unmanaged objects (26)")  # after the resources
+
+
+def test_orphans_only_plan_is_not_called_no_changes():
+    md = plan_markdown(plan_doc([], unmanaged=[], orphans=["kv.left"], prune=False))
+    assert "**No changes to apply, but this stack owns objects it no longer declares.**" in md
+    assert "run apply --prune to delete it." in md
+
+
+def test_blocked_reasons_are_escaped():
+    evil = "<script>x</script> @org/team #12 [l](http://e)"
+    md = plan_markdown(plan_doc([Action("kv.x", "kv", ("x",), Op.UPDATE, "r", [FieldChange("v", 1, 2)], blocked=evil),
+                                 Action("kv.y", "kv", ("y",), Op.IMPORT, "r", live={evil: evil})]))
+    assert "<script" not in md and "@org" not in md and " #12 " not in md and "](http" not in md
+    assert md.count("&#60;script&#62;x&#60;/script&#62;") >= 3  # callout, block, live field
+
+
+def test_ten_thousand_imports_without_consent_keep_the_refusal_and_the_bound():
+    actions = [Action(f"user.u{i}", "user", (f"u{i}",), Op.IMPORT, "exists, not owned by this stack",
+                      [FieldChange("email", "a" * 300, "b" * 300)], adopt=False, live={"email": "a" * 300},
+                      blocked="b" * 400 if i % 2 else None) for i in range(10_000)]
+    for max_chars in (MIN_CHARS, GITHUB_COMMENT_LIMIT):
+        md = plan_markdown(plan_doc(actions), max_chars=max_chars)
+        assert len(md) <= max_chars
+        assert ("> **Apply will refuse this plan before its first write: 5000 blocked actions and 5000 imports "
+                "without consent.**") in md
+        assert details_count(md) + omitted_count(md, "resource") == 10_000
+
+
+def test_the_planner_s_own_plan_in_markdown():
+    md = plan_markdown(core_plan_doc())
+    assert "| 4 | 1 | 1 | 0 | 0 | 0 | 16 | 1 |" in table_rows(md)
+    assert "1 blocked action and 2 imports without consent" in md
+    assert "| <code>email</code> | <code>&#34;alice&#64;example.com&#34;</code> |" in md
+    assert "- **user** (15): " in md and ", and 5 more; see the JSON artifact" in md
+    assert SECRET not in md
+
+
+# ---- drift: unmanaged objects ---------------------------------------------------------------
+
+
+def test_unmanaged_only_drift_is_informational_and_has_no_secrets_footer():
+    md = drift_markdown(core_unmanaged_only_drift_doc())
+    assert "**No drift. The platform matches the stack and its last apply.**" in md
+    assert "Drift detected" not in md and "Secrets:" not in md
+    assert re.findall(r"^#### (.+)$", md, flags=re.M) == ["Unmanaged (17)"]
+    assert "Unmanaged objects do not fail drift unless you pass --fail-on unmanaged" in md
+    assert "1 more unmanaged object is hidden by &#91;unmanaged&#93; ignore patterns." in md
+    assert "<sub>Coverage: group 2 of 3 managed, user 3 of 20 managed</sub>" in md
+    assert unmanaged_accounted(md) == 17 and details_count(md) == 0
+
+
+def test_unmanaged_drift_fails_when_asked_to():
+    md = drift_markdown(core_unmanaged_only_drift_doc(fail_on=frozenset(Cause)))
+    assert "**Drift detected: 17 findings.**" in md
+    assert "fail drift (--fail-on unmanaged)" in md and "do not fail drift" not in md
+
+
+def test_drift_secrets_footer_only_when_there_is_one():
+    assert "<sub>Secrets: " in drift_markdown(drift_doc())
+    assert "Secrets" not in drift_markdown(drift_doc(secret_detection=""))
+
+
+def test_ten_thousand_unmanaged_objects_fit_and_are_counted():
+    findings = unmanaged_findings({"user": 9_000, "group": 1_000})
+    md = drift_markdown(drift_doc(findings, in_sync=[]))
+    assert len(md) < 10_000  # ten names per kind, not ten thousand
+    assert "- **group** (1000): " in md and ", and 990 more; see the JSON artifact" in md
+    assert "- **user** (9000): " in md and ", and 8990 more; see the JSON artifact" in md
+    assert unmanaged_accounted(md) == 10_000 and "omitted" not in md
+
+
+def test_a_cause_this_version_does_not_know_renders_as_informational_unless_failing():
+    document = drift_doc()
+    document["findings"].append({"cause": "shadowed", "address": "user.x", "kind": "user", "identity": ["x"],
+                                 "detail": "new in a later v1", "detection": "fields", "changes": []})
+    md = drift_markdown(document)
+    assert "#### shadowed (1)\n\n_Findings of this cause do not fail drift (it is not in fail&#95;on)._" in md
+    assert details_count(md) == 5 and "**Drift detected: 4 findings.**" in md
