@@ -1,6 +1,8 @@
-"""The base of every typed platforge Pulumi resource: validation through the kind's pydantic
-schema at construction (for values already known), one cached provider per kind, output-only
-properties declared as None, and secret outputs declared in `additional_secret_outputs`."""
+"""The base of every typed platforge Pulumi resource: its own resource type per class
+(`pulumi-python:dynamic/<platform>:<Class>`), validation through the kind's pydantic schema at
+construction (for values already known), secret inputs wrapped as Pulumi secrets whatever form
+they arrive in, one cached provider per kind, output-only properties declared as None, and
+secret outputs declared in `additional_secret_outputs`."""
 
 from __future__ import annotations
 
@@ -10,8 +12,13 @@ from typing import Any, ClassVar
 import pulumi
 from pulumi.dynamic import Resource
 
+from ..core.kind import Kind
 from ..provider import get_platform
-from .provider import CONTROL_INPUTS, OUTPUT_ONLY, KindProvider, _describe
+from .provider import CONTROL_INPUTS, OUTPUT_ONLY, KindProvider, _type_of, describe_errors
+
+#: The type every class shared before each got its own. Existing stacks recorded their
+#: resources under it; an alias moves each to its class's type without a replace.
+LEGACY_TYPE = "pulumi-python:dynamic:Resource"
 
 _PROVIDERS: dict[tuple[str, str], KindProvider] = {}
 
@@ -35,36 +42,58 @@ def _known(value: Any) -> bool:
 
 
 class PlatforgeResource(Resource):
-    """A platform object managed through the same core as `platforge apply`."""
+    """A platform object managed through the same core as `platforge apply`.
+
+    A class per kind declares its own Pulumi type with the keywords `pulumi.dynamic.Resource`
+    subclasses take: `class User(PlatforgeResource, module="datatailr", name="User")` registers
+    as `pulumi-python:dynamic/datatailr:User`, so a `Group("alice")` and a `User("alice")` have
+    different URNs. The type is part of every URN in state: never rename it."""
 
     platform: ClassVar[str]
     kind: ClassVar[str]
 
     platform_id: pulumi.Output[Any]
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "kind" in cls.__dict__ and cls._resource_type_name == "dynamic:Resource":
+            raise TypeError(f"{cls.__name__} must declare its Pulumi type: "
+                            f"class {cls.__name__}(PlatforgeResource, module=<platform>, name={cls.__name__!r})")
+
     def __init__(self, resource_name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None = None) -> None:
         props = {k: v for k, v in props.items() if v is not None}
-        self._validate(props)
         kind = get_platform(self.platform).kinds[self.kind]
-        secret_names = sorted(kind.sensitive_fields | kind.create_only_fields)
+        self._validate(kind, props)
+        hidden = sorted(kind.sensitive_fields | kind.create_only_fields)
+        for name in hidden:
+            if name in props:  # a plain string, an Output, a secret Output: always a secret in state
+                props[name] = pulumi.Output.secret(props[name])
         for name in OUTPUT_ONLY:
             props[name] = None
-        merged = pulumi.ResourceOptions.merge(
-            opts or pulumi.ResourceOptions(), pulumi.ResourceOptions(additional_secret_outputs=secret_names)
-        ) if secret_names else opts
+        own = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)],
+                                     additional_secret_outputs=hidden or None)
+        merged = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), own)
         super().__init__(provider_for(self.platform, self.kind), resource_name, props, merged)
 
-    def _validate(self, props: Mapping[str, Any]) -> None:
-        """Fail at construction, with the field named, when a known value is invalid."""
-        kind = get_platform(self.platform).kinds[self.kind]
+    def _validate(self, kind: Kind, props: Mapping[str, Any]) -> None:
+        """Fail at construction, with the field named, when a known value is invalid (never
+        echoing the value of a secret field)."""
         sensitive = kind.sensitive_fields | kind.create_only_fields
         plain = {k: v for k, v in props.items() if k not in CONTROL_INPUTS and _known(v)}
-        for name in sensitive:
+        problems = []
+        for name in sorted(sensitive):
+            if name in plain and not isinstance(plain[name], str):
+                problems.append(f"{name}: expected the secret value as a string; found {_type_of(plain[name])}")
             if name in props:
                 plain[name] = {"from_env": "PLATFORGE_PROGRAM_SUPPLIED_SECRET"}
+        adopt = props.get("adopt")
+        if adopt is not None and _known(adopt) and not isinstance(adopt, bool):
+            problems.append("adopt: expected true or false")
         unknown = {k for k, v in props.items() if not _known(v)}
         name = str(plain.get(kind.identity_fields[-1], plain.get("name", "unknown")))
         errors = [e for e in kind.validation_errors(name, plain)
                   if not (e.get("loc") and str(e["loc"][0]) in unknown)]
         if errors:
-            raise ValueError(_describe(self.kind, errors))
+            problems.append(describe_errors(kind, errors).removeprefix(f"invalid {kind.name}: "))
+        if problems:
+            raise ValueError(f"invalid {kind.name}: " + "; ".join(problems))

@@ -9,7 +9,13 @@
                      value=pulumi.Config().require_secret("dbPassword"))
 
 Arguments are the same fields as the TOML stack's tables (see the README), validated by the same
-schemas; secret fields take the value itself as a Pulumi secret instead of a reference.
+schemas; secret fields (`User.initial_password`, `Secret.value`) take the value itself instead of
+a reference, and are stored as Pulumi secrets whatever form they are given in.
+
+Each class has its own Pulumi type, `pulumi-python:dynamic/datatailr:<Class>`, so a group and a
+user may share a name. `adopt=True` lets `pulumi up` take over an object that already exists on
+the platform (found by its natural key) instead of failing: the same consent `platforge apply
+--adopt` asks for. It matters only when the resource is created.
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ def _default_environment() -> str:
     return pulumi.Config("platforge").get("environment") or "dev"
 
 
-class Group(PlatforgeResource):
+class Group(PlatforgeResource, module="datatailr", name="Group"):
     """A group; `members` (user names), when given, is the whole member list."""
 
     platform = "datatailr"
@@ -37,14 +43,16 @@ class Group(PlatforgeResource):
     name: pulumi.Output[str]
     members: pulumi.Output[list[str] | None]
 
-    def __init__(self, resource_name: str, *, name: Input = None, members: Input = None,
+    def __init__(self, resource_name: str, *, name: Input = None, members: Input = None, adopt: Input = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(resource_name, {"name": name if name is not None else resource_name, "members": members},
-                         opts)
+        super().__init__(resource_name, {"name": name if name is not None else resource_name, "members": members,
+                                         "adopt": adopt}, opts)
 
 
-class User(PlatforgeResource):
-    """A user. `groups` is authoritative for this user; `initial_password` is set on create only."""
+class User(PlatforgeResource, module="datatailr", name="User"):
+    """A user. `groups` is authoritative for this user, except the groups named in
+    `membership_owned_elsewhere` (whose member lists other resources own); `initial_password` is
+    set on create only and always stored as a Pulumi secret."""
 
     platform = "datatailr"
     kind = "user"
@@ -54,15 +62,17 @@ class User(PlatforgeResource):
     def __init__(self, resource_name: str, *, name: Input = None, first_name: Input = None,
                  last_name: Input = None, email: Input = None, system: Input = None, enabled: Input = None,
                  groups: Input = None, initial_password: Input = None,
-                 membership_owned_elsewhere: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 membership_owned_elsewhere: Input = None, adopt: Input = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "name": name if name is not None else resource_name, "first_name": first_name, "last_name": last_name,
             "email": email, "system": system, "enabled": enabled, "groups": groups,
             "initial_password": initial_password, "membership_owned_elsewhere": membership_owned_elsewhere,
+            "adopt": adopt,
         }, opts)
 
 
-class GroupMembership(PlatforgeResource):
+class GroupMembership(PlatforgeResource, module="datatailr", name="GroupMembership"):
     """One (group, user) membership, for groups whose whole member list is not owned here."""
 
     platform = "datatailr"
@@ -70,12 +80,12 @@ class GroupMembership(PlatforgeResource):
     group: pulumi.Output[str]
     user: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, *, group: Input, user: Input,
+    def __init__(self, resource_name: str, *, group: Input, user: Input, adopt: Input = None,
                  opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(resource_name, {"group": group, "user": user}, opts)
+        super().__init__(resource_name, {"group": group, "user": user, "adopt": adopt}, opts)
 
 
-class KvEntry(PlatforgeResource):
+class KvEntry(PlatforgeResource, module="datatailr", name="KvEntry"):
     """A KV entry in one environment (default: stack config `platforge:environment`, else dev),
     with an optional exact ACL (`{"read": {"users": [...], "groups": [...]}, ...}`)."""
 
@@ -85,15 +95,18 @@ class KvEntry(PlatforgeResource):
     value: pulumi.Output[str]
 
     def __init__(self, resource_name: str, *, key: Input = None, value: Input, environment: Input = None,
-                 acl: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 acl: Input = None, adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "key": key if key is not None else resource_name, "value": value,
             "environment": environment if environment is not None else _default_environment(), "acl": acl,
+            "adopt": adopt,
         }, opts)
 
 
-class Secret(PlatforgeResource):
-    """A secure KV entry; `value` should be a Pulumi secret (it is kept secret in outputs)."""
+class Secret(PlatforgeResource, module="datatailr", name="Secret"):
+    """A secure KV entry; `value` is always stored as a Pulumi secret. Adopting an existing one
+    (`adopt=True`) needs a declared `acl`: writing a secret into an entry whose readers someone
+    else controls is refused."""
 
     platform = "datatailr"
     kind = "secret"
@@ -101,11 +114,11 @@ class Secret(PlatforgeResource):
     value: pulumi.Output[str]
 
     def __init__(self, resource_name: str, *, key: Input = None, value: Input, environment: Input = None,
-                 acl: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 acl: Input = None, adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
-            "key": key if key is not None else resource_name, "value": pulumi.Output.secret(value)
-            if not isinstance(value, pulumi.Output) else value,
+            "key": key if key is not None else resource_name, "value": value,
             "environment": environment if environment is not None else _default_environment(), "acl": acl,
+            "adopt": adopt,
         }, opts)
 
 

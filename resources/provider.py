@@ -3,20 +3,29 @@ the CLI: `check` validates with the kind's schema, `diff` uses the core's field 
 `create`/`update` run the core's plan and apply for that one resource (level-triggered: the
 platform's live state decides, read back after every write).
 
-Designed against the dynamic-provider traps (shared/contracts/pulumi_testing.md):
-- **Pickling.** The provider lives in an installed module, so dill pickles it by reference, and
-  its pickled state is two strings (platform, kind): no client, no credential, no secret. The
-  serialized `__provider` is identical across platforge versions, so an upgrade changes nothing.
+How the Pulumi engine drives a dynamic provider, and what this one does about it:
+- **Pickling.** The engine stores the provider object in state (`__provider`, pickled with dill).
+  This one lives in an installed module, so it is pickled by reference, and its pickled state is
+  two strings (platform, kind): no client, no credential, no secret. The serialized
+  `__provider` is identical across platforge versions, so an upgrade changes nothing.
 - **Configuration** comes from stack config in `configure()` (`platforge:endpoint`, secret
   `platforge:token` or `platforge:username`/`platforge:password`, `platforge:environment`); the
   client is built there, under the plugin's lock.
-- **Numbers arrive as floats**: inputs are validated (and coerced) by the kind's pydantic schema.
+- **Numbers arrive as floats**: whole numbers are turned back into integers before validation.
 - **Unknowns during preview** are skipped by `check`; `diff` reports a replace when an identity
   field is unknown.
-- **read()** returns `ReadResult(None, {})` for a gone object, and returns inputs for refresh and
-  import.
-- **Secrets** are Pulumi secrets on the way in; outputs that carry them are declared in
+- **Secrets.** The engine strips secret wrappers before calling the provider, so `check` never
+  echoes a value of a sensitive or create-only field (its failure reasons say only what was
+  expected and what type was found), and outputs that carry secrets are declared in
   `additional_secret_outputs` by the resource classes.
+- **Ownership.** `create` takes over an object that already exists on the platform only with
+  the `adopt=True` input (the CLI's consent rule, `--adopt`); the kind's own refusals apply even
+  then. `update` is for objects this stack already owns and never counts as a takeover.
+- **read()** returns `ReadResult(None, {})` for a gone object. The engine's `import` cannot work
+  for dynamic providers (it calls Read with only the id, so the plugin cannot even find the
+  provider: pulumi/pulumi#16175); `adopt=True` replaces it.
+- **Control inputs** (`membership_owned_elsewhere`, `adopt`) are echoed in the outputs, because a
+  refresh's Read sees only the outputs and must read live state the same way `create` did.
 """
 
 from __future__ import annotations
@@ -40,24 +49,32 @@ from pydantic import ValidationError
 
 from ..core.apply import Applier, ApplyOptions
 from ..core.diff import diff_resource
-from ..core.errors import ApplyError
+from ..core.errors import AdoptionError, ApplyError
 from ..core.fingerprint import Fingerprinter, new_key
 from ..core.kind import Context, Kind
-from ..core.model import LiveObject, Resource
-from ..core.plan import Target, make_plan
+from ..core.model import LiveObject, Op, Resource
+from ..core.plan import Plan, Target, make_plan
+from ..core.policy import Policy
+from ..core.schema import describe_found, explain
 from ..core.secrets import SecretUnavailable
-from ..core.state import MemoryStateBackend, State
+from ..core.state import MemoryStateBackend, ResourceState, State
 from ..provider import get_platform
 
 PROVIDER_KEY = "__provider"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 #: Outputs the provider adds to the inputs it echoes.
 OUTPUT_ONLY = ("platform_id",)
-#: Inputs that are not part of a kind's schema: they configure how the provider reads live state.
-CONTROL_INPUTS = ("membership_owned_elsewhere",)
+#: Inputs that are not part of a kind's schema: they say how the provider reads live state
+#: (`membership_owned_elsewhere`: groups whose membership another resource owns) and whether
+#: `create` may take over an object that already exists (`adopt`).
+CONTROL_INPUTS = ("membership_owned_elsewhere", "adopt")
 #: What a refresh records for a secret changed outside Pulumi (the live value is never copied into
 #: state); it differs from any declared value, so the next `up` plans an update that restores it.
 SECRET_CHANGED = "(changed outside Pulumi)"
+
+
+class AdoptionRefused(Exception):
+    """`create` found the object already on the platform and may not take it over."""
 
 
 @dataclass(frozen=True)
@@ -151,6 +168,12 @@ class KindProvider(ResourceProvider):
     def _kind(self) -> Kind:
         return get_platform(self.platform).kinds[self.kind]
 
+    @property
+    def _hidden(self) -> frozenset[str]:
+        """Fields whose values are secrets: never echoed, never compared in clear."""
+        kind = self._kind
+        return frozenset(kind.sensitive_fields | kind.create_only_fields)
+
     def _conn(self) -> _Connection:
         if self._connection is None:
             raise RuntimeError("the platforge provider was not configured: set platforge:endpoint and credentials")
@@ -158,13 +181,11 @@ class KindProvider(ResourceProvider):
 
     def _split(self, props: Mapping[str, Any]) -> tuple[str, dict[str, Any], dict[str, str], dict[str, Any]]:
         """(name, schema inputs, secret values, control inputs) from Pulumi properties."""
-        kind = self._kind
         raw = {k: _plain(v) for k, v in props.items()
                if k != PROVIDER_KEY and k not in OUTPUT_ONLY and k not in CONTROL_INPUTS and v is not None}
-        control = {k: _plain(props[k]) for k in CONTROL_INPUTS if props.get(k) is not None}
-        secrets = {k: raw.pop(k) for k in list(raw) if k in kind.sensitive_fields | kind.create_only_fields
-                   and isinstance(raw[k], str)}
-        name = _display_name(kind, raw)
+        control = _control(props)
+        secrets = {k: raw.pop(k) for k in list(raw) if k in self._hidden and isinstance(raw[k], str)}
+        name = _display_name(self._kind, raw)
         return name, raw, secrets, control
 
     def _resource(self, props: Mapping[str, Any]) -> tuple[Resource, dict[str, Any]]:
@@ -172,18 +193,22 @@ class KindProvider(ResourceProvider):
         try:
             resource = self._kind.declare(name, raw, None, secret_values=secrets)
         except ValidationError as exc:
-            raise ValueError(_describe(self.kind, exc.errors())) from None
+            raise ValueError(self._describe(exc.errors())) from None
         except SecretUnavailable as exc:
             raise ValueError(str(exc)) from None
         return resource, control
+
+    def _describe(self, errors: list[Mapping[str, Any]]) -> str:
+        return describe_errors(self._kind, errors)
 
     def _settings_extra(self, control: Mapping[str, Any]) -> dict[str, Any]:
         owned = control.get("membership_owned_elsewhere")
         return {"datatailr.membership_owned_groups": sorted(owned)} if owned else {}
 
-    def _outputs(self, resource: Resource, platform_id: Any) -> dict[str, Any]:
+    def _outputs(self, resource: Resource, platform_id: Any, control: Mapping[str, Any]) -> dict[str, Any]:
         outs = {k: v for k, v in resource.spec.items() if k not in resource.secrets}
         outs.update(resource.secrets)  # secret outputs: declared in additional_secret_outputs
+        outs.update(control)  # a refresh's Read sees only these outputs: it needs them to read alike
         outs["platform_id"] = platform_id
         return outs
 
@@ -196,46 +221,76 @@ class KindProvider(ResourceProvider):
             raise ValueError(f"invalid {self.kind} id {id_!r}: expected {'/'.join(self._kind.identity_fields)}")
         return tuple(parts)
 
-    def _apply(self, resource: Resource, control: Mapping[str, Any]) -> Any:
-        """Plan and apply this one resource through the core, exactly as `platforge apply`."""
+    def _apply(self, resource: Resource, control: Mapping[str, Any], *, owned: bool) -> Any:
+        """Plan and apply this one resource through the core, exactly as `platforge apply`.
+
+        `owned`: the Pulumi state already holds it (update), so the plan shows an update, never
+        an import. Otherwise (create) an object found live is an import, which needs `adopt`."""
         conn = self._conn()
         platform = conn.platform
         ctx = conn.context(self._settings_extra(control))
         target = Target(platform=platform.name, endpoint=conn.endpoint, environment=conn.settings.environment,
                         stack="pulumi")
-        plan = make_plan(platform, ctx, target, [resource], None)
+        state = State()
+        if owned:
+            state.resources[resource.address] = ResourceState(kind=resource.kind, identity=list(resource.identity))
+        policy = Policy.build(adopt=["*"] if control.get("adopt") is True else [])  # the plan holds this one only
+        plan = make_plan(platform, ctx, target, [resource], state, policy=policy)
+        self._refuse(plan)
         backend = MemoryStateBackend(conn.key)
         try:
-            Applier(platform, ctx, backend, ApplyOptions(parallelism=1)).apply(plan, [resource], State())
+            Applier(platform, ctx, backend, ApplyOptions(parallelism=1)).apply(plan, [resource], state)
+        except AdoptionError as exc:  # _refuse said it first; kept in case the core refuses more
+            raise AdoptionRefused(str(exc)) from None
         except ApplyError as exc:
             detail = "; ".join(f"{address}: {message}" for address, message in exc.failures)
             raise RuntimeError(f"{exc}: {detail}") from None
         live = self._kind.read(ctx, resource.identity)
         return None if live is None else live.platform_id
 
+    def _refuse(self, plan: Plan) -> None:
+        """Say, before any write, why this create or update may not happen, in Pulumi's words."""
+        for action in plan.actions:
+            what = f"{self.kind} {self._id(action.identity)!r}"
+            if action.op is Op.IMPORT and action.blocked:
+                raise AdoptionRefused(f"{what} already exists on the platform and cannot be taken over, "
+                                      f"even with adopt=True: {action.blocked}; nothing was changed")
+            if action.op is Op.IMPORT and not action.adopt:
+                raise AdoptionRefused(f"{what} already exists on the platform; pass adopt=True to take it over "
+                                      "(nothing was changed)")
+            if action.blocked and action.op is not Op.NOOP:
+                raise AdoptionRefused(f"{what} cannot be written: {action.blocked}; nothing was changed")
+
     # ---- the dynamic provider protocol -------------------------------------------------
 
     def check(self, olds: dict[str, Any], news: dict[str, Any]) -> CheckResult:
-        """Validate with the same schema as the CLI; one failure per field; Unknowns skipped."""
+        """Validate with the same schema as the CLI; one failure per field; Unknowns skipped.
+        No failure reason carries the value of a secret field."""
         kind = self._kind
+        hidden = self._hidden
         known = {k: v for k, v in news.items() if not _is_unknown(v)}
         unknown = {k for k, v in news.items() if _is_unknown(v)}
-        name, raw, secrets, _ = self._split(known)
+        name, raw, secrets, control = self._split(known)
         for field_name in unknown:
             raw.pop(field_name, None)
-        failures: list[CheckFailure] = []
+        failures: list[CheckFailure] = [CheckFailure(k, f"{k}: {why}") for k, why in _control_problems(control)]
+        for field_name in sorted(hidden & set(raw)):  # the Pulumi door takes the secret value itself
+            failures.append(CheckFailure(field_name, f"{field_name}: expected the secret value as a string; "
+                                                     f"found {_type_of(raw.pop(field_name))}"))
         placeholder = dict(raw)
-        for field_name in unknown | set(secrets):
-            if field_name in kind.sensitive_fields | kind.create_only_fields:
+        for field_name in unknown | set(secrets) | {f.property for f in failures}:
+            if field_name in hidden:
                 placeholder[field_name] = {"from_env": "PLATFORGE_PROGRAM_SUPPLIED_SECRET"}
         for err in kind.validation_errors(name or "unknown", placeholder):
             loc = [str(p) for p in err.get("loc", ())]
             if loc and loc[0] in unknown:
                 continue
             prop = loc[0] if loc else ""
-            failures.append(CheckFailure(prop, _reason(err, loc)))
+            failures.append(CheckFailure(prop, _reason(kind, err, hidden)))
         inputs = dict(news)
-        if not failures:
+        if failures:  # the engine stops here; nothing secret goes back with the failures
+            inputs = {k: v for k, v in inputs.items() if k not in hidden}
+        else:
             for key, value in list(inputs.items()):
                 if isinstance(value, float) and value.is_integer():
                     inputs[key] = int(value)
@@ -247,12 +302,27 @@ class KindProvider(ResourceProvider):
         if unknown:
             replaces = [k for k in unknown if k in kind.identity_fields or k in kind.replace_fields]
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=bool(replaces))
-        new_resource, _ = self._resource(news)
-        old_resource, _ = self._resource(olds)
+        new_resource, control = self._resource(news)
+        try:
+            old_resource, unheld = self._old_resource(olds)
+        except ValueError:  # outputs this version cannot read: an update rewrites them from the program
+            old_identity = tuple(str(_plain(olds.get(f))) for f in kind.identity_fields)
+            if old_identity != tuple(str(p) for p in new_resource.identity):
+                return DiffResult(changes=True, replaces=[f for f in kind.identity_fields
+                                                          if str(_plain(olds.get(f))) != str(new_resource.spec.get(f))],
+                                  delete_before_replace=False)
+            return DiffResult(changes=True, replaces=[], delete_before_replace=False)
         fingerprint = Fingerprinter(self._conn().key if self._connection else new_key())
         desired = {k: fingerprint(v) for k, v in new_resource.secrets.items() if k in kind.sensitive_fields}
-        current = {k: fingerprint(v) for k, v in old_resource.secrets.items() if k in kind.sensitive_fields}
-        old_view = LiveObject(kind=kind.name, identity=old_resource.identity, fields=old_resource.spec)
+        current = {k: fingerprint(v) for k, v in old_resource.secrets.items()
+                   if k in kind.sensitive_fields and k not in unheld}
+        if unheld & set(desired):  # the state holds no value (read back without it): ask the platform
+            current.update({k: v for k, v in self._live_fingerprints(new_resource, control).items() if k in unheld})
+        old_fields = dict(old_resource.spec)
+        owned = set(control.get("membership_owned_elsewhere") or ())
+        if owned and isinstance(old_fields.get("groups"), list):  # another resource owns these memberships
+            old_fields["groups"] = [g for g in old_fields["groups"] if g not in owned]
+        old_view = LiveObject(kind=kind.name, identity=old_resource.identity, fields=old_fields)
         changes = diff_resource(kind, new_resource, old_view, desired, current)
         replaces = sorted({c.path.split(".")[0] for c in changes if c.forces_replace})
         if new_resource.identity != old_resource.identity:
@@ -262,30 +332,50 @@ class KindProvider(ResourceProvider):
         return DiffResult(changes=bool(changes), replaces=replaces,
                           delete_before_replace=bool(replaces) and kind.delete_before_replace)
 
+    def _old_resource(self, olds: Mapping[str, Any]) -> tuple[Resource, set[str]]:
+        """The resource the old outputs describe, and the sensitive fields they hold no value for
+        (an object read back from the platform, whose secrets are never read into state)."""
+        props = dict(olds)
+        unheld = {k for k in self._kind.sensitive_fields if not isinstance(_plain(props.get(k)), str)}
+        for name in unheld:
+            props[name] = "(not held)"  # satisfies the schema; never compared
+        resource, _ = self._resource(props)
+        return resource, unheld
+
+    def _live_fingerprints(self, resource: Resource, control: Mapping[str, Any]) -> dict[str, str]:
+        kind = self._kind
+        if self._connection is None or not kind.secrets_readable:
+            return {}
+        ctx = self._conn().context(self._settings_extra(control))
+        live = kind.read(ctx, resource.identity)
+        return {} if live is None else dict(kind.fingerprint_live(ctx, live, resource))
+
     def create(self, props: dict[str, Any]) -> CreateResult:
         resource, control = self._resource(props)
-        platform_id = self._apply(resource, control)
-        return CreateResult(self._id(resource.identity), self._outputs(resource, platform_id))
+        platform_id = self._apply(resource, control, owned=False)
+        return CreateResult(self._id(resource.identity), self._outputs(resource, platform_id, control))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         resource, control = self._resource(news)
-        platform_id = self._apply(resource, control)
-        return UpdateResult(self._outputs(resource, platform_id))
+        platform_id = self._apply(resource, control, owned=True)
+        return UpdateResult(self._outputs(resource, platform_id, control))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh and import by natural key: the id is the identity joined with `/`."""
+        """Refresh by natural key: the id is the identity joined with `/`. The control inputs
+        come from the outputs (create and update echo them), so live state is read exactly as
+        `create` read it, and a refresh with nothing changed leaves nothing to update."""
         identity = self._identity(id_)
-        control = {k: _plain(props[k]) for k in CONTROL_INPUTS if props.get(k) is not None}
+        control = _control(props)
         ctx = self._conn().context(self._settings_extra(control))
         live = self._kind.read(ctx, identity)
         if live is None:
             return ReadResult(None, {})
         kind = self._kind
-        declared = {k for k in props if k not in (PROVIDER_KEY, *OUTPUT_ONLY)}
+        declared = {k for k in props if k not in (PROVIDER_KEY, *OUTPUT_ONLY, *CONTROL_INPUTS)}
         fields = {k: v for k, v in live.fields.items()
                   if k in kind.identity_fields or k in declared or not declared}
         inputs = {k: v for k, v in fields.items() if v is not None}
-        for name in kind.sensitive_fields | kind.create_only_fields:
+        for name in self._hidden:
             if props.get(name) is not None:  # values never read back keep what Pulumi already has
                 inputs[name] = props[name]
         inputs.update(control)
@@ -314,6 +404,22 @@ class KindProvider(ResourceProvider):
         identity = self._identity(id_)
         ctx = self._conn().context()
         self._kind.delete(ctx, identity, self._kind.read(ctx, identity))
+
+
+def _control(props: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _plain(props[k]) for k in CONTROL_INPUTS if props.get(k) is not None and not _is_unknown(props[k])}
+
+
+def _control_problems(control: Mapping[str, Any]) -> list[tuple[str, str]]:
+    problems = []
+    adopt = control.get("adopt")
+    if adopt is not None and not isinstance(adopt, bool):
+        problems.append(("adopt", f"expected true or false; found {describe_found(adopt)}"))
+    owned = control.get("membership_owned_elsewhere")
+    if owned is not None and not (isinstance(owned, list) and all(isinstance(g, str) for g in owned)):
+        problems.append(("membership_owned_elsewhere",
+                         f"expected a list of group names; found {describe_found(owned)}"))
+    return problems
 
 
 def _display_name(kind: Kind, raw: Mapping[str, Any]) -> str:
@@ -351,18 +457,28 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def _reason(err: Mapping[str, Any], loc: list[str]) -> str:
-    if err.get("type") == "extra_forbidden":
-        return f"unknown field {'.'.join(loc)!r} (not part of this kind's schema)"
-    found = err.get("input")
+def _type_of(value: Any) -> str:
+    """What a secret field was given, by type only: its value, keys or length never show."""
+    if isinstance(value, bool):
+        return "true or false"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return describe_found(value, hide=True)
+
+
+def _reason(kind: Kind, err: Mapping[str, Any], hidden: frozenset[str]) -> str:
+    """`field: what was expected; what was found`, in the core's plain words (values of secret
+    fields never shown)."""
+    loc = [str(p) for p in err.get("loc", ())]
     where = ".".join(loc) or "inputs"
-    if err.get("type") == "missing":
-        return f"{where}: required"
-    if isinstance(found, (dict, list)):
-        return f"{where}: {err.get('msg')}"
-    return f"{where}: {err.get('msg')}; found {found!r}"
+    if loc and loc[0] in hidden:
+        return f"{where}: invalid value ({_type_of(err.get('input'))})"
+    return f"{where}: {explain(kind.spec_model, err, sensitive=hidden)}"
 
 
-def _describe(kind: str, errors: list[Mapping[str, Any]]) -> str:
-    parts = [_reason(err, [str(p) for p in err.get("loc", ())]) for err in errors]
-    return f"invalid {kind}: " + "; ".join(parts)
+def describe_errors(kind: Kind, errors: list[Mapping[str, Any]]) -> str:
+    """`invalid <kind>: ...`, one reason per error (values of secret fields never shown)."""
+    hidden = frozenset(kind.sensitive_fields | kind.create_only_fields)
+    return f"invalid {kind.name}: " + "; ".join(_reason(kind, err, hidden) for err in errors)

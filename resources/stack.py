@@ -8,7 +8,10 @@ from typing import Any
 
 import pulumi
 
+from ..core.errors import Problem, StackError
 from ..core.graph import dependency_levels
+from ..core.policy import Policy
+from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import get_platform
 from . import datatailr
@@ -18,20 +21,45 @@ CLASSES = {"datatailr": datatailr.RESOURCES}
 
 def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
     """Validate the stack exactly as the CLI does, then declare one resource per table, named
-    by its address (`user.alice`), with `depends_on` following the stack's references."""
+    by its address (`user.alice`), with `depends_on` following the stack's references. The
+    stack's `[adopt]` table is the consent to take existing objects over, as for the CLI: the
+    resources it matches get `adopt=True`."""
     stack, platform = load_stack(stack_dir, get_platform)
     classes = CLASSES[platform.name]
     settings = platform.settings(stack.platform_config, stack.resources)
     owned_elsewhere = settings.get("datatailr.membership_owned_groups") or None
+    consent = Policy.build(adopt=stack.adopt)
     levels = dependency_levels(stack.resources)
+    _resolve_create_only_secrets(platform, stack.resources)
     declared: dict[str, pulumi.Resource] = {}
     for resource in sorted(stack.resources, key=lambda r: (levels[r.address], r.address)):
-        inputs: dict[str, Any] = {k: v for k, v in resource.spec.items() if k not in resource.secrets}
+        inputs: dict[str, Any] = {k: v for k, v in resource.spec.items()
+                                  if k not in resource.secrets and k not in resource.deferred}
         for name, value in resource.secrets.items():
             inputs[name] = pulumi.Output.secret(value)
         if resource.kind == "user" and owned_elsewhere:
             inputs["membership_owned_elsewhere"] = owned_elsewhere
+        if consent.adopts(resource.address):
+            inputs["adopt"] = True
         deps = [declared[ref.address] for ref in resource.refs if ref.address in declared]
         cls = classes[resource.kind]
         declared[resource.address] = cls(resource.address, **inputs, opts=pulumi.ResourceOptions(depends_on=deps))
     return declared
+
+
+def _resolve_create_only_secrets(platform: Any, resources: list[Any]) -> None:
+    """The CLI reads a create-only secret (an initial password) only when it is about to create
+    the object. A Pulumi program cannot know that, so it reads every one now, all problems
+    reported together, as the CLI reports them."""
+    problems = []
+    for resource in resources:
+        if not resource.deferred:
+            continue
+        try:
+            platform.kinds[resource.kind].resolve_deferred(resource)
+        except SecretUnavailable as exc:
+            source = resource.source
+            problems.append(Problem(file=source.file if source else "<stack>", line=source.line if source else None,
+                                    path=resource.address, message=str(exc)))
+    if problems:
+        raise StackError(problems)

@@ -14,10 +14,20 @@ import pytest
 
 from platforge.provider import get_platform
 from platforge.pulumi.base import provider_for
+from platforge.pulumi.datatailr import RESOURCES
 from platforge.sandbox.serve import EmbeddedServer
 from tests.conftest import RunningSandbox
 
-from .harness import PROVIDER_KEY, Declared, MiniEngine, ProviderProcess, secret, serialize_like_sdk, urn_of
+from .harness import (
+    DYNAMIC_TYPE,
+    PROVIDER_KEY,
+    Declared,
+    MiniEngine,
+    ProviderProcess,
+    secret,
+    serialize_like_sdk,
+    urn_of,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 STACKS = REPO / "stacks"
@@ -174,11 +184,17 @@ def api(module_sandbox: RunningSandbox) -> Iterator[Api]:
     client.close()
 
 
+def resource_type(kind: str) -> str:
+    """The Pulumi type `platforge.pulumi.datatailr.<Class>` registers: `pulumi-python:dynamic/datatailr:User`."""
+    return f"pulumi-python:{RESOURCES[kind]._resource_type_name}"
+
+
 def declared(kind: str, name: str, props: Mapping[str, Any], *, secret_fields: set[str] | None = None,
              stack: str = "dev") -> Declared:
-    """A resource's registration as `platforge.pulumi.datatailr.<Class>(name, **props)` makes it: None
-    props dropped, `__provider` serialized by the SDK's own function, sensitive and create-only fields
-    secret and listed in `additional_secret_outputs`."""
+    """A resource's registration as `platforge.pulumi.datatailr.<Class>(name, **props)` makes it: its
+    class's type in the URN and the legacy type as an alias, None props dropped, `__provider`
+    serialized by the SDK's own function, sensitive and create-only fields secret and listed in
+    `additional_secret_outputs`."""
     kind_obj = get_platform("datatailr").kinds[kind]
     sensitive = kind_obj.sensitive_fields | kind_obj.create_only_fields
     wrap = sensitive if secret_fields is None else secret_fields
@@ -186,7 +202,8 @@ def declared(kind: str, name: str, props: Mapping[str, Any], *, secret_fields: s
         props = {"environment": "dev", **props}
     inputs = {k: secret(v) if k in wrap else v for k, v in props.items() if v is not None}
     inputs[PROVIDER_KEY] = provider_blob(kind)
-    return Declared(urn_of(name, stack=stack, project=PROJECT), inputs, tuple(sorted(sensitive)))
+    return Declared(urn_of(name, stack=stack, project=PROJECT, type_=resource_type(kind)), inputs,
+                    tuple(sorted(sensitive)), aliases=(urn_of(name, stack=stack, project=PROJECT, type_=DYNAMIC_TYPE),))
 
 
 _BLOBS: dict[str, str] = {}

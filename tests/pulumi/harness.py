@@ -1,6 +1,7 @@
 """Drive platforge's Pulumi dynamic provider the way the Pulumi engine does, without the CLI.
 
-Two layers (facts in shared/contracts/pulumi_testing.md):
+Two layers (the engine behaviour they copy is in the Pulumi engine's source: the provider plugin
+client, the step generator and the `pulumi-resource-pulumi-python` shim):
 
 * `ProviderProcess`: the wire. It launches `python -u -m pulumi.dynamic <engine-address>` as the
   engine's `pulumi-resource-pulumi-python` shim does (same argv shape, env with `PULUMI_PROJECT`,
@@ -13,8 +14,9 @@ Two layers (facts in shared/contracts/pulumi_testing.md):
   as rpc secret wrappers, like the engine's state), and the engine's decisions for `up` (Check, then
   Create or Diff → same / update / replace honouring deleteBeforeReplace), `preview` (Check + Diff
   only, Unknowns allowed), `refresh` (Read; an empty id means gone), `destroy` (Delete), program-level
-  `up_program`/`preview_program` (deletes = URNs in state no longer declared) and the secret
-  annotation of outputs (`annotateSecrets` + `additional_secret_outputs`).
+  `up_program`/`preview_program` (deletes = URNs in state no longer declared), aliases (an old
+  URN in state is taken over by the resource that names it) and the secret annotation of outputs
+  (`annotateSecrets` + `additional_secret_outputs`).
 """
 
 from __future__ import annotations
@@ -42,6 +44,8 @@ from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
 
 UNKNOWN = rpc.UNKNOWN
 PROVIDER_KEY = "__provider"
+#: The type of a `pulumi.dynamic.Resource` subclass that declares no `module=`/`name=`; a
+#: subclass that does is `pulumi-python:dynamic/<module>:<name>`.
 DYNAMIC_TYPE = "pulumi-python:dynamic:Resource"
 DEFAULT_PROJECT = "platforge-stack"
 DEFAULT_STACK = "dev"
@@ -161,6 +165,11 @@ def urn_of(name: str, *, stack: str = DEFAULT_STACK, project: str = DEFAULT_PROJ
     return f"urn:pulumi:{stack}::{project}::{type_}::{name}"
 
 
+def is_dynamic(type_: str) -> bool:
+    """Whether a registration's type is a dynamic resource (served by the pulumi-python plugin)."""
+    return type_ == DYNAMIC_TYPE or type_.startswith("pulumi-python:dynamic/")
+
+
 _RUNNING: set[ProviderProcess] = set()
 
 
@@ -277,9 +286,13 @@ class ProviderProcess:
                                    "acceptResources": response.acceptResources}
         return self.configure_response
 
-    def check(self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
-        response = self._call("Check", provider_pb2.CheckRequest(
+    def check_response(self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]):
+        """The CheckResponse message itself (for assertions on everything the engine receives)."""
+        return self._call("Check", provider_pb2.CheckRequest(
             urn=urn, olds=self._outgoing(olds), news=self._outgoing(news), randomSeed=os.urandom(32)), urn)
+
+    def check(self, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any]) -> CheckResult:
+        response = self.check_response(urn, olds, news)
         return CheckResult(from_struct(response.inputs), [(f.property, f.reason) for f in response.failures])
 
     def diff(self, id_: str, urn: str, olds: Mapping[str, Any], news: Mapping[str, Any],
@@ -353,6 +366,7 @@ class Declared:
     inputs: dict[str, Any]
     additional_secret_outputs: tuple[str, ...] = ()
     delete_before_replace: bool = False
+    aliases: tuple[str, ...] = ()  # old URNs this resource may have been recorded under
 
 
 class MiniEngine:
@@ -381,12 +395,25 @@ class MiniEngine:
 
     # ---- single resources ---------------------------------------------------------------
 
+    def _take_alias(self, urn: str, aliases: Iterable[str]) -> None:
+        """The engine looks a resource up by its URN, then by its aliases: state recorded under an
+        alias becomes this resource's (no create, no delete of the old URN)."""
+        if urn in self.state:
+            return
+        for alias in aliases:
+            if alias in self.state:
+                old = self.state.pop(alias)
+                old.urn = urn
+                self.state[urn] = old
+                return
+
     def up(self, urn: str, inputs: Mapping[str, Any], *, additional_secret_outputs: Iterable[str] = (),
-           delete_before_replace: bool = False) -> Step:
+           delete_before_replace: bool = False, aliases: Iterable[str] = ()) -> Step:
         if has_unknowns(inputs):
             raise ValueError(f"{urn}: `up` needs known inputs (the engine waits for them)")
         extra = tuple(additional_secret_outputs)
         with self._lock:
+            self._take_alias(urn, aliases)
             old = self.state.get(urn)
             news = self._check(urn, old.inputs if old else {}, inputs)
             if old is None:
@@ -425,9 +452,9 @@ class MiniEngine:
             return "same" if reveal(old_inputs) == reveal(news) else "update"
         return "replace" if diff.replaces else "update"
 
-    def preview(self, urn: str, inputs: Mapping[str, Any]) -> Step:
+    def preview(self, urn: str, inputs: Mapping[str, Any], *, aliases: Iterable[str] = ()) -> Step:
         """Check + Diff only (supportsPreview is false): no Create or Update; state unchanged."""
-        old = self.state.get(urn)
+        old = self.state.get(urn) or next((self.state[a] for a in aliases if a in self.state), None)
         news = self._check(urn, old.inputs if old else {}, inputs)
         if old is None:
             return Step(urn, "create", "", dict(news))
@@ -469,7 +496,7 @@ class MiniEngine:
         (in reverse order of creation, as the engine deletes dependents first)."""
         declared = list(program)
         steps = [self.up(d.urn, d.inputs, additional_secret_outputs=d.additional_secret_outputs,
-                         delete_before_replace=d.delete_before_replace) for d in declared]
+                         delete_before_replace=d.delete_before_replace, aliases=d.aliases) for d in declared]
         return steps + self.prune({d.urn for d in declared})
 
     def prune(self, registered: Iterable[str]) -> list[Step]:
@@ -479,8 +506,8 @@ class MiniEngine:
 
     def preview_program(self, program: Iterable[Declared]) -> list[Step]:
         declared = list(program)
-        steps = [self.preview(d.urn, d.inputs) for d in declared]
-        wanted = {d.urn for d in declared}
+        steps = [self.preview(d.urn, d.inputs, aliases=d.aliases) for d in declared]
+        wanted = {d.urn for d in declared} | {a for d in declared for a in d.aliases}
         steps += [Step(urn, "delete", self.state[urn].id) for urn in reversed(list(self.state)) if urn not in wanted]
         return steps
 

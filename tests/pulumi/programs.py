@@ -2,7 +2,8 @@
 engine-backed mocks (dynamic resources go through `MiniEngine` into a real provider process).
 
 `CapturingMonitor` records what the SDK registers — inputs with their secret wrappers, explicit
-dependencies and `additionalSecretOutputs` — which `MockResourceArgs` does not expose.
+dependencies, `additionalSecretOutputs` and aliases — which `MockResourceArgs` does not expose,
+and refuses a second registration of one URN as the engine does.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from pulumi.runtime.config import set_all_config
 from pulumi.runtime.mocks import MockMonitor, MockResourceArgs, Mocks, set_mocks
 from pulumi.runtime.settings import ROOT, get_root_resource
 
-from .harness import DEFAULT_PROJECT, DEFAULT_STACK, DYNAMIC_TYPE, Declared, MiniEngine, Step, urn_of
+from .harness import DEFAULT_PROJECT, DEFAULT_STACK, Declared, MiniEngine, Step, is_dynamic, urn_of
 
 
 @dataclass
@@ -31,31 +32,54 @@ class Registration:
     inputs: dict[str, Any]  # as the SDK sent them: secret properties wrapped
     dependencies: list[str]
     additional_secret_outputs: list[str]
+    aliases: list[str] = field(default_factory=list)  # as URNs
+
+
+class DuplicateUrn(Exception):
+    """The engine's answer to a second registration of one URN in a run."""
+
+
+def _alias_urns(request) -> list[str]:
+    """Alias specs as the engine resolves them for a top-level resource (no parent type)."""
+    out = []
+    for alias in request.aliases:
+        if alias.HasField("urn"):
+            out.append(alias.urn)
+        else:
+            spec = alias.spec
+            out.append(urn_of(spec.name or request.name, type_=spec.type or request.type,
+                              stack=spec.stack or DEFAULT_STACK, project=spec.project or DEFAULT_PROJECT))
+    return out
 
 
 class CapturingMonitor(MockMonitor):
     def __init__(self, mocks: Mocks) -> None:
         super().__init__(mocks)
-        self.registrations: dict[str, Registration] = {}
-        self.order: list[str] = []
+        self.registrations: dict[str, Registration] = {}  # by resource name (tests name them uniquely)
+        self.by_urn: dict[str, Registration] = {}
+        self.order: list[str] = []  # URNs
         self._lock = threading.Lock()
 
     def RegisterResource(self, request):
         if request.type != "pulumi:pulumi:Stack":
             # The engine's URN: a resource parented to the root stack carries no `Stack$` prefix
             # (the mock monitor adds one); every platforge resource is top-level.
-            urn = urn_of(request.name)
+            urn = urn_of(request.name, type_=request.type)
             registration = Registration(urn, request.type, request.name, rpc.deserialize_properties(request.object),
-                                        list(request.dependencies), list(request.additionalSecretOutputs))
+                                        list(request.dependencies), list(request.additionalSecretOutputs),
+                                        _alias_urns(request))
             with self._lock:
+                if urn in self.by_urn:  # the engine's step generator refuses it the same way
+                    raise DuplicateUrn(f"Duplicate resource URN '{urn}'; try giving it a unique name")
+                self.by_urn[urn] = registration
                 self.registrations[request.name] = registration
-                self.order.append(request.name)
+                self.order.append(urn)
         return super().RegisterResource(request)
 
     def declared(self) -> list[Declared]:
         """The registrations in order, as MiniEngine inputs."""
-        return [Declared(r.urn, dict(r.inputs), tuple(r.additional_secret_outputs))
-                for r in (self.registrations[n] for n in self.order) if r.type == DYNAMIC_TYPE]
+        return [Declared(r.urn, dict(r.inputs), tuple(r.additional_secret_outputs), aliases=tuple(r.aliases))
+                for r in (self.by_urn[u] for u in self.order) if is_dynamic(r.type)]
 
 
 class PlainMocks(Mocks):
@@ -80,14 +104,15 @@ class EngineMocks(Mocks):
         self.steps: list[Step] = []
 
     def new_resource(self, args: MockResourceArgs):
-        if args.typ != DYNAMIC_TYPE:
+        if not is_dynamic(args.typ):
             return f"{args.name}-id", dict(args.inputs)
-        registration = self.monitor.registrations[args.name]
+        registration = self.monitor.by_urn[urn_of(args.name, type_=args.typ)]
         if self.preview:
-            step = self.engine.preview(registration.urn, args.inputs)
+            step = self.engine.preview(registration.urn, args.inputs, aliases=registration.aliases)
         else:
             step = self.engine.up(registration.urn, args.inputs,
-                                  additional_secret_outputs=registration.additional_secret_outputs)
+                                  additional_secret_outputs=registration.additional_secret_outputs,
+                                  aliases=registration.aliases)
         self.steps.append(step)
         return step.id or None, step.outputs
 

@@ -27,7 +27,7 @@ from .conftest import (
     stack_env,
     write_stack,
 )
-from .harness import DYNAMIC_TYPE, PROVIDER_KEY, MiniEngine, ProviderProcess, is_secret, reveal, serialize_like_sdk
+from .harness import PROVIDER_KEY, MiniEngine, ProviderProcess, is_secret, reveal, serialize_like_sdk
 from .programs import EngineMocks, PlainMocks, main_program, run_program
 
 MAIN = STACKS / "__main__.py"
@@ -56,7 +56,10 @@ def test_quickstart_program_names_wiring_exports_and_secrets(quickstart_env, tmp
     run = run_program(main_program(MAIN), PlainMocks(), config={"platforge:stackDir": str(stack_dir)})
     regs = run.registrations
     assert sorted(regs) == QUICKSTART_ADDRESSES
-    assert {r.type for r in regs.values()} == {DYNAMIC_TYPE}
+    assert {name: r.type for name, r in regs.items()} == {
+        name: "pulumi-python:dynamic/datatailr:" + {"group": "Group", "user": "User", "kv": "KvEntry",
+                                                    "secret": "Secret"}[name.split(".")[0]]
+        for name in QUICKSTART_ADDRESSES}
 
     # Exports: the addresses, and one platform id per address.
     assert run.exports["addresses"] == QUICKSTART_ADDRESSES
@@ -158,7 +161,7 @@ value = "on"
         assert problem.file == str(main)
     assert f"{main}:{line['email']} [user.alice.email]: value is not a valid email" in message
     assert f"{main}:{line['colour']} [user.alice.colour]: unknown field" in message
-    assert f"{main}:{line['env']} [kv.flags.environment]: Input should be" in message
+    assert f"{main}:{line['env']} [kv.flags.environment]: expected one of 'dev', 'pre', 'prod'" in message
     # The CLI reports the very same problems for the same files.
     monkeypatch.chdir(tmp_path)
     result = CliRunner().invoke(app, ["plan", str(stack_dir)])
