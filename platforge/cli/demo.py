@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 from rich.rule import Rule
+from rich.text import Text
 
 from ..core.engine import Engine, make_backend
 from ..core.stack import load_stack
@@ -26,9 +26,8 @@ from ..provider import get_platform
 from ..report import html as html_report
 from ..report import markdown as md_report
 from ..report import text as text_report
+from . import _console
 
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
 
 DEMO_SECRETS = ("QUICKSTART_INITIAL_PASSWORD", "QUICKSTART_WAREHOUSE_PASSWORD_DEV", "QUICKSTART_WAREHOUSE_PASSWORD_PROD")
 
@@ -41,7 +40,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Start the embedded sandbox, then plan, apply, change something out of band and report drift."""
         if not (stack / "platform.toml").exists():
-            err.print(f"[bold red]Error:[/bold red] {stack} is not a stack directory (no platform.toml); "
+            _console.error(f"{stack} is not a stack directory (no platform.toml); "
                       "run the demo from the repository root or pass --stack")
             raise typer.Exit(1)
         raise typer.Exit(run_demo(stack, output))
@@ -56,6 +55,15 @@ def run_demo(stack_source: Path, output: Path) -> int:
     admin_password = secrets.token_urlsafe(16)
     app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), admin_password=admin_password,
                                    access_log=str(scratch / "access.jsonl")))
+    out = _console.stdout()
+
+    def heading(title: str, style: str = "") -> None:
+        # A rule spans a terminal; in a CI log it would be hundreds of dashes.
+        out.print(Rule(Text(title, style=style)) if out.is_terminal else Text(f"== {title} ==", style=style or "bold"))
+
+    def say(message: str, style: str = "") -> None:
+        out.print(Text(message, style=style))
+
     with embedded(app) as server:
         stack_dir = scratch / "quickstart"
         shutil.copytree(stack_source, stack_dir, ignore=shutil.ignore_patterns(".platforge"))
@@ -66,38 +74,38 @@ def run_demo(stack_source: Path, output: Path) -> int:
         for name in DEMO_SECRETS:
             os.environ.setdefault(name, secrets.token_urlsafe(12))
 
-        out.print(Rule(f"1. Embedded Datatailr sandbox at {server.url}"))
-        out.print(f"stack: {stack_source} (copied to {stack_dir}); state: {stack_dir / '.platforge/state.json'}")
+        heading(f"1. Embedded Datatailr sandbox at {server.url}")
+        say(f"stack: {stack_source} (copied to {stack_dir}); state: {stack_dir / '.platforge/state.json'}")
 
         engine = _engine(stack_dir)
-        out.print(Rule("2. platforge plan"))
+        heading("2. platforge plan")
         plan = engine.plan()
         text_report.print_plan(out, plan.to_json())
 
-        out.print(Rule("3. platforge apply --yes"))
+        heading("3. platforge apply --yes")
         _, result = engine.apply()
-        out.print(f"[bold green]Apply complete:[/bold green] {len(result.applied)} applied.")
+        say(f"Apply complete: {len(result.applied)} applied.", "bold green")
         writes_after_apply = _writes(scratch)
 
-        out.print(Rule("4. platforge plan (again): nothing to do"))
+        heading("4. platforge plan (again): nothing to do")
         second = _engine(stack_dir)
         again = second.plan()
         text_report.print_plan(out, again.to_json())
         second.apply()
-        out.print(f"second apply: {_writes(scratch) - writes_after_apply} write requests (from the sandbox's access log)")
+        say(f"second apply: {_writes(scratch) - writes_after_apply} write requests (from the sandbox's access log)")
 
-        out.print(Rule("5. Someone changes the platform by hand"))
+        heading("5. Someone changes the platform by hand")
         client = engine.client
         client.users.modify("alice", email="alice@personal.example")
-        out.print("  - alice's email changed")
+        say("  - alice's email changed")
         client.secrets.put("warehouse/password", secrets.token_urlsafe(12), environment="prod")
-        out.print("  - the prod warehouse password rotated outside platforge")
+        say("  - the prod warehouse password rotated outside platforge")
         client.kv.rm("feature-flags", environment="dev")
-        out.print("  - the dev feature-flags entry deleted")
+        say("  - the dev feature-flags entry deleted")
         client.groups.add("shadow-it")
-        out.print("  - a group nobody declared created")
+        say("  - a group nobody declared created")
 
-        out.print(Rule("6. platforge drift"))
+        heading("6. platforge drift")
         report = _engine(stack_dir).drift()
         document = report.to_json()
         text_report.print_drift(out, document)
@@ -105,12 +113,15 @@ def run_demo(stack_source: Path, output: Path) -> int:
         (output / "drift.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
         (output / "drift.md").write_text(md_report.drift_markdown(document), encoding="utf-8")
         (output / "drift.html").write_text(html_report.drift_html(document), encoding="utf-8")
-        out.print(f"reports written to {output}/drift.json, drift.md and drift.html")
+        say(f"reports written to {output}/drift.json, drift.md and drift.html")
 
         expected = {"out_of_band", "missing", "unmanaged"}
         found = {f["cause"] for f in document["findings"]}
         ok = not again.has_changes and expected <= found
-        out.print(Rule("[bold green]demo complete[/bold green]" if ok else "[bold red]demo did not behave as expected[/bold red]"))
+        if ok:
+            heading("demo complete", "bold green")
+        else:
+            heading("demo did not behave as expected", "bold red")
         return 0 if ok else 1
 
 

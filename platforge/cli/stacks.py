@@ -1,67 +1,93 @@
 """`platforge plan | apply | drift`: the GitOps front door over TOML stacks.
 
-Exit codes (documented in the README):
+Exit codes (documented in the README), the same for every command so CI can rely on them:
 
-    command | 0          | 1     | 2
-    plan    | no changes | error | changes
-    apply   | success    | error | -
-    drift   | in sync    | error | drift found
+    0    nothing to do: no changes, applied, in sync
+    1    error, including usage errors (an unknown flag or a bad option value)
+    2    plan: changes (or owned objects waiting for --prune); drift: drift found
+    130  interrupted (Ctrl-C)
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import threading
+import time
+from collections.abc import Callable
+from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.text import Text
 
 from ..core.engine import Engine, load_plan_file, make_backend
 from ..core.errors import ApplyError, LockError, PlanError, StackError
+from ..core.model import Action, Cause
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import PlatformConnectionError, get_platform
 from ..provider.transport import PlatformError
 from ..report import markdown as md_report
 from ..report import text as text_report
-
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+from . import _console
 
 StackDir = Annotated[Path, typer.Argument(help="Stack directory (default: the current directory).")]
 Endpoint = Annotated[str | None, typer.Option("--endpoint", help="Override the stack's [platform] endpoint.")]
+Adopt = Annotated[list[str] | None, typer.Option(
+    "--adopt", metavar="ADDRESS",
+    help="Consent to take over this existing object (repeatable; patterns such as 'user.*', or '*').")]
+
+EXIT_INTERRUPTED = 130
 
 
-def open_engine(stack_dir: Path, endpoint: str | None) -> Engine:
+class Format(str, Enum):
+    text = "text"
+    json = "json"
+    markdown = "markdown"
+    html = "html"
+
+
+class FailOn(str, Enum):
+    unmanaged = "unmanaged"
+    declared_change = "declared_change"
+    out_of_band = "out_of_band"
+    missing = "missing"
+
+
+def open_engine(stack_dir: Path, endpoint: str | None, check_target: bool = True) -> Engine:
     stack, platform = load_stack(stack_dir, get_platform)
+    # A local state's problems (a directory as its path, a torn file) show before any login.
+    local = make_backend(stack, platform, None) if stack.state_config.backend == "local" else None
     client = platform.connect(stack.platform_config, endpoint)
-    return Engine(stack, platform, client, make_backend(stack, platform, client))
+    backend = local or make_backend(stack, platform, client)
+    return Engine(stack, platform, client, backend, check_target=check_target)
 
 
 def fail(message: str) -> typer.Exit:
-    err.print(f"[bold red]Error:[/bold red] {message}", highlight=False)
+    _console.error(message)
     return typer.Exit(1)
 
 
-def run_guarded(fn):
+def run_guarded(fn: Callable[[], int]) -> int:
     """Turn every expected failure into a clear message and exit code 1."""
     try:
         return fn()
     except StackError as exc:
-        err.print(f"[bold red]Error:[/bold red] the stack is invalid ({len(exc.problems)} problem(s)); nothing was applied:",
-                  highlight=False)
+        _console.error(f"the stack is invalid ({len(exc.problems)} problem(s)); nothing was applied:")
+        err = _console.stderr()
         for problem in exc.problems:
-            err.print(f"  {problem}", highlight=False, markup=False)
+            err.print(Text(f"  {problem}"))
         raise typer.Exit(1) from None
     except (PlanError, LockError, SecretUnavailable, PlatformConnectionError) as exc:
         raise fail(str(exc)) from None
     except ApplyError as exc:
-        err.print(f"[bold red]Error:[/bold red] {exc}", highlight=False)
+        _console.error(str(exc))
+        err = _console.stderr()
         for address, message in exc.failures:
-            err.print(f"  {address}: {message}", highlight=False, markup=False)
+            err.print(Text(f"  {address}: {message}"))
         raise typer.Exit(1) from None
     except PlatformError as exc:
         raise fail(f"platform error: {exc}") from None
@@ -76,12 +102,14 @@ def register(app: typer.Typer) -> None:
         markdown: Annotated[Path | None, typer.Option("--markdown", help="Write a pull-request comment here.")] = None,
         as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of text.")] = False,
         prune: Annotated[bool, typer.Option("--prune", help="Plan deletes of owned objects no longer declared.")] = False,
+        adopt: Adopt = None,
     ) -> None:
-        """Show what apply would change. Exit 0: no changes, 2: changes, 1: error."""
+        """Show what apply would change. Exit 0: nothing to do; 2: changes, or owned objects no
+        longer declared (apply --prune deletes them); 1: error."""
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
-            the_plan = engine.plan(prune=prune)
+            the_plan = engine.plan(prune=prune, adopt=adopt or ())
             document = the_plan.to_json()
             if out_file:
                 out_file.write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
@@ -90,8 +118,8 @@ def register(app: typer.Typer) -> None:
             if as_json:
                 sys.stdout.write(json.dumps(document, indent=2) + "\n")
             else:
-                text_report.print_plan(out, document)
-            return 2 if the_plan.has_changes else 0
+                text_report.print_plan(_console.stdout(), document)
+            return 2 if the_plan.needs_attention else 0
 
         raise typer.Exit(run_guarded(run))
 
@@ -102,33 +130,40 @@ def register(app: typer.Typer) -> None:
         plan_file: Annotated[Path | None, typer.Option("--plan", help="Apply this saved plan (refused if stale).")] = None,
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
         prune: Annotated[bool, typer.Option("--prune", help="Delete owned objects that are no longer declared.")] = False,
+        adopt: Adopt = None,
+        parallelism: Annotated[int | None, typer.Option(
+            "--parallelism", min=1, max=64, help="Actions run at once (default: the stack's [platform] parallelism).")] = None,
     ) -> None:
-        """Make the platform match the stack. Exit 0: success, 1: error."""
+        """Make the platform match the stack. Exit 0: success; 1: error; 130: interrupted."""
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
             saved = load_plan_file(plan_file) if plan_file else None
-            preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune)
+            consent = list(adopt or ())
+            preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune, adopt=consent)
+            out = _console.stdout()
             text_report.print_plan(out, preview.to_json())
             if not preview.has_changes:
-                engine.apply(prune=preview.prune, saved_plan=saved, preview=preview)  # records adoption only
+                engine.apply(prune=preview.prune, saved_plan=saved, preview=preview, adopt=consent)  # records adoption only
                 return 0
             if not yes:
                 if not sys.stdin.isatty():
                     raise fail("refusing to apply without confirmation: not a terminal; pass --yes")
                 if not typer.confirm("Apply these changes?", default=False):
                     raise fail("apply cancelled; nothing was changed")
-            with _progress() as progress:
-                task = progress.add_task("applying", total=len(preview.changes))
-
-                def hook(action, status: str) -> None:
-                    if status in ("done", "failed"):
-                        progress.advance(task)
-                    progress.update(task, description=f"{action.op.value} {action.address}")
-
-                _, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=hook, preview=preview)
-            out.print(f"[bold green]Apply complete:[/bold green] {len(result.applied)} applied"
-                      + (f", {len(result.forgotten)} forgotten" if result.forgotten else "") + ".")
+            reporter = _Reporter(len(preview.changes))
+            try:
+                with reporter:
+                    _, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=reporter.hook,
+                                             preview=preview, adopt=consent, parallelism=parallelism)
+            except KeyboardInterrupt:
+                _console.error(
+                    f"interrupted after {reporter.finished} of {reporter.total} action(s). What landed is recorded "
+                    f"in the state, and writes in flight were journalled before they were sent. Run `platforge apply "
+                    f"{stack_dir}` again to resume: it re-reads the platform and does only what is left.")
+                return EXIT_INTERRUPTED
+            out.print(Text.assemble(("Apply complete: ", "bold green"), f"{len(result.applied)} applied"
+                                    + (f", {len(result.forgotten)} forgotten" if result.forgotten else "") + "."))
             return 0
 
         raise typer.Exit(run_guarded(run))
@@ -137,31 +172,32 @@ def register(app: typer.Typer) -> None:
     def drift(
         stack_dir: StackDir = Path("."),
         endpoint: Endpoint = None,
-        fmt: Annotated[str, typer.Option("--format", help="text, json, markdown or html.")] = "text",
+        fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
         output: Annotated[Path | None, typer.Option("--output", help="Write the report here instead of stdout.")] = None,
+        fail_on: Annotated[list[FailOn] | None, typer.Option(
+            "--fail-on", help="Also exit 2 for unmanaged objects (by default they are reported, not failed).")] = None,
     ) -> None:
-        """Report drift by cause. Exit 0: in sync, 2: drift found, 1: error."""
-        if fmt not in ("text", "json", "markdown", "html"):
-            raise fail(f"--format must be text, json, markdown or html, got {fmt!r}")
+        """Report drift by cause. Exit 0: in sync; 2: drift found (changes not applied, changed
+        outside platforge, missing; unmanaged only with --fail-on unmanaged); 1: error."""
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
-            report = engine.drift()
+            report = engine.drift(fail_on=[Cause(f.value) for f in fail_on or ()])
             document = report.to_json()
             rendered: str | None = None
-            if fmt == "json":
+            if fmt is Format.json:
                 rendered = json.dumps(document, indent=2) + "\n"
-            elif fmt == "markdown":
+            elif fmt is Format.markdown:
                 rendered = md_report.drift_markdown(document)
-            elif fmt == "html":
+            elif fmt is Format.html:
                 from ..report import html as html_report
 
                 rendered = html_report.drift_html(document)
             if rendered is None and output:
                 with output.open("w", encoding="utf-8") as fh:
-                    text_report.print_drift(Console(file=fh, width=120), document)
+                    text_report.print_drift(_console.console_for(fh), document)
             elif rendered is None:
-                text_report.print_drift(out, document)
+                text_report.print_drift(_console.stdout(), document)
             elif output:
                 output.write_text(rendered, encoding="utf-8")
             else:
@@ -171,6 +207,42 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_guarded(run))
 
 
-def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                    console=err, transient=True)
+class _Reporter:
+    """Progress of an apply: a bar on a terminal; elsewhere (CI) one line per finished action,
+    with its address, operation, outcome and duration."""
+
+    def __init__(self, total: int) -> None:
+        self.total = total
+        self.finished = 0
+        self._started: dict[str, float] = {}
+        self._terminal = _console.is_terminal(sys.stderr)
+        self._out = _console.stdout()
+        self._progress: Progress | None = None
+        self._task: Any = None
+        self._lock = threading.Lock()  # actions finish on worker threads
+
+    def __enter__(self) -> _Reporter:
+        if self._terminal:
+            self._progress = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                      TimeElapsedColumn(), console=_console.stderr(), transient=True)
+            self._progress.__enter__()
+            self._task = self._progress.add_task("applying", total=self.total)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._progress is not None:
+            self._progress.__exit__(None, None, None)
+
+    def hook(self, action: Action, status: str) -> None:
+        with self._lock:
+            if status == "start":
+                self._started[action.address] = time.monotonic()
+                if self._progress is not None:
+                    self._progress.update(self._task, description=f"{action.op.value} {action.address}")
+                return
+            self.finished += 1
+            elapsed = time.monotonic() - self._started.pop(action.address, time.monotonic())
+            if self._progress is not None:
+                self._progress.advance(self._task)
+            else:
+                self._out.print(Text(f"{action.address}  {action.op.value}  {status}  {elapsed:.2f}s"))

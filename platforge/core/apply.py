@@ -14,17 +14,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from itertools import groupby
 from threading import Lock
 from typing import Any
 
 from .diff import changes_against_live, declared_fingerprints
-from .errors import ApplyError
+from .errors import AdoptionError, ApplyError
 from .kind import Context, Kind
 from .model import Action, LiveObject, Op, Resource
-from .plan import Plan, Platform
+from .plan import Plan, Platform, unsettled
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
 
 ProgressHook = Callable[[Action, str], None]
@@ -40,6 +40,29 @@ class ApplyResult:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How an action ended when it did not succeed: `failed` (it did not happen, or the
+    platform refused it) or `unknown` (a write was sent and nothing could tell whether it
+    landed; the next plan decides from live state)."""
+
+    status: str
+    message: str
+
+    def describe(self) -> str:
+        if self.status == "unknown":
+            return f"outcome unknown ({self.message}); the next plan decides it from live state"
+        return self.message
+
+
+def check_refusals(plan: Plan) -> None:
+    """Refuse, before the first write, a plan that adopts without consent or writes where the
+    kind says it is unsafe."""
+    refusals = plan.refusals()
+    if refusals:
+        raise AdoptionError(refusals)
 
 
 @dataclass
@@ -65,6 +88,7 @@ class Applier:
 
     def apply(self, plan: Plan, resources: list[Resource], state: State) -> ApplyResult:
         """Run `plan` (made under the caller's lock) and persist state after every level."""
+        check_refusals(plan)
         by_address = {r.address: r for r in resources}
         result = ApplyResult()
         self._settle_journal(plan, state)
@@ -87,18 +111,21 @@ class Applier:
             if not batch:
                 continue
             entries = self._journal(state, batch)
-            with ThreadPoolExecutor(max_workers=max(1, self.options.parallelism)) as pool:
-                outcomes = list(pool.map(lambda a: self._run(a, by_address.get(a.address), state), batch))
-            for action, entry, error in zip(batch, entries, outcomes):
-                entry.finished_at = now_iso()
-                if error is None:
-                    entry.status = "done"
-                    result.applied.append(action)
-                else:
-                    entry.status = "failed"
-                    entry.error = error
-                    result.failed.append((action, error))
-                    blocked.add(action.address)
+            pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism))
+            futures = [pool.submit(self._run, a, by_address.get(a.address), state) for a in batch]
+            try:
+                for future in futures:
+                    future.result()
+            except KeyboardInterrupt:
+                # Stop sending: queued actions are cancelled, those in flight finish and are
+                # recorded, so the state says exactly what landed; a rerun does the rest.
+                pool.shutdown(wait=True, cancel_futures=True)
+                self._record(batch, entries, futures, result, blocked)
+                self._save(state)
+                raise
+            finally:
+                pool.shutdown(wait=True)
+            self._record(batch, entries, futures, result, blocked)
             self._save(state)
         if result.failed:
             failures = [(a.address, e) for a, e in result.failed]
@@ -110,6 +137,24 @@ class Applier:
         return result
 
     # ---- internals ---------------------------------------------------------------------
+
+    @staticmethod
+    def _record(batch: list[Action], entries: list[JournalEntry], futures: list[Future[Outcome | None]],
+                result: ApplyResult, blocked: set[str]) -> None:
+        """Journal what each finished action did; a cancelled one stays pending."""
+        for action, entry, future in zip(batch, entries, futures):
+            if future.cancelled() or not future.done():
+                continue
+            outcome = future.result()
+            entry.finished_at = now_iso()
+            if outcome is None:
+                entry.status = "done"
+                result.applied.append(action)
+            else:
+                entry.status = outcome.status  # type: ignore[assignment]
+                entry.error = outcome.message
+                result.failed.append((action, outcome.describe()))
+                blocked.add(action.address)
 
     @staticmethod
     def _depends_on_blocked(action: Action, by_address: dict[str, Resource], blocked: set[str],
@@ -143,7 +188,7 @@ class Applier:
         state, so it already accounts for whatever those writes did; what must not be lost is
         ownership of objects they created that are no longer declared."""
         planned = {a.address: a for a in plan.actions}
-        for entry in state.pending():
+        for entry in unsettled(state):
             action = planned.get(entry.address)
             leftover = action is None or action.op is Op.DELETE
             if leftover and entry.op in ("create", "replace") and entry.address not in state.resources:
@@ -184,18 +229,28 @@ class Applier:
         return ResourceState(kind=resource.kind, identity=list(resource.identity), platform_id=platform_id,
                              applied=resource.spec, fingerprints=declared_fingerprints(kind, self.ctx, resource))
 
-    def _run(self, action: Action, resource: Resource | None, state: State) -> str | None:
+    def _run(self, action: Action, resource: Resource | None, state: State) -> Outcome | None:
+        """Write, read back, record. A write is sent again only when a read of live state
+        proves the first did not happen: after an ambiguous failure, the next step is always a
+        read; after an acknowledged write, only the read-back is repeated (an eventually
+        consistent platform may not show it yet, which is not proof). When no read could decide,
+        the outcome is `unknown` and the next plan decides from live state."""
         kind = self.platform.kinds[action.kind]
         self.progress(action, "start")
         attempt = 0
-        current = action
+        step = "write"  # "decide": read live state first; "verify": the write is acknowledged
+        todo: Action | None = action
+        platform_id = action.platform_id
         while True:
             attempt += 1
             try:
-                if current is not None:
-                    platform_id = self._execute(kind, current, resource)
-                else:
-                    platform_id = action.platform_id
+                if step == "decide":
+                    todo = self._reconsider(kind, action, resource)
+                    step = "write" if todo is not None else "verify"
+                if step == "write" and todo is not None:
+                    step = "decide"  # from here until acknowledged, a failure leaves live state unknown
+                    platform_id = self._execute(kind, todo, resource)
+                    step = "verify"
                 if action.op is Op.DELETE:
                     self._verify_deleted(kind, action)
                     with self._state_lock:
@@ -209,14 +264,9 @@ class Applier:
             except Exception as exc:  # one failed action must not hide the others' outcome
                 if attempt >= self.options.max_attempts or not self._transient(exc):
                     self.progress(action, "failed")
-                    return f"{type(exc).__name__}: {exc}"
+                    ambiguous = step == "decide" and self._transient(exc)
+                    return Outcome("unknown" if ambiguous else "failed", f"{type(exc).__name__}: {exc}")
                 time.sleep(min(self.options.retry_delay * 2 ** (attempt - 1), 5.0))
-                try:
-                    current = self._reconsider(kind, action, resource)
-                except Exception as again:
-                    if not self._transient(again):
-                        self.progress(action, "failed")
-                        return f"{type(again).__name__}: {again}"
         self.progress(action, "done")
         return None
 
@@ -242,6 +292,12 @@ class Applier:
 
     def _execute(self, kind: Kind, action: Action, resource: Resource | None) -> Any:
         ctx = self.ctx
+        if action.op is Op.IMPORT:  # consent was checked before the first write
+            if not action.changes:
+                return action.platform_id
+            op = Op.REPLACE if action.forces_replace else Op.UPDATE
+            action = Action(action.address, action.kind, action.identity, op, action.reason, action.changes,
+                            action.platform_id)
         if action.op is Op.CREATE:
             return kind.create(ctx, resource)
         if action.op is Op.UPDATE:
@@ -262,7 +318,7 @@ class Applier:
         if action.op is Op.DELETE:
             kind.delete(ctx, action.identity, kind.read(ctx, action.identity))
             return None
-        return action.platform_id
+        raise ValueError(f"{action.address}: apply does not know the operation {action.op.value!r}")
 
     def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> Any:
         """Read back until the platform shows what was declared, within a bounded wait."""

@@ -16,10 +16,11 @@ from typing import Any
 from .diff import declared_fingerprints, diff_resource, live_fingerprints
 from .kind import Context
 from .model import Cause, FieldChange, LiveObject, Resource
-from .plan import LiveView, Platform, Target, read_live
+from .plan import LiveView, Platform, Target, find_unmanaged, ownership_index, read_live
+from .policy import NO_POLICY, Policy
 from .state import State
 
-DRIFT_FORMAT = "platforge.drift/v1"
+DRIFT_FORMAT = "platforge.drift/v2"
 
 
 @dataclass
@@ -44,6 +45,11 @@ class DriftFinding:
         }
 
 
+#: The causes that make `drift` exit 2 unless the caller asks for more (`--fail-on unmanaged`):
+#: on a shared platform, objects other teams own are normal, not a failure of this stack.
+DEFAULT_FAIL_ON = frozenset({Cause.DECLARED_CHANGE, Cause.OUT_OF_BAND, Cause.MISSING})
+
+
 @dataclass
 class DriftReport:
     target: Target
@@ -51,11 +57,15 @@ class DriftReport:
     in_sync: list[str]
     secret_detection: str
     state_serial: int | None
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    ignored: int = 0
+    fail_on: frozenset[Cause] = DEFAULT_FAIL_ON
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
     def drifted(self) -> bool:
-        return bool(self.findings)
+        """Whether a finding of a failing cause exists: what makes `drift` exit 2."""
+        return any(f.cause in self.fail_on for f in self.findings)
 
     def counts(self) -> dict[str, int]:
         counts = {cause.value: 0 for cause in Cause}
@@ -73,15 +83,20 @@ class DriftReport:
             "secret_detection": self.secret_detection,
             "summary": self.counts(),
             "drifted": self.drifted,
+            "fail_on": sorted(c.value for c in self.fail_on),
             "findings": [f.to_json() for f in self.findings],
             "in_sync": self.in_sync,
+            "coverage": self.coverage,
+            "ignored": self.ignored,
         }
 
 
 def detect_drift(platform: Platform, ctx: Context, target: Target, resources: list[Resource],
-                 state: State | None, secret_detection: str, live: LiveView | None = None) -> DriftReport:
-    live = live if live is not None else read_live(platform, ctx, resources, state)
+                 state: State | None, secret_detection: str, live: LiveView | None = None,
+                 policy: Policy = NO_POLICY, fail_on: frozenset[Cause] = DEFAULT_FAIL_ON) -> DriftReport:
+    live = live if live is not None else read_live(platform, ctx, resources, state, policy)
     state = state or State()
+    owners = ownership_index(state)
     findings: list[DriftFinding] = []
     in_sync: list[str] = []
     declared_keys = set()
@@ -91,7 +106,7 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
         key = (resource.kind, tuple(resource.identity))
         declared_keys.add(key)
         current = live.get(*key)
-        owned = state.owned(resource.kind, resource.identity)
+        owned = owners.get(key)
         entry = state.resources.get(owned) if owned else None
         if current is None:
             if entry is not None:
@@ -103,6 +118,13 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
             continue
         before = len(findings)
         live_fps = live_fingerprints(kind, ctx, current, resource, entry.fingerprints if entry else None)
+        if owned is None:  # the plan shows an import here: agree with it
+            desired_fps = declared_fingerprints(kind, ctx, resource)
+            findings.append(DriftFinding(
+                Cause.DECLARED_CHANGE, resource.address, resource.kind, resource.identity,
+                "exists on the platform but this stack does not own it yet; `apply --adopt` takes it over",
+                diff_resource(kind, resource, current, desired_fps, live_fps)))
+            continue
         if entry is not None:
             applied = Resource(kind=resource.kind, name=resource.name, spec=entry.applied,
                                identity=resource.identity)
@@ -136,15 +158,16 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
             findings.append(DriftFinding(Cause.DECLARED_CHANGE, address, entry.kind, key[1],
                                          "no longer declared; `apply --prune` would delete it"))
 
-    owned_keys = {(e.kind, tuple(e.identity)) for e in state.resources.values()}
-    for (kind_name, identity), obj in sorted(live.objects.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
-        if (kind_name, identity) in declared_keys or (kind_name, identity) in owned_keys or obj.builtin:
-            continue
-        findings.append(DriftFinding(Cause.UNMANAGED, _unmanaged_address(kind_name, identity), kind_name, identity,
+    unmanaged = find_unmanaged(platform, live, declared_keys | set(owners), policy)
+    for obj in unmanaged.objects:
+        findings.append(DriftFinding(Cause.UNMANAGED, obj.address, obj.kind, obj.identity,
                                      "exists on the platform but is not managed by this stack"))
 
+    manages_secrets = any(set(r.spec) & platform.kinds[r.kind].sensitive_fields for r in resources)
     return DriftReport(target=target, findings=findings, in_sync=sorted(in_sync),
-                       secret_detection=secret_detection, state_serial=state.serial if state else None)
+                       secret_detection=secret_detection if manages_secrets else "",
+                       state_serial=state.serial if state else None,
+                       coverage=unmanaged.coverage, ignored=unmanaged.ignored, fail_on=fail_on)
 
 
 def _declared_changes(kind, resource: Resource, entry, current: LiveObject, desired_fps, baseline_fps) -> list[FieldChange]:
@@ -154,6 +177,3 @@ def _declared_changes(kind, resource: Resource, entry, current: LiveObject, desi
     applied_as_live = LiveObject(kind=resource.kind, identity=resource.identity, fields=entry.applied)
     return diff_resource(kind, resource, applied_as_live, desired_fps, baseline_fps)
 
-
-def _unmanaged_address(kind: str, identity: tuple) -> str:
-    return f"{kind}[{'/'.join(str(part) for part in identity)}]"

@@ -7,73 +7,125 @@ door it comes through.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
-from .apply import Applier, ApplyOptions, ApplyResult, ProgressHook
-from .drift import DriftReport, detect_drift
-from .errors import PlanError
+from .apply import Applier, ApplyOptions, ApplyResult, ProgressHook, check_refusals
+from .drift import DEFAULT_FAIL_ON, DriftReport, detect_drift
+from .errors import PlanError, TargetMismatch
 from .fingerprint import Fingerprinter
 from .kind import Context
-from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan
+from .model import Cause
+from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, unsettled
+from .policy import Policy
 from .stack import Stack
 from .state import LocalStateBackend, ObjectStoreStateBackend, State, StateBackend
 
 
 class Engine:
-    def __init__(self, stack: Stack, platform: Platform, client: Any, backend: StateBackend) -> None:
+    def __init__(self, stack: Stack, platform: Platform, client: Any, backend: StateBackend,
+                 check_target: bool = True) -> None:
         self.stack = stack
         self.platform = platform
         self.client = client
         self.backend = backend
-        self.ctx = Context(client, Fingerprinter(backend.fingerprint_key()), platform.settings(stack.platform_config, stack.resources))
         self.target = Target(platform=platform.name, endpoint=platform.endpoint_of(client),
                              environment=stack.platform_config.environment, stack=stack.name)
+        if check_target:
+            self._load_bound()  # a state of another target is refused before anything is written
+        self.ctx = Context(client, Fingerprinter(backend.fingerprint_key()), platform.settings(stack.platform_config, stack.resources))
+        self.policy = Policy.build(stack.external, stack.adopt, stack.unmanaged_ignore)
 
-    # ---- plan --------------------------------------------------------------------------
+    # ---- state, bound to one target ----------------------------------------------------
 
     def load_state(self) -> State:
-        state = self.backend.load()
+        state = self._load_bound()
         if state is None:
             state = State(stack=self.stack.name, platform=self.target.to_json())
         return state
 
-    def plan(self, prune: bool = False, state: State | None = None) -> Plan:
+    def _load_bound(self) -> State | None:
+        """The stack's state, refused when it belongs to another target: ownership recorded
+        against one platform must never decide what is pruned on another."""
+        state = self.backend.load()
+        if state is not None and state.platform and not same_target(state.platform, self.target.to_json()):
+            raise TargetMismatch(self.backend.describe(), state.platform, self.target.to_json())
+        return state
+
+    def retarget(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Bind the state to this engine's target (a platform that moved to a new URL)."""
+        with self.backend.lock("retarget"):
+            state = self.backend.load()
+            if state is None:
+                raise PlanError(f"no state at {self.backend.describe()}: nothing to retarget")
+            before = dict(state.platform)
+            state.platform = self.target.to_json()
+            state.serial += 1
+            self.backend.save(state)
+            return before, state.platform
+
+    def forget(self, addresses: list[str]) -> list[str]:
+        """Stop owning objects without touching them (they become unmanaged)."""
+        with self.backend.lock("forget"):
+            state = self._load_bound()
+            if state is None:
+                raise PlanError(f"no state at {self.backend.describe()}: this stack owns nothing yet")
+            unknown = [a for a in addresses if a not in state.resources]
+            if unknown:
+                raise PlanError(f"not owned by this stack: {', '.join(unknown)}")
+            for address in addresses:
+                del state.resources[address]
+            state.serial += 1
+            self.backend.save(state)
+            return addresses
+
+    # ---- plan --------------------------------------------------------------------------
+
+    def plan(self, prune: bool = False, state: State | None = None, adopt: Iterable[str] = ()) -> Plan:
         self.ctx.invalidate()
         state = state if state is not None else self.load_state()
-        return make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune)
+        return make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
+                         policy=self.policy.with_adopt(adopt))
 
     # ---- apply -------------------------------------------------------------------------
 
     def apply(self, prune: bool = False, saved_plan: dict[str, Any] | None = None,
-              progress: ProgressHook | None = None, preview: Plan | None = None) -> tuple[Plan, ApplyResult]:
+              progress: ProgressHook | None = None, preview: Plan | None = None,
+              adopt: Iterable[str] = (), parallelism: int | None = None) -> tuple[Plan, ApplyResult]:
         """Apply a fresh plan, or a saved one if nothing it was based on changed since.
 
         `preview` is a plan the caller just showed (it saves one read of live state). An empty
         plan takes no lock and writes nothing. Otherwise the plan is made again under
-        the lock, so the apply acts on what is live now, never on a stale read.
+        the lock, so the apply acts on what is live now, never on a stale read. Consent to
+        adopt (`adopt` patterns, the stack's `[adopt]`, or a saved plan's) is checked before
+        the lock is taken and again under it, before the first write.
         """
+        adopt = list(adopt)
         if saved_plan is not None:
             prune = bool(saved_plan.get("prune", prune))
+            adopt += [a["address"] for a in saved_plan.get("actions") or () if a.get("op") == "import" and a.get("adopt")]
         if preview is None or preview.prune != prune:
-            preview = self.plan(prune=prune)
+            preview = self.plan(prune=prune, adopt=adopt)
         if saved_plan is not None:
             self._check_saved(saved_plan, preview)
+        check_refusals(preview)
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
         with self.backend.lock("apply"):
             state = self.load_state()
-            plan = self.plan(prune=prune, state=state)
+            plan = self.plan(prune=prune, state=state, adopt=adopt)
             if saved_plan is not None:
                 self._check_saved(saved_plan, plan)
-            options = ApplyOptions(parallelism=self.stack.platform_config.parallelism)
+            options = ApplyOptions(parallelism=parallelism or self.stack.platform_config.parallelism)
             applier = Applier(self.platform, self.ctx, self.backend, options, progress)
             result = applier.apply(plan, self.stack.resources, state)
             return plan, result
 
     def _state_needs_write(self, plan: Plan) -> bool:
         """Adopted in-sync objects, or owned objects that vanished, still need recording."""
-        state = self.backend.load()
+        state = self._load_bound()
         if state is None:
             return bool(plan.actions)
         declared = {a.address for a in plan.actions}
@@ -86,7 +138,7 @@ class Engine:
             resource = by_address.get(action.address)
             if entry is None or resource is None or entry.applied != resource.spec:
                 return True
-        return bool(state.pending())
+        return bool(unsettled(state))
 
     def _check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
         if saved.get("format") != PLAN_FORMAT:
@@ -100,10 +152,29 @@ class Engine:
 
     # ---- drift -------------------------------------------------------------------------
 
-    def drift(self) -> DriftReport:
+    def drift(self, fail_on: Iterable[Cause] = ()) -> DriftReport:
         self.ctx.invalidate()
-        return detect_drift(self.platform, self.ctx, self.target, self.stack.resources, self.backend.load(),
-                            self.platform.secret_detection)
+        return detect_drift(self.platform, self.ctx, self.target, self.stack.resources, self._load_bound(),
+                            self.platform.secret_detection, policy=self.policy,
+                            fail_on=DEFAULT_FAIL_ON | frozenset(fail_on))
+
+
+def same_target(recorded: dict[str, Any], current: dict[str, Any]) -> bool:
+    """Whether two targets are the same platform, endpoint and environment (the stack name may
+    differ: a renamed stack keeps its state)."""
+    return (recorded.get("platform") == current.get("platform")
+            and normalise_endpoint(str(recorded.get("endpoint", ""))) == normalise_endpoint(str(current.get("endpoint", "")))
+            and recorded.get("environment") == current.get("environment"))
+
+
+def normalise_endpoint(url: str) -> str:
+    parts = urlsplit(url.strip())
+    path = parts.path.rstrip("/")
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), path, parts.query, ""))
+
+
+def describe_target(target: dict[str, Any]) -> str:
+    return f"{target.get('platform')} at {target.get('endpoint')} (environment {target.get('environment')})"
 
 
 def make_backend(stack: Stack, platform: Platform, client: Any) -> StateBackend:
@@ -115,7 +186,8 @@ def make_backend(stack: Stack, platform: Platform, client: Any) -> StateBackend:
         return LocalStateBackend(path)
     if config.backend == "platform":
         prefix = config.prefix or f"platforge/stacks/{stack.name}"
-        return ObjectStoreStateBackend(platform.object_store(client, stack.platform_config), prefix)
+        return ObjectStoreStateBackend(platform.object_store(client, stack.platform_config), prefix,
+                                       operators=config.operators)
     raise PlanError(f"unknown state backend {config.backend!r}: expected 'local' or 'platform'")
 
 

@@ -15,7 +15,7 @@ from typing import Any, ClassVar
 from pydantic import BaseModel, ValidationError
 
 from .fingerprint import Fingerprinter
-from .model import LiveObject, Ref, Resource, SourceLocation
+from .model import FieldChange, LiveObject, Ref, Resource, SourceLocation
 from .secrets import SecretRef, resolve_secret
 
 
@@ -102,19 +102,29 @@ class Kind(ABC):
         model = self.spec_model.model_validate(self.prepare(name, raw))
         spec = self.canonical_spec(model)
         secrets: dict[str, str] = {}
+        deferred: dict[str, SecretRef] = {}
         for field_name in self.sensitive_fields | self.create_only_fields:
             ref = getattr(model, field_name, None)
             if field_name in given:
                 secrets[field_name] = given[field_name]
                 spec[field_name] = {"from_program": "secret"}
             elif isinstance(ref, SecretRef):
-                secrets[field_name] = resolve_secret(ref, base_dir, f"{self.name}.{name}.{field_name}")
+                if field_name in self.create_only_fields and field_name not in self.sensitive_fields:
+                    deferred[field_name] = ref.located(base_dir)
+                else:
+                    secrets[field_name] = resolve_secret(ref, base_dir, f"{self.name}.{name}.{field_name}")
                 spec[field_name] = ref.describe()
         identity = tuple(spec[f] for f in self.identity_fields)
         return Resource(
             kind=self.name, name=name, spec=spec, identity=identity, secrets=secrets,
-            refs=tuple(self.references(model)), source=source,
+            refs=tuple(self.references(model)), source=source, deferred=deferred,
         )
+
+    def resolve_deferred(self, resource: Resource) -> None:
+        """Read the create-only secrets of an object about to be created (raises SecretUnavailable)."""
+        for field_name, ref in list(resource.deferred.items()):
+            resource.secrets[field_name] = resolve_secret(ref, ".", f"{resource.address}.{field_name}")
+            del resource.deferred[field_name]
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         """Fill what the table name implies (e.g. the object's own name) before validation."""
@@ -130,6 +140,18 @@ class Kind(ABC):
 
     def references(self, model: BaseModel) -> Iterable[Ref]:
         return ()
+
+    def identity_of_name(self, name: str) -> tuple:
+        """The identity of an object a stack refers to by name (a reference or `[external]`)."""
+        return (name,)
+
+    def refuse_write(self, ctx: Context, resource: Resource, live: LiveObject, changes: list[FieldChange],
+                     adopting: bool) -> str | None:
+        """Why bringing the existing object `live` to `resource` (by `changes`; or taking it over,
+        when `adopting`) would be unsafe whatever the user consents to, e.g. writing a secret into
+        an object whose readers someone else controls; None when it is safe. Checked at plan
+        time, before apply's first write."""
+        return None
 
     # ---- live state --------------------------------------------------------------------
 

@@ -13,6 +13,9 @@ from typing import Any
 
 class Op(str, Enum):
     CREATE = "create"
+    #: Take over an existing object the stack does not own yet (with any field changes it needs).
+    #: Only with consent: `--adopt ADDRESS` or the stack's `[adopt]` table.
+    IMPORT = "import"
     UPDATE = "update"
     REPLACE = "replace"
     DELETE = "delete"
@@ -64,10 +67,20 @@ class Resource:
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     refs: tuple[Ref, ...] = ()
     source: SourceLocation | None = None
+    #: Create-only secret references (an initial password), resolved only when the object is
+    #: about to be created, so that planning existing objects needs no such variable.
+    deferred: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @property
     def address(self) -> str:
         return f"{self.kind}.{self.name}"
+
+
+def address_of(kind: str, identity: tuple | list) -> str:
+    """The address of an object known only by its identity (unmanaged, or owned and no longer
+    declared): the same `kind.name` form as a declared one, parts of a composite identity
+    joined with `/` (`kv.prod/warehouse/url`)."""
+    return f"{kind}.{'/'.join(str(part) for part in identity)}"
 
 
 @dataclass
@@ -115,9 +128,21 @@ class Action:
     platform_id: Any = None
     level: int = 0
     destructive: bool = False  # deletes of users and groups are shown prominently
+    #: For an import: whether the stack consented to take the object over.
+    adopt: bool = False
+    #: Why apply must refuse this action whatever the consent (e.g. a secret whose readers
+    #: someone else controls); apply checks every action before its first write.
+    blocked: str | None = None
+    #: For an import: what the platform holds now (non-sensitive fields), so a reviewer sees
+    #: what is being taken over.
+    live: dict[str, Any] | None = None
+
+    @property
+    def forces_replace(self) -> bool:
+        return any(c.forces_replace for c in self.changes)
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "address": self.address,
             "kind": self.kind,
             "identity": list(self.identity),
@@ -128,3 +153,9 @@ class Action:
             "destructive": self.destructive,
             "changes": [c.to_json() for c in self.changes],
         }
+        if self.op is Op.IMPORT:
+            data["adopt"] = self.adopt
+            data["live"] = self.live
+        if self.blocked:
+            data["blocked"] = self.blocked
+        return data

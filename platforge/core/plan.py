@@ -16,12 +16,15 @@ from datetime import datetime, timezone
 from typing import Any, Protocol
 
 from .diff import changes_against_live
+from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
-from .model import Action, LiveObject, Op, Resource
-from .state import State
+from .model import Action, FieldChange, LiveObject, Op, Resource, address_of
+from .policy import NO_POLICY, Policy
+from .secrets import SecretUnavailable
+from .state import JournalEntry, State
 
-PLAN_FORMAT = "platforge.plan/v1"
+PLAN_FORMAT = "platforge.plan/v2"
 
 
 class Platform(Protocol):
@@ -71,8 +74,13 @@ class UnmanagedObject:
     identity: tuple
     platform_id: Any = None
 
+    @property
+    def address(self) -> str:
+        return address_of(self.kind, self.identity)
+
     def to_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "identity": list(self.identity), "platform_id": self.platform_id}
+        return {"address": self.address, "kind": self.kind, "identity": list(self.identity),
+                "platform_id": self.platform_id}
 
 
 @dataclass
@@ -87,6 +95,42 @@ class LiveView:
 
 
 @dataclass
+class Unmanaged:
+    """Live objects nobody in this stack declared or owns, after the stack's policy (external,
+    ignored, and the tool's own objects never count), with coverage per kind: how many of the
+    live objects of a kind the stack manages."""
+
+    objects: list[UnmanagedObject]
+    coverage: dict[str, dict[str, int]]
+    ignored: int = 0
+
+
+def find_unmanaged(platform: Platform, live: LiveView, managed: set[tuple[str, tuple]], policy: Policy) -> Unmanaged:
+    external = {(kind, platform.kinds[kind].identity_of_name(name))
+                for kind, names in policy.external.items() if kind in platform.kinds for name in names}
+    internal = getattr(platform, "is_internal", None)
+    objects: list[UnmanagedObject] = []
+    coverage: dict[str, dict[str, int]] = {}
+    ignored = 0
+    for (kind, identity), obj in sorted(live.objects.items(), key=lambda kv: (kv[0][0], [str(x) for x in kv[0][1]])):
+        if obj.builtin or (internal is not None and internal(kind, identity)):
+            continue
+        counts = coverage.setdefault(kind, {"managed": 0, "live": 0})
+        counts["live"] += 1
+        if (kind, identity) in managed:
+            counts["managed"] += 1
+            continue
+        if (kind, identity) in external:
+            continue
+        item = UnmanagedObject(kind=kind, identity=identity, platform_id=obj.platform_id)
+        if policy.ignores(item.address):
+            ignored += 1
+            continue
+        objects.append(item)
+    return Unmanaged(objects, coverage, ignored)
+
+
+@dataclass
 class Plan:
     target: Target
     actions: list[Action]
@@ -97,6 +141,7 @@ class Plan:
     prune: bool
     state_lineage: str | None
     state_serial: int | None
+    coverage: dict[str, dict[str, int]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
 
     @property
@@ -106,6 +151,24 @@ class Plan:
     @property
     def has_changes(self) -> bool:
         return bool(self.changes)
+
+    @property
+    def needs_attention(self) -> bool:
+        """Changes to apply, or owned objects no longer declared that wait for `--prune`: what
+        makes `plan` exit 2, so that plan and drift agree."""
+        return self.has_changes or bool(self.orphans)
+
+    @property
+    def imports(self) -> list[Action]:
+        return [a for a in self.actions if a.op is Op.IMPORT]
+
+    def refusals(self) -> list[tuple[str, str]]:
+        """(address, why) for every action apply must refuse: imports without consent and
+        writes the kind calls unsafe. Checked before the first write."""
+        out = [(a.address, a.blocked) for a in self.actions if a.blocked and a.op is not Op.NOOP]
+        out += [(a.address, "exists on the platform and is not owned by this stack: adopting it needs consent")
+                for a in self.imports if not a.adopt and not a.blocked]
+        return out
 
     def summary(self) -> dict[str, int]:
         counts = {op.value: 0 for op in Op}
@@ -127,25 +190,50 @@ class Plan:
             "summary": self.summary(),
             "actions": [a.to_json() for a in self.actions],
             "unmanaged": [u.to_json() for u in self.unmanaged],
+            "coverage": self.coverage,
             "orphans": self.orphans,
         }
 
 
-def read_live(platform: Platform, ctx: Context, resources: list[Resource], state: State | None) -> LiveView:
-    """List every kind the stack declares or owns, in every scope it touches."""
+def ownership_index(state: State | None) -> dict[tuple[str, tuple], str]:
+    """(kind, identity) -> address of everything the state owns, built once per plan so that
+    looking up ownership stays linear in the size of the stack."""
+    if state is None:
+        return {}
+    index: dict[tuple[str, tuple], str] = {}
+    for address, entry in state.resources.items():
+        index.setdefault((entry.kind, tuple(entry.identity)), address)
+    for intent in unsettled(state):
+        if intent.op in ("create", "replace"):  # a create that may have happened is ours if it did
+            index.setdefault((intent.kind, tuple(intent.identity)), intent.address)
+    return index
+
+
+def unsettled(state: State) -> list[JournalEntry]:
+    """Writes of earlier runs whose outcome nobody saw: killed mid-flight, or ambiguous."""
+    return [e for e in state.journal if e.status in ("pending", "unknown")]
+
+
+def read_live(platform: Platform, ctx: Context, resources: list[Resource], state: State | None,
+              policy: Policy = NO_POLICY) -> LiveView:
+    """List every kind the stack declares, owns or names as external, in every scope it touches."""
     view = LiveView()
     owned_by_kind: dict[str, list[tuple]] = {}
     if state is not None:
         for entry in state.resources.values():
             owned_by_kind.setdefault(entry.kind, []).append(tuple(entry.identity))
-        for entry in state.pending():
-            owned_by_kind.setdefault(entry.kind, []).append(tuple(entry.identity))
+        for intent in unsettled(state):
+            owned_by_kind.setdefault(intent.kind, []).append(tuple(intent.identity))
+    declared_by_kind: dict[str, list[Resource]] = {}
+    for resource in resources:
+        declared_by_kind.setdefault(resource.kind, []).append(resource)
     for kind_name, kind in platform.kinds.items():
-        declared = [r for r in resources if r.kind == kind_name]
+        declared = declared_by_kind.get(kind_name, [])
         owned = owned_by_kind.get(kind_name, [])
-        if not declared and not owned:
+        external = [kind.identity_of_name(n) for n in sorted(policy.external.get(kind_name, ()))]
+        if not declared and not owned and not external:
             continue
-        scopes = kind.scopes(declared, ctx.settings) | {kind.scope_of(i) for i in owned}
+        scopes = kind.scopes(declared, ctx.settings) | {kind.scope_of(i) for i in [*owned, *external]}
         for scope in sorted(scopes, key=lambda s: (s is None, str(s))):
             for live in kind.list(ctx, scope):
                 view.objects[(kind_name, tuple(live.identity))] = live
@@ -161,31 +249,42 @@ def make_plan(
     state: State | None,
     *,
     prune: bool = False,
+    policy: Policy = NO_POLICY,
     live: LiveView | None = None,
 ) -> Plan:
-    live = live if live is not None else read_live(platform, ctx, resources, state)
+    live = live if live is not None else read_live(platform, ctx, resources, state, policy)
+    _check_external(platform, resources, live, policy)
     levels = dependency_levels(resources)
     max_level = max(levels.values(), default=0)
+    owners = ownership_index(state)
     actions: list[Action] = []
     declared_keys: set[tuple[str, tuple]] = set()
     digest_parts: list[Any] = []
+    unavailable: list[Problem] = []
 
     for resource in resources:
         kind = platform.kinds[resource.kind]
         key = (resource.kind, tuple(resource.identity))
         declared_keys.add(key)
         current = live.get(*key)
-        owned_address = state.owned(resource.kind, resource.identity) if state else None
-        action = _plan_one(kind, ctx, resource, current, state, owned_address)
+        owned_address = owners.get(key)
+        action = _plan_one(kind, ctx, resource, current, state, owned_address, policy)
         action.level = levels.get(resource.address, 0)
+        if resource.deferred and (action.op is Op.CREATE or action.forces_replace):
+            try:
+                kind.resolve_deferred(resource)
+            except SecretUnavailable as exc:
+                unavailable.append(_problem(resource, str(exc)))
         actions.append(action)
         digest_parts.append([resource.kind, list(resource.identity), _live_digest_part(current, kind, ctx, resource)])
+    if unavailable:
+        raise StackError(unavailable)
 
     orphans: list[str] = []
     owned_keys: set[tuple[str, tuple]] = set()
     if state is not None:
         candidates = [(address, entry.kind, tuple(entry.identity)) for address, entry in state.resources.items()]
-        candidates += [(e.address, e.kind, tuple(e.identity)) for e in state.pending() if e.op in ("create", "replace")]
+        candidates += [(e.address, e.kind, tuple(e.identity)) for e in unsettled(state) if e.op in ("create", "replace")]
         seen: set[tuple[str, tuple]] = set()
         for address, kind_name, identity in candidates:
             key = (kind_name, identity)
@@ -208,43 +307,87 @@ def make_plan(
             else:
                 orphans.append(address)
 
-    unmanaged = [
-        UnmanagedObject(kind=k, identity=i, platform_id=obj.platform_id)
-        for (k, i), obj in sorted(live.objects.items(), key=lambda kv: (kv[0][0], [str(x) for x in kv[0][1]]))
-        if (k, i) not in declared_keys and (k, i) not in owned_keys and not obj.builtin
-    ]
+    unmanaged = find_unmanaged(platform, live, declared_keys | owned_keys, policy)
     actions.sort(key=lambda a: (a.level, _kind_rank(a.kind, platform), a.address))
     return Plan(
         target=target,
         actions=actions,
-        unmanaged=unmanaged,
+        unmanaged=unmanaged.objects,
         orphans=sorted(orphans),
         live_digest=_digest(digest_parts),
         desired_digest=desired_digest(resources, ctx),
         prune=prune,
         state_lineage=state.lineage if state else None,
         state_serial=state.serial if state else None,
+        coverage=unmanaged.coverage,
     )
 
 
+def _check_external(platform: Platform, resources: list[Resource], live: LiveView, policy: Policy) -> None:
+    """A reference to an `[external]` object must find it live, or apply would fail halfway."""
+    declared = {(r.kind, r.name) for r in resources}
+    problems: list[Problem] = []
+    for resource in resources:
+        for ref in resource.refs:
+            if (ref.kind, ref.name) in declared or not policy.is_external(ref.kind, ref.name):
+                continue
+            kind = platform.kinds.get(ref.kind)
+            if kind is None or ref.kind not in live.listed_kinds or ref.name in kind.builtin_names:
+                continue
+            if live.get(ref.kind, kind.identity_of_name(ref.name)) is None:
+                problems.append(_problem(resource, f"refers to {ref.kind} {ref.name!r}, listed under [external] "
+                                                   "but not found on the platform"))
+    if problems:
+        raise StackError(problems)
+
+
+def _problem(resource: Resource, message: str) -> Problem:
+    source = resource.source
+    return Problem(file=source.file if source else "<stack>", line=source.line if source else None,
+                   path=resource.address, message=message)
+
+
+def _create_changes(kind: Kind, resource: Resource) -> list[FieldChange]:
+    """What a create will set, so a reviewer sees the values (secrets stay `(sensitive)`)."""
+    hidden = kind.sensitive_fields | kind.create_only_fields
+    return [FieldChange(name, None, None if name in hidden else value, sensitive=name in hidden)
+            for name, value in resource.spec.items()]
+
+
 def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject | None,
-              state: State | None, owned_address: str | None) -> Action:
+              state: State | None, owned_address: str | None, policy: Policy) -> Action:
     base = dict(address=resource.address, kind=resource.kind, identity=tuple(resource.identity))
     if current is None:
         reason = "owned by this stack but missing on the platform" if owned_address else "does not exist"
-        return Action(**base, op=Op.CREATE, reason=reason)
+        return Action(**base, op=Op.CREATE, reason=reason, changes=_create_changes(kind, resource))
     entry = state.resources.get(owned_address) if state and owned_address else None
     changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None)
-    adopt = owned_address is None
+    if owned_address is None:
+        consent = policy.adopts(resource.address)
+        if any(c.forces_replace for c in changes):
+            fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
+            reason = f"exists, not owned by this stack; adopting it replaces it ({fields} cannot change in place)"
+        elif changes:
+            reason = "exists, not owned by this stack; adopting it updates it"
+        else:
+            reason = "exists, not owned by this stack, already as declared"
+        return Action(**base, op=Op.IMPORT, reason=reason, changes=changes, platform_id=current.platform_id,
+                      destructive=kind.destructive and any(c.forces_replace for c in changes), adopt=consent,
+                      blocked=kind.refuse_write(ctx, resource, current, changes, adopting=True),
+                      live=_visible_fields(kind, current))
     if any(c.forces_replace for c in changes):
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
         return Action(**base, op=Op.REPLACE, reason=f"{fields} cannot change in place", changes=changes,
                       platform_id=current.platform_id, destructive=kind.destructive)
     if changes:
-        reason = "adopt the existing object and update it" if adopt else "differs from the declaration"
-        return Action(**base, op=Op.UPDATE, reason=reason, changes=changes, platform_id=current.platform_id)
-    reason = "adopt the existing object, already as declared" if adopt else "in sync"
-    return Action(**base, op=Op.NOOP, reason=reason, platform_id=current.platform_id)
+        return Action(**base, op=Op.UPDATE, reason="differs from the declaration", changes=changes,
+                      platform_id=current.platform_id,
+                      blocked=kind.refuse_write(ctx, resource, current, changes, adopting=False))
+    return Action(**base, op=Op.NOOP, reason="in sync", platform_id=current.platform_id)
+
+
+def _visible_fields(kind: Kind, live: LiveObject) -> dict[str, Any]:
+    return {k: v for k, v in live.fields.items() if k not in kind.sensitive_fields | kind.create_only_fields}
 
 
 def _kind_rank(kind_name: str, platform: Platform) -> int:

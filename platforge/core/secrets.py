@@ -8,16 +8,20 @@ memory.
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, StrictStr, model_validator
 
 
 class SecretRef(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+    __expected__: ClassVar[str] = 'a secret reference, { from_env = "VARIABLE" } or { from_file = "path" }'
 
-    from_env: str | None = None
-    from_file: str | None = None
+    from_env: StrictStr | None = None
+    from_file: StrictStr | None = None
 
     @model_validator(mode="after")
     def _exactly_one(self) -> SecretRef:
@@ -29,6 +33,16 @@ class SecretRef(BaseModel):
 
     def describe(self) -> dict[str, str]:
         return {"from_env": self.from_env} if self.from_env else {"from_file": str(self.from_file)}
+
+    def located(self, base_dir: str) -> SecretRef:
+        """The same reference with a relative `from_file` made absolute against the stack."""
+        if self.from_file is None or Path(self.from_file).is_absolute():
+            return self
+        return SecretRef(from_file=str(Path(base_dir) / self.from_file))
+
+
+#: A secret is a password or a key, not a data set: a bigger file is a mistake in the path.
+MAX_SECRET_FILE_BYTES = 1 << 20
 
 
 class SecretUnavailable(Exception):
@@ -45,6 +59,15 @@ def resolve_secret(ref: SecretRef, base_dir: str, where: str) -> str:
     if not path.is_absolute():
         path = Path(base_dir) / path
     try:
-        return path.read_text(encoding="utf-8").rstrip("\n")
+        # Opening a FIFO or a device would block or never end: only regular files hold secrets.
+        if not stat.S_ISREG(path.stat().st_mode):
+            raise SecretUnavailable(f"{where}: secret file {path} is not a regular file")
+        data = path.read_bytes()
     except OSError as exc:
         raise SecretUnavailable(f"{where}: cannot read secret file {path}: {exc.strerror}") from exc
+    if len(data) > MAX_SECRET_FILE_BYTES:
+        raise SecretUnavailable(f"{where}: secret file {path} is larger than {MAX_SECRET_FILE_BYTES} bytes")
+    try:
+        return data.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError:
+        raise SecretUnavailable(f"{where}: secret file {path} is not UTF-8 text") from None

@@ -12,22 +12,25 @@ and, where it can be found, the line.
 
 from __future__ import annotations
 
+import difflib
 import re
+import stat
 import tomllib
-from functools import lru_cache
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import Problem, StackError
+from .schema import Name, StrictFloat, StrictInt, describe_found, expects, explain
 from .model import Resource, SourceLocation
 from .plan import Platform
 from .secrets import SecretUnavailable
 
-RESERVED_TABLES = {"stack", "platform", "state", "external"}
+RESERVED_TABLES = {"stack", "platform", "state", "external", "adopt", "unmanaged"}
 
 
 class PlatformConfig(BaseModel):
@@ -38,28 +41,49 @@ class PlatformConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    type: str
-    endpoint: str
-    environment: str = "dev"
-    username_env: str | None = None
-    password_env: str | None = None
-    token_env: str | None = None
-    parallelism: int = Field(default=4, ge=1, le=64)
-    rate_limit: float | None = Field(default=None, gt=0)
+    type: Name
+    endpoint: Name
+    environment: Name = "dev"
+    username_env: Name | None = None
+    password_env: Name | None = None
+    token_env: Name | None = None
+    parallelism: StrictInt = Field(default=4, ge=1, le=64, json_schema_extra=expects("an integer from 1 to 64"))
+    rate_limit: StrictFloat | None = Field(default=None, gt=0, json_schema_extra=expects("a positive number of requests per second"))
 
 
 class StateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    backend: str = "local"
-    path: str = ".platforge/state.json"
-    prefix: str | None = None
+    backend: Literal["local", "platform"] = "local"
+    path: Name = ".platforge/state.json"
+    prefix: Name | None = None
+    #: Groups whose members may read and write this stack's state, lock and fingerprint key on
+    #: the `platform` backend, besides the identity that applies (see the README's security section).
+    operators: list[Name] = Field(default_factory=list, json_schema_extra=expects("a list of group names"))
 
 
 class StackMeta(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str | None = None
+    name: Name | None = None
+
+
+class AdoptConfig(BaseModel):
+    """`[adopt] objects = [...]`: consent, kept in Git, to take over existing objects on apply
+    (like Terraform's import blocks). Patterns are addresses with wildcards."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    objects: list[Name] = Field(default_factory=list, json_schema_extra=expects("a list of addresses such as 'user.alice' or 'group.*'"))
+
+
+class UnmanagedConfig(BaseModel):
+    """`[unmanaged] ignore = [...]`: live objects this stack knows about and does not want to
+    hear of in drift (address patterns, e.g. 'user.svc-*')."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ignore: list[Name] = Field(default_factory=list, json_schema_extra=expects("a list of address patterns such as 'user.svc-*'"))
 
 
 @dataclass
@@ -71,6 +95,8 @@ class Stack:
     resources: list[Resource]
     external: dict[str, set[str]] = field(default_factory=dict)
     files: list[str] = field(default_factory=list)
+    adopt: list[str] = field(default_factory=list)
+    unmanaged_ignore: list[str] = field(default_factory=list)
 
 
 PlatformLookup = Callable[[str], Platform]
@@ -88,18 +114,18 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     problems: list[Problem] = []
     documents: list[tuple[Path, str, dict[str, Any]]] = []
     for path in files:
-        text = path.read_text(encoding="utf-8")
-        try:
-            documents.append((path, text, tomllib.loads(text)))
-        except tomllib.TOMLDecodeError as exc:
-            problems.append(Problem(file=str(path), line=_toml_error_line(exc), message=f"invalid TOML: {exc}"))
+        parsed = _read_toml(path, problems)
+        if parsed is not None:
+            documents.append((path, *parsed))
     if problems:
         raise StackError(problems)
 
     platform_cfg = _single_table(documents, "platform", PlatformConfig, problems, required=True)
     state_cfg = _single_table(documents, "state", StateConfig, problems) or StateConfig()
     meta = _single_table(documents, "stack", StackMeta, problems) or StackMeta()
-    if platform_cfg is None:
+    adopt_cfg = _single_table(documents, "adopt", AdoptConfig, problems) or AdoptConfig()
+    unmanaged_cfg = _single_table(documents, "unmanaged", UnmanagedConfig, problems) or UnmanagedConfig()
+    if platform_cfg is None or problems:
         raise StackError(problems)
     try:
         platform = lookup(platform_cfg.type)
@@ -111,6 +137,9 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     external: dict[str, set[str]] = {}
     resources: list[Resource] = []
     seen_addresses: dict[str, str] = {}
+    #: Every declaration, valid or not: a reference to an object whose declaration has a typo
+    #: is not also "not declared" (one true message per mistake).
+    declared_names: set[tuple[str, str]] = set()
     for path, text, doc in documents:
         for table, body in doc.items():
             if table in RESERVED_TABLES:
@@ -121,8 +150,9 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
             if kind is None:
                 problems.append(Problem(
                     file=str(path), line=_locate(text, [table]), path=table,
-                    message=f"unknown kind {table!r} for platform {platform.name}: expected one of "
-                            f"{', '.join(sorted(platform.kinds))} (or stack, platform, state, external)"))
+                    message=f"unknown kind {table!r} for platform {platform.name}{_did_you_mean(table, [*platform.kinds, *RESERVED_TABLES])}"
+                            f" expected one of {', '.join(sorted(platform.kinds))} "
+                            f"(or {', '.join(sorted(RESERVED_TABLES))})"))
                 continue
             if not isinstance(body, dict):
                 problems.append(Problem(file=str(path), line=_locate(text, [table]), path=table,
@@ -140,24 +170,26 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
                                             message=f"duplicate declaration: {address} is also declared in {seen_addresses[address]}"))
                     continue
                 seen_addresses[address] = f"{path}:{line}" if line else str(path)
+                declared_names.add((table, name))
                 raw = _with_defaults(raw, kind, platform_cfg)
                 try:
                     resources.append(kind.declare(name, raw, SourceLocation(str(path), line), str(root)))
                 except ValidationError as exc:
+                    hidden = frozenset(kind.sensitive_fields | kind.create_only_fields)
                     for err in exc.errors():
                         loc = [str(p) for p in err.get("loc", ())]
                         key = loc[0] if loc else None
                         problems.append(Problem(
                             file=str(path), line=_locate(text, [table, name], key) or line,
                             path=".".join([table, name, *loc]),
-                            message=_explain(err)))
+                            message=explain(kind.spec_model, err, hidden)))
                 except SecretUnavailable as exc:
                     problems.append(Problem(file=str(path), line=line, path=address, message=str(exc)))
                 except ValueError as exc:
                     problems.append(Problem(file=str(path), line=line, path=address, message=str(exc)))
 
     problems.extend(_duplicate_identities(resources))
-    problems.extend(_dangling_references(resources, platform, external))
+    problems.extend(_dangling_references(resources, platform, external, declared_names))
     problems.extend(platform.validate_stack(resources))
     if problems:
         raise StackError(problems)
@@ -169,8 +201,47 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
         resources=resources,
         external=external,
         files=[str(p) for p in files],
+        adopt=list(adopt_cfg.objects),
+        unmanaged_ignore=list(unmanaged_cfg.ignore),
     )
     return stack, platform
+
+
+#: A stack file is a page of declarations, not a data set: a bigger one is a mistake.
+MAX_STACK_FILE_BYTES = 16 << 20
+
+
+def _read_toml(path: Path, problems: list[Problem]) -> tuple[str, dict[str, Any]] | None:
+    """Parse one stack file, turning everything that can go wrong with a file into a Problem:
+    not a regular file (a directory, a dangling link, a FIFO that would block), not UTF-8,
+    invalid or pathologically nested TOML."""
+    try:
+        info = path.stat()
+    except OSError as exc:
+        problems.append(Problem(file=str(path), message=f"cannot read this file: {exc.strerror or exc}"))
+        return None
+    if not stat.S_ISREG(info.st_mode):
+        problems.append(Problem(file=str(path), message="not a regular file: a stack's *.toml entries must be files"))
+        return None
+    if info.st_size > MAX_STACK_FILE_BYTES:
+        problems.append(Problem(file=str(path), message=f"file is larger than {MAX_STACK_FILE_BYTES} bytes"))
+        return None
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except OSError as exc:
+        problems.append(Problem(file=str(path), message=f"cannot read this file: {exc.strerror or exc}"))
+        return None
+    except UnicodeDecodeError as exc:
+        line = path.read_bytes()[: exc.start].count(b"\n") + 1
+        problems.append(Problem(file=str(path), line=line, message="not UTF-8 text: TOML files must be UTF-8"))
+        return None
+    try:
+        return text, tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        problems.append(Problem(file=str(path), line=_toml_error_line(exc), message=f"invalid TOML: {exc}"))
+    except RecursionError:
+        problems.append(Problem(file=str(path), message="invalid TOML: nested too deeply"))
+    return None
 
 
 def _with_defaults(raw: dict[str, Any], kind: Any, platform_cfg: PlatformConfig) -> dict[str, Any]:
@@ -192,13 +263,17 @@ def _single_table(documents, name: str, model: type[BaseModel], problems: list[P
                                 message=f"[{name}] is declared more than once (also in {found[0][0]})"))
         return None
     path, text, body = found[0]
+    if not isinstance(body, dict):
+        problems.append(Problem(file=str(path), line=_locate(text, [name]), path=name,
+                                message=f"expected a table [{name}]; found {describe_found(body)}"))
+        return None
     try:
         return model.model_validate(body)
     except ValidationError as exc:
         for err in exc.errors():
             loc = [str(p) for p in err.get("loc", ())]
             problems.append(Problem(file=str(path), line=_locate(text, [name], loc[0] if loc else None),
-                                    path=".".join([name, *loc]), message=_explain(err)))
+                                    path=".".join([name, *loc]), message=explain(model, err)))
         return None
 
 
@@ -218,13 +293,21 @@ def _read_external(path: Path, text: str, body: Any, platform: Platform, externa
     for kind_name, names in body.items():
         if kind_name not in platform.kinds:
             problems.append(Problem(file=str(path), line=_locate(text, ["external"], kind_name),
-                                    path=f"external.{kind_name}", message=f"unknown kind {kind_name!r}"))
+                                    path=f"external.{kind_name}",
+                                    message=f"unknown kind {kind_name!r}{_did_you_mean(kind_name, platform.kinds)}"
+                                            f" expected one of {', '.join(sorted(platform.kinds))}"))
             continue
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             problems.append(Problem(file=str(path), line=_locate(text, ["external"], kind_name),
-                                    path=f"external.{kind_name}", message="expected a list of names"))
+                                    path=f"external.{kind_name}",
+                                    message=f"expected a list of {kind_name} names; found {describe_found(names)}"))
             continue
         external.setdefault(kind_name, set()).update(names)
+
+
+def _did_you_mean(word: str, candidates: Any) -> str:
+    close = difflib.get_close_matches(word, list(candidates), n=1, cutoff=0.6)
+    return f" (did you mean {close[0]!r}?);" if close else ":"
 
 
 def _duplicate_identities(resources: list[Resource]) -> list[Problem]:
@@ -244,8 +327,8 @@ def _duplicate_identities(resources: list[Resource]) -> list[Problem]:
     return problems
 
 
-def _dangling_references(resources: list[Resource], platform: Platform, external: Mapping[str, set[str]]) -> list[Problem]:
-    declared = {(r.kind, r.name) for r in resources}
+def _dangling_references(resources: list[Resource], platform: Platform, external: Mapping[str, set[str]],
+                         declared: set[tuple[str, str]]) -> list[Problem]:
     problems = []
     for resource in resources:
         for ref in resource.refs:
@@ -260,15 +343,6 @@ def _dangling_references(resources: list[Resource], platform: Platform, external
                 message=f"refers to {ref.kind} {ref.name!r}, which is not declared in this stack; declare "
                         f"[{ref.kind}.{ref.name}] or list it under [external] {ref.kind} = [...]"))
     return problems
-
-
-def _explain(err: Mapping[str, Any]) -> str:
-    message = err.get("msg", "invalid value")
-    if err.get("type") == "extra_forbidden":
-        return "unknown field (not part of this kind's schema)"
-    if "input" in err and err.get("type") != "missing" and not isinstance(err["input"], (dict, list)):
-        return f"{message}; found {err['input']!r}"
-    return message
 
 
 _TOML_LINE = re.compile(r"at line (\d+)")

@@ -79,7 +79,10 @@ def normalize_base_url(url: str) -> str:
     """Strip spaces and trailing `/`. Unlike the SDK, never guess a scheme (it guesses https
     for anything but `localhost`, contract §5.1): a scheme-less URL is an error."""
     text = url.strip().rstrip("/")
-    parsed = httpx.URL(text) if text else None
+    try:
+        parsed = httpx.URL(text) if text else None
+    except (httpx.InvalidURL, ValueError) as exc:
+        raise ConfigurationError(f"the Datatailr base URL is not a valid URL ({exc})") from None
     if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
         raise ConfigurationError("the Datatailr base URL must start with http:// or https:// and name a host")
     if parsed.userinfo:

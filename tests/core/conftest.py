@@ -28,10 +28,10 @@ class Harness:
         path.write_text(text, encoding="utf-8")
         return path
 
-    def engine(self) -> Engine:
+    def engine(self, endpoint: str | None = None, check_target: bool = True) -> Engine:
         stack, platform = load_stack(self.stack_dir, lambda t: self._lookup(t))
-        client = platform.connect(stack.platform_config)
-        return Engine(stack, platform, client, make_backend(stack, platform, client))
+        client = platform.connect(stack.platform_config, endpoint)
+        return Engine(stack, platform, client, make_backend(stack, platform, client), check_target=check_target)
 
     def _lookup(self, type_name: str):
         if type_name != "fake":

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
 from platforge.core.secrets import SecretRef
-from platforge.core.state import ObjectStore
+from platforge.core.state import ObjectInfo, ObjectStore
 
 
 class TransientError(Exception):
@@ -30,8 +30,17 @@ class FakeBackendStore:
         self.crash_after: set[tuple[str, str]] = set()  # write happens, then raise
         self.ambiguous_after: dict[tuple[str, str], int] = {}  # write happens, then N transient errors
         self.stale_reads = 0  # eventual consistency: the next N listings show the previous state
+        self.failing_reads = 0  # the next N listings fail transiently (a throttled or flaky read)
+        self.reads_fail_after: dict[tuple[str, str], int] = {}  # (op, name) -> N listings fail after it
         self._snapshot: dict[str, dict[str, Any]] | None = None
         self.lock = threading.Lock()
+
+    def read(self) -> None:
+        with self.lock:
+            self.lists += 1
+            if self.failing_reads > 0:
+                self.failing_reads -= 1
+                raise TransientError("read timed out")
 
     def teams_view(self) -> dict[str, dict[str, Any]]:
         if self.stale_reads > 0 and self._snapshot is not None:
@@ -45,6 +54,7 @@ class FakeBackendStore:
             if (op, name) in self.fail_on:
                 raise RuntimeError(f"injected failure on {op} {name}")
             self.writes += 1
+            self.failing_reads += self.reads_fail_after.pop((op, name), 0)
 
     def after(self, op: str, name: str) -> None:
         if self.ambiguous_after.get((op, name), 0) > 0:
@@ -90,7 +100,7 @@ class TeamKind(Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         store: FakeBackendStore = ctx.client
-        store.lists += 1
+        store.read()
         return [
             LiveObject(kind="team", identity=(name,), platform_id=t["id"], builtin=name == "everyone",
                        fields={"name": name, "members": sorted(t["members"]), "region": t["region"]})
@@ -137,7 +147,7 @@ class ItemKind(Kind):
 
     def list(self, ctx, scope):
         store: FakeBackendStore = ctx.client
-        store.lists += 1
+        store.read()
         out = []
         for name, item in sorted(store.items.items()):
             fps = {"token": ctx.fingerprinter(item["token"])} if item.get("token") is not None else {}
@@ -192,6 +202,9 @@ class FakeObjectStore(ObjectStore):
     def put_secret(self, name, value):
         self.secrets[name] = value
 
+    def list(self, prefix):
+        return [ObjectInfo(name) for name in sorted(list(self.objects)) if name.startswith(prefix)]
+
 
 class FakePlatform:
     name = "fake"
@@ -201,6 +214,7 @@ class FakePlatform:
         self.store = store or FakeBackendStore()
         self.kinds = {"team": TeamKind(), "item": ItemKind()}
         self.object_stores: dict[str, FakeObjectStore] = {}
+        self.endpoint = "memory://fake"
 
     def validate_stack(self, resources):
         return []
@@ -209,13 +223,14 @@ class FakePlatform:
         return isinstance(exc, TransientError)
 
     def connect(self, config, endpoint=None):
+        self.endpoint = endpoint or config.endpoint
         return self.store
 
     def settings(self, config, resources):
         return {"environment": config.environment}
 
     def endpoint_of(self, client):
-        return "memory://fake"
+        return self.endpoint
 
     def object_store(self, client, config):
         return self.object_stores.setdefault("default", FakeObjectStore())

@@ -160,7 +160,8 @@ def test_saved_plan_is_refused_when_live_or_declaration_changed(harness):
     with pytest.raises(PlanError, match="declarations changed"):
         harness.engine().apply(saved_plan=saved)
 
-    saved = harness.engine().plan().to_json()
+    # The team that appeared meanwhile is adopted only with consent, and a saved plan carries it.
+    saved = harness.engine().plan(adopt=["team.data"]).to_json()
     plan, result = harness.engine().apply(saved_plan=saved)
     assert result.ok and not harness.engine().plan().has_changes
 
@@ -222,7 +223,7 @@ def test_drift_separates_the_four_causes(harness, monkeypatch):
     assert (Cause.OUT_OF_BAND, "team.data") in causes
     assert (Cause.OUT_OF_BAND, "item.db") in causes
     assert (Cause.MISSING, "team.ops") in causes
-    assert (Cause.UNMANAGED, "team[rogue]") in causes
+    assert (Cause.UNMANAGED, "team.rogue") in causes
     assert (Cause.DECLARED_CHANGE, "item.db") in causes
     secret = next(f for f in report.findings if f.cause is Cause.OUT_OF_BAND and f.address == "item.db")
     assert {c.path for c in secret.changes} == {"token"} and secret.detection == "fingerprint"
@@ -235,7 +236,7 @@ def test_drift_separates_the_four_causes(harness, monkeypatch):
         ('[team.data]\nmembers = ["a"]\ncolour = "red"\n', "unknown field"),
         ('[item.db]\nteam = "nope"\n', "refers to team 'nope'"),
         ('[widget.x]\nname = "x"\n', "unknown kind 'widget'"),
-        ('[item.db]\nsize = "big"\n', "valid integer"),
+        ('[item.db]\nsize = "big"\n', "expected an integer; found the string 'big'"),
         ('[item.db]\ntoken = { from_env = "PLATFORGE_UNSET_VAR_X" }\n', "PLATFORGE_UNSET_VAR_X is not set"),
         ('[item.db\nvalue = 1\n', "invalid TOML"),
     ],
@@ -266,9 +267,11 @@ def test_duplicate_declarations_across_files(harness):
 
 
 def test_builtin_and_external_references_are_allowed(harness):
+    harness.platform.store.teams["finance"] = {"id": 1, "members": set(), "region": "eu"}
     harness.write('[external]\nteam = ["finance"]\n\n[item.a]\nteam = "everyone"\n\n[item.b]\nteam = "finance"\n')
     plan = harness.engine().plan()
     assert ops(plan) == {"item.a": "create", "item.b": "create"}
+    assert not plan.unmanaged, "an [external] object is never reported as unmanaged"
 
 
 def test_concurrent_apply_levels_are_bounded_and_complete(harness):

@@ -8,13 +8,14 @@ import pytest
 CASES = {
     "unknown field": ('[user.alice]\nemail = "alice@example.com"\nshoe_size = 9\n', "user.alice.shoe_size", "unknown field", 9),
     "bad email": ('[user.alice]\nemail = "alice-at-example"\n', "user.alice.email", "not a valid email address", 8),
-    "unknown environment": ('[kv.x]\nenvironment = "staging"\nvalue = "1"\n', "kv.x.environment", "'dev', 'pre' or 'prod'", 8),
-    "wrong type": ('[kv.x]\nvalue = 42\n', "kv.x.value", "valid string", 8),
+    "unknown environment": ('[kv.x]\nenvironment = "staging"\nvalue = "1"\n', "kv.x.environment",
+                            "expected one of 'dev', 'pre', 'prod'; found the string 'staging'", 8),
+    "wrong type": ('[kv.x]\nvalue = 42\n', "kv.x.value", "expected a string; found the integer 42", 8),
     "dangling reference": ('[user.alice]\ngroups = ["ghosts"]\n', "user.alice", "refers to group 'ghosts'", 7),
     "duplicate identity": ('[kv.a]\nkey = "k"\nvalue = "1"\n[kv.b]\nkey = "k"\nvalue = "2"\n', "kv.b", "both declare kv dev/k", 10),
     "invalid toml": ('[user.alice\nemail = "a@b.c"\n', "", "invalid TOML", 7),
     "unknown kind": ('[users.alice]\n', "users", "unknown kind 'users'", 7),
-    "inline secret": ('[secret.s]\nvalue = "plaintext"\n', "secret.s.value", "valid dictionary", 8),
+    "inline secret": ('[secret.s]\nvalue = "plaintext"\n', "secret.s.value", "expected a secret reference", 8),
     "unset secret variable": ('[secret.s]\nvalue = { from_env = "PLATFORGE_TEST_UNSET_7" }\n', "secret.s", "PLATFORGE_TEST_UNSET_7 is not set", 7),
     "two owners of one group": (
         '[user.alice]\n[group.g]\nmembers = ["alice"]\n[group_membership.m]\ngroup = "g"\nuser = "alice"\n',
@@ -71,4 +72,4 @@ def test_wrong_password_is_a_clear_error(world, monkeypatch):
 def test_bad_drift_format(world):
     stack = world.stack("[group.g]\n")
     result = world.cli("drift", stack, "--format", "yaml")
-    assert result.exit_code == 1 and "--format must be" in result.stderr
+    assert result.exit_code == 1 and "Invalid value for '--format'" in result.stderr

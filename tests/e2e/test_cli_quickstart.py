@@ -56,7 +56,7 @@ def test_saved_plan_applies_and_a_stale_one_is_refused(world, tmp_path):
     stack = world.quickstart()
     plan_file = tmp_path / "plan.json"
     assert world.cli("plan", stack, "--out", plan_file).exit_code == 2
-    assert json.loads(plan_file.read_text())["format"] == "platforge.plan/v1"
+    assert json.loads(plan_file.read_text())["format"] == "platforge.plan/v2"
     assert world.cli("apply", stack, "--plan", plan_file, "--yes").exit_code == 0
     assert world.cli("plan", stack).exit_code == 0
 

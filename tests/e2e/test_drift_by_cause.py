@@ -43,7 +43,7 @@ emit("done")
         ("out_of_band", "secret.warehouse-password-prod"),
         ("missing", "user.carol"),
         ("missing", "kv.feature-flags"),
-        ("unmanaged", "group[rogue-team]"),
+        ("unmanaged", "group.rogue-team"),
         ("out_of_band", "group.oncall"),  # carol was one of its declared members
     }
     by_address = {f["address"]: f for f in report["findings"] if f["cause"] == "out_of_band"}
@@ -57,7 +57,7 @@ emit("done")
     # Apply puts the stack back; drift is clean apart from the object it must never touch.
     assert world.cli("apply", stack, "--yes").exit_code == 0
     after = json.loads(world.cli("drift", stack, "--format", "json").stdout)
-    assert {(f["cause"], f["address"]) for f in after["findings"]} == {("unmanaged", "group[rogue-team]")}
+    assert {(f["cause"], f["address"]) for f in after["findings"]} == {("unmanaged", "group.rogue-team")}
 
 
 def test_prune_only_touches_owned_objects(world):

@@ -46,7 +46,8 @@ MATRIX = [
     ("kv acl principal", 'read = { users = ["alice"],', 'read = { users = [],', "kv.url", "update", ["acl.read.users"]),
     ("kv acl permission", 'read = { users = ["alice"], groups = ["analysts", "engineers"] }',
      'read = { users = ["alice"], groups = ["analysts", "engineers"] }\nwrite = { users = ["alice"] }', "kv.url", "update", ["acl.write"]),
-    ("kv environment is identity", 'environment = "prod"', 'environment = "pre"', "kv.url", "create", []),
+    ("kv environment is identity", 'environment = "prod"', 'environment = "pre"', "kv.url", "create",
+     ["acl", "environment", "key", "value"]),  # a create shows every value it will set
     ("omitted optional field", 'first_name = "Alice"\n', '', "user.alice", "no-op", []),
 ]
 

@@ -13,20 +13,21 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from platforge.core.kind import Context
 from platforge.core.model import Ref
+from platforge.core.schema import expects
 
 from ..models import PERMISSIONS, Acl, AclIds
-from .common import group_names, user_names
+from .common import PrincipalName, group_names, signed_in_user, user_names
 
 
 class Principals(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    users: set[str] = set()
-    groups: set[str] = set()
+    users: set[PrincipalName] = Field(default_factory=set, json_schema_extra=expects("a list of user names"))
+    groups: set[PrincipalName] = Field(default_factory=set, json_schema_extra=expects("a list of group names"))
 
 
 class AclSpec(BaseModel):
@@ -70,6 +71,32 @@ def live_acl(ctx: Context, ids: AclIds | None) -> dict[str, dict[str, list[str]]
         if u or g:
             out[perm] = {"groups": g, "users": u}
     return out
+
+
+def describe_acl(canonical: dict[str, Any]) -> str:
+    """`read: users alice, groups analysts; write: users bob`, or `no entries`."""
+    parts = []
+    for perm, principals in canonical.items():
+        who = [f"{label} {', '.join(principals.get(label) or [])}" for label in ("users", "groups")
+               if principals.get(label)]
+        if who:
+            parts.append(f"{perm}: {'; '.join(who)}")
+    return "; ".join(parts) or "no entries"
+
+
+def foreign_principals(ctx: Context, acl: dict[str, Any], declared: dict[str, Any] | None) -> list[str]:
+    """Who the live `acl` lets in besides the applying identity and the principals of the
+    `declared` ACL: each as `user x` / `group y`, sorted."""
+    allowed_users = {signed_in_user(ctx)}
+    allowed_groups: set[str] = set()
+    for principals in (declared or {}).values():
+        allowed_users |= set(principals.get("users") or ())
+        allowed_groups |= set(principals.get("groups") or ())
+    found = set()
+    for principals in acl.values():
+        found |= {f"user {u}" for u in principals.get("users") or () if u not in allowed_users}
+        found |= {f"group {g}" for g in principals.get("groups") or () if g not in allowed_groups}
+    return sorted(found)
 
 
 def to_client_acl(canonical: dict[str, Any]) -> Acl:

@@ -4,9 +4,11 @@ kinds within a run), id/name lookups, the default environment, and tolerant dele
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
+
+from platforge.core.schema import Expect
 
 from platforge.core.kind import Context
 
@@ -17,6 +19,19 @@ from ..models import Group, User
 Environment = Literal["dev", "pre", "prod"]
 BUILTIN_GROUPS = frozenset({"dtusers", "admin", "node_admin"})
 DEFAULT_GROUP = "dtusers"
+
+#: User and group names as Datatailr accepts them: they travel inside comma lists and
+#: `name:letters` ACL specs, so no spaces, commas, colons or quotes; at most 64 characters.
+PRINCIPAL_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}$"
+PrincipalName = Annotated[
+    str, Strict(), StringConstraints(pattern=PRINCIPAL_PATTERN),
+    Expect("a user or group name: 1 to 64 letters, digits or _ . @ - (not starting with . @ or -)"),
+]
+#: KV keys: any text of 1 to 1,024 characters without control characters.
+KvKey = Annotated[
+    str, Strict(), StringConstraints(pattern=r"^[^\x00-\x1f\x7f]{1,1024}$"),
+    Expect("a key of 1 to 1,024 characters without control characters"),
+]
 
 
 class Spec(BaseModel):

@@ -13,13 +13,17 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from pydantic import Field
+
 from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.schema import expects
 
 from ...transport import NotFound
 from ..models import Group
 from .common import (
     BUILTIN_GROUPS,
+    PrincipalName,
     Spec,
     client,
     groups,
@@ -31,8 +35,8 @@ from .common import (
 
 
 class GroupSpec(Spec):
-    name: str
-    members: set[str] | None = None
+    name: PrincipalName
+    members: set[PrincipalName] | None = Field(default=None, json_schema_extra=expects("a list of user names"))
 
 
 class GroupKind(Kind):

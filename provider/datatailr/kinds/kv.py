@@ -21,24 +21,26 @@ from __future__ import annotations
 from typing import Any
 
 from platforge.core.kind import Context, Kind
-from platforge.core.model import LiveObject, Resource
+from platforge.core.errors import UnsafeWrite
+from platforge.core.model import FieldChange, LiveObject, Resource
+from platforge.core.schema import Name
 from platforge.core.secrets import SecretRef
 
 from ...transport import NotFound
 from ..models import KvEntry
-from .acl import AclSpec, canonical_acl, live_acl, to_client_acl
-from .common import Environment, Spec, client, ignore_missing
+from .acl import AclSpec, canonical_acl, describe_acl, foreign_principals, live_acl, to_client_acl
+from .common import Environment, KvKey, Spec, client, ignore_missing
 
 
 class KvSpec(Spec):
-    key: str
+    key: KvKey
     environment: Environment
-    value: str
+    value: Name
     acl: AclSpec | None = None
 
 
 class SecretSpec(Spec):
-    key: str
+    key: KvKey
     environment: Environment
     value: SecretRef
     acl: AclSpec | None = None
@@ -108,11 +110,12 @@ class KvKind(Kind):
         return f"{resource.spec['environment']}/{resource.spec['key']}"
 
     def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
-        if "value" in changed:
-            self._write_value(ctx, resource)
+        # The ACL first: a new value must never be readable by whoever the old ACL let in.
         if "acl" in changed:
             self._api(ctx).set_acls(resource.spec["key"], to_client_acl(resource.spec.get("acl") or {}),
                                     environment=resource.spec["environment"])
+        if "value" in changed:
+            self._write_value(ctx, resource)
         self._changed(ctx, resource.spec["environment"])
 
     def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
@@ -125,10 +128,49 @@ class KvKind(Kind):
 
 
 class SecretKind(KvKind):
+    """A secret's value is written only into an object whose readers the stack controls: its
+    declared `acl`, or, when none is declared, nobody but the applying identity. So a secret
+    that someone else created first (squatting) is never adopted without an `acl`, a value
+    change is refused while the live ACL lets others in, and a create first writes a
+    placeholder, takes control of the ACL, checks it, and only then writes the value (a
+    squatter racing the create sees the placeholder, never the secret)."""
+
     name = "secret"
     spec_model = SecretSpec
     sensitive_fields = frozenset({"value"})
     secure = True
+    #: What a create writes before the ACL is known to be ours: not a secret.
+    PLACEHOLDER = "(platforge: value pending)"
+
+    def refuse_write(self, ctx: Context, resource: Resource, live: LiveObject, changes: list[FieldChange],
+                     adopting: bool) -> str | None:
+        shown = describe_acl(live.fields.get("acl") or {})
+        if adopting and "acl" not in resource.spec:
+            return (f"a secret that exists on the platform, with an ACL this stack does not declare ({shown}); "
+                    f"declare [{resource.address}.acl] to adopt it: apply then sets that ACL before writing the value")
+        if "acl" in resource.spec or not any(c.path == "value" for c in changes):
+            return None
+        others = foreign_principals(ctx, live.fields.get("acl") or {}, None)
+        if others:
+            return (f"its live ACL lets {', '.join(others)} in, which this stack does not control; declare "
+                    f"[{resource.address}.acl] (apply sets it before the value) or fix the ACL first")
+        return None
+
+    def create(self, ctx: Context, resource: Resource) -> Any:
+        spec = resource.spec
+        api = client(ctx).secrets
+        env, key = spec["environment"], spec["key"]
+        api.put(key, self.PLACEHOLDER, environment=env)
+        if "acl" in spec:
+            api.set_acls(key, to_client_acl(spec["acl"]), environment=env)
+        others = foreign_principals(ctx, live_acl(ctx, api.acls(key, environment=env)), spec.get("acl"))
+        if others:
+            self._changed(ctx, env)
+            raise UnsafeWrite(f"secret {env}/{key}: its ACL lets {', '.join(others)} in (someone else created or "
+                              "changed it during this apply); the value was not written")
+        self._write_value(ctx, resource)
+        self._changed(ctx, env)
+        return f"{env}/{key}"
 
     def fingerprint_live(self, ctx: Context, live: LiveObject, resource: Resource) -> dict[str, str]:
         if "value" not in resource.secrets:

@@ -16,12 +16,12 @@ from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, Ref, Resource
 
 from ...transport import NotFound
-from .common import Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
+from .common import PrincipalName, Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
 
 
 class GroupMembershipSpec(Spec):
-    group: str
-    user: str
+    group: PrincipalName
+    user: PrincipalName
 
 
 class GroupMembershipKind(Kind):

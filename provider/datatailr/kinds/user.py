@@ -21,27 +21,28 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import EmailStr
+from pydantic import EmailStr, Field
 
 from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
 from ...transport import NotFound
 from ..models import User
-from .common import DEFAULT_GROUP, Spec, client, identities_changed, ignore_missing, signed_in_user, users
+from .common import DEFAULT_GROUP, PrincipalName, Spec, client, identities_changed, ignore_missing, signed_in_user, users
 
 MEMBERSHIP_OWNED_ELSEWHERE = "datatailr.membership_owned_groups"
 
 
 class UserSpec(Spec):
-    name: str
-    first_name: str | None = None
-    last_name: str | None = None
-    email: EmailStr | None = None
-    system: bool = False
-    enabled: bool | None = None
-    groups: set[str] | None = None
+    name: PrincipalName
+    first_name: Name | None = None
+    last_name: Name | None = None
+    email: EmailStr | None = Field(default=None, json_schema_extra=expects("an email address"))
+    system: StrictBool = False
+    enabled: StrictBool | None = None
+    groups: set[PrincipalName] | None = Field(default=None, json_schema_extra=expects("a list of group names"))
     initial_password: SecretRef | None = None
 
 
