@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from platforge.sandbox.datatailr.app import create_app  # noqa: E402
 from platforge.sandbox.datatailr.config import SandboxConfig  # noqa: E402
 from platforge.sandbox.serve import EmbeddedServer  # noqa: E402
-from tests.e2e.crash_trials import run_trial, summarise  # noqa: E402
+from tests.e2e.crash_trials import calibrate, run_trial, summarise  # noqa: E402
 
 
 class Box:
@@ -43,12 +43,14 @@ def main() -> None:
     results = []
     started = time.monotonic()
     try:
+        writes = calibrate(box, root)
+        print(f"an uninterrupted apply makes {writes} writes; kills fall between the first and the last", flush=True)
         for n in range(trials):
-            result = run_trial(box, root, f"c{n}", rng)
+            result = run_trial(box, root, f"c{n}", rng, writes=writes)
             results.append(result)
-            print(f"trial {n:2d}: killed after {result.killed_after:.2f}s (mid-apply: {result.killed_mid_apply}), "
-                  f"exit codes {result.exit_codes}, duplicates {result.duplicates}, orphans {len(result.orphans)}",
-                  flush=True)
+            print(f"trial {n:2d}: killed after {result.killed_after:.2f}s with {result.writes_before_kill} writes done, "
+                  f"{result.writes_to_finish} left; exit codes {result.exit_codes}, duplicates {result.duplicates}, "
+                  f"orphans {len(result.orphans)}", flush=True)
     finally:
         box.server.stop()
     summary = summarise(results)

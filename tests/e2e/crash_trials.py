@@ -1,7 +1,8 @@
 """Crash trials: `platforge apply` killed with SIGKILL at a random moment, then run again.
 
 One trial: a fresh stack of users, groups, memberships, KV entries and secrets; an apply in a
-subprocess, killed after a random delay; a second apply to completion; then the checks:
+subprocess, killed (SIGKILL) after a random number of its writes, or early, before it writes; a
+second apply to completion; then the checks:
 
 - **converged**: the rerun exits 0 and the next plan has nothing to do;
 - **no duplicates**: no create was answered 409 in the sandbox's access log, i.e. no create was
@@ -35,7 +36,13 @@ class TrialResult:
     duplicates: int = 0
     orphans: list[str] = field(default_factory=list)
     converged: bool = False
-    killed_mid_apply: bool = False
+    writes_before_kill: int = 0  # writes the killed run made
+    writes_to_finish: int = 0  # writes the rerun still had to make
+
+    @property
+    def interrupted(self) -> bool:
+        """Killed mid-apply: it had written something and had not finished."""
+        return self.writes_before_kill > 0 and self.writes_to_finish > 0
 
 
 def stack_body(tag: str, size: int) -> str:
@@ -49,7 +56,10 @@ def stack_body(tag: str, size: int) -> str:
 
 
 def run_trial(sandbox, workdir: Path, tag: str, rng: random.Random, size: int = 8,
-              max_delay: float = 2.5) -> TrialResult:
+              writes: int = 29) -> TrialResult:
+    """Kill the apply after a random number of its writes (1 .. writes-1) have reached the
+    sandbox, or, one trial in five, at a random moment before it writes anything (start-up,
+    login, reading live state)."""
     stack = workdir / tag
     stack.mkdir(parents=True)
     header = f'[platform]\ntype = "datatailr"\nendpoint = "{sandbox.url}"\nenvironment = "dev"\n\n'
@@ -60,20 +70,31 @@ def run_trial(sandbox, workdir: Path, tag: str, rng: random.Random, size: int = 
     log = Path(sandbox.access_log)
     mark = len(log.read_text().splitlines())
 
-    result = TrialResult(killed_after=rng.uniform(0.3, max_delay))
+    early = rng.random() < 0.2
+    target = 0 if early else rng.randint(1, max(1, writes - 1))
+    result = TrialResult(killed_after=rng.uniform(0.05, 0.6) if early else 0.0)
+    started = time.monotonic()
     victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    time.sleep(result.killed_after)
-    result.killed_mid_apply = victim.poll() is None
+    if early:
+        time.sleep(result.killed_after)
+    else:
+        while victim.poll() is None and len(_writes(log.read_text().splitlines()[mark:])) < target:
+            time.sleep(0.002)
+        result.killed_after = time.monotonic() - started
     victim.send_signal(signal.SIGKILL)
     victim.wait()
+    killed_at = len(log.read_text().splitlines())
 
     for args in (command, [sys.executable, "-m", "platforge", "plan", str(stack)]):
         done = subprocess.run(args, env=env, capture_output=True, text=True, timeout=300)
         result.exit_codes.append(done.returncode)
     result.converged = result.exit_codes == [0, 0]
 
-    requests = [json.loads(line) for line in log.read_text().splitlines()[mark:]]
+    lines = log.read_text().splitlines()
+    requests = [json.loads(line) for line in lines[mark:]]
     result.duplicates = sum(1 for r in requests if r["path"] in CREATE_PATHS and r["status"] == 409)
+    result.writes_before_kill = len(_writes(lines[mark:killed_at]))
+    result.writes_to_finish = len(_writes(lines[killed_at:]))
 
     # Empty the stack (keep the platform table) and prune: whatever is left was never owned.
     (stack / "main.toml").write_text(header, encoding="utf-8")
@@ -81,6 +102,27 @@ def run_trial(sandbox, workdir: Path, tag: str, rng: random.Random, size: int = 
                    capture_output=True, text=True, timeout=300, check=True)
     result.orphans = leftovers(sandbox, tag)
     return result
+
+
+def _writes(lines: list[str]) -> list[dict]:
+    records = [json.loads(line) for line in lines]
+    return [r for r in records if r["method"] != "GET" and r["path"] not in ("/login", "/logout")]
+
+
+def calibrate(sandbox, workdir: Path, size: int = 8) -> int:
+    """How many writes an uninterrupted apply of a trial stack makes, so that kills can fall
+    between its first and its last."""
+    stack = workdir / "calibration"
+    stack.mkdir(parents=True)
+    header = f'[platform]\ntype = "datatailr"\nendpoint = "{sandbox.url}"\nenvironment = "dev"\n\n'
+    (stack / "main.toml").write_text(header + stack_body("calib", size), encoding="utf-8")
+    env = {**os.environ, "DATATAILR_USER_NAME": sandbox.admin_user, "DATATAILR_USER_PASSWORD": sandbox.admin_password,
+           "CRASH_SECRET": "calibration"}
+    log = Path(sandbox.access_log)
+    mark = len(log.read_text().splitlines())
+    subprocess.run([sys.executable, "-m", "platforge", "apply", str(stack), "--yes"], env=env, capture_output=True,
+                   check=True, timeout=300)
+    return len(_writes(log.read_text().splitlines()[mark:]))
 
 
 def leftovers(sandbox, tag: str) -> list[str]:
@@ -101,7 +143,7 @@ def leftovers(sandbox, tag: str) -> list[str]:
 def summarise(results: list[TrialResult]) -> dict[str, object]:
     return {
         "trials": len(results),
-        "killed_mid_apply": sum(r.killed_mid_apply for r in results),
+        "interrupted_mid_apply": sum(r.interrupted for r in results),
         "converged": sum(r.converged for r in results),
         "duplicates": sum(r.duplicates for r in results),
         "orphans": sum(len(r.orphans) for r in results),

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import random
 
-from .crash_trials import run_trial, summarise
+from .crash_trials import calibrate, run_trial, summarise
 
 TRIALS = int(os.environ.get("PLATFORGE_CRASH_TRIALS", "4"))
 
@@ -15,9 +15,10 @@ TRIALS = int(os.environ.get("PLATFORGE_CRASH_TRIALS", "4"))
 def test_killed_applies_converge_without_duplicates_or_orphans(sandbox_factory, tmp_path):
     sandbox = sandbox_factory(access_log=True)
     rng = random.Random(20261130)
-    results = [run_trial(sandbox, tmp_path, f"t{n}", rng) for n in range(TRIALS)]
+    writes = calibrate(sandbox, tmp_path)
+    results = [run_trial(sandbox, tmp_path, f"t{n}", rng, writes=writes) for n in range(TRIALS)]
     summary = summarise(results)
-    assert summary["killed_mid_apply"] >= 1, summary  # the trials must really interrupt something
+    assert summary["interrupted_mid_apply"] >= 1, summary  # the trials must really interrupt writes
     assert summary["converged"] == TRIALS, [r.exit_codes for r in results]
     assert summary["duplicates"] == 0, summary
     assert summary["orphans"] == 0, [r.orphans for r in results]
