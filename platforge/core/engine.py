@@ -33,22 +33,26 @@ class Engine:
         self.backend = backend
         self.target = Target(platform=platform.name, endpoint=platform.endpoint_of(client),
                              environment=stack.platform_config.environment, stack=stack.name)
-        if check_target:
-            self._load_bound()  # a state of another target is refused before anything is written
+        # A state of another target is refused before anything is written. What was read is kept
+        # for the first plan or drift of this run (reading a protected platform state costs a
+        # dozen requests); anything under the lock reads afresh.
+        self._preloaded: list[State | None] = [self._load_bound()] if check_target else []
         self.ctx = Context(client, Fingerprinter(backend.fingerprint_key()), platform.settings(stack.platform_config, stack.resources))
         self.policy = Policy.build(stack.external, stack.adopt, stack.unmanaged_ignore)
 
     # ---- state, bound to one target ----------------------------------------------------
 
-    def load_state(self) -> State:
-        state = self._load_bound()
+    def load_state(self, fresh: bool = False) -> State:
+        state = self._load_bound(fresh)
         if state is None:
             state = State(stack=self.stack.name, platform=self.target.to_json())
         return state
 
-    def _load_bound(self) -> State | None:
+    def _load_bound(self, fresh: bool = True) -> State | None:
         """The stack's state, refused when it belongs to another target: ownership recorded
         against one platform must never decide what is pruned on another."""
+        if not fresh and self._preloaded:
+            return self._preloaded.pop()
         state = self.backend.load()
         if state is not None and state.platform and not same_target(state.platform, self.target.to_json()):
             raise TargetMismatch(self.backend.describe(), state.platform, self.target.to_json())
@@ -85,7 +89,7 @@ class Engine:
 
     def plan(self, prune: bool = False, state: State | None = None, adopt: Iterable[str] = ()) -> Plan:
         self.ctx.invalidate()
-        state = state if state is not None else self.load_state()
+        state = state if state is not None else self.load_state(fresh=False)
         return make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
                          policy=self.policy.with_adopt(adopt))
 
@@ -114,7 +118,7 @@ class Engine:
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
         with self.backend.lock("apply"):
-            state = self.load_state()
+            state = self.load_state(fresh=True)
             plan = self.plan(prune=prune, state=state, adopt=adopt)
             if saved_plan is not None:
                 self._check_saved(saved_plan, plan)
@@ -154,7 +158,7 @@ class Engine:
 
     def drift(self, fail_on: Iterable[Cause] = ()) -> DriftReport:
         self.ctx.invalidate()
-        return detect_drift(self.platform, self.ctx, self.target, self.stack.resources, self._load_bound(),
+        return detect_drift(self.platform, self.ctx, self.target, self.stack.resources, self._load_bound(fresh=False),
                             self.platform.secret_detection, policy=self.policy,
                             fail_on=DEFAULT_FAIL_ON | frozenset(fail_on))
 

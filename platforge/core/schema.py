@@ -41,21 +41,7 @@ def expects(words: str) -> dict[str, str]:
 
 def _words_of(annotation: Any) -> str:
     """The `Expect` words an annotation carries, through Optional and nested Annotated."""
-    while True:
-        origin = typing.get_origin(annotation)
-        if origin is Annotated:
-            args = typing.get_args(annotation)
-            found = next((m for m in args[1:] if isinstance(m, Expect)), None)
-            if found is not None:
-                return str(found)
-            annotation = args[0]
-            continue
-        if origin in (Union, types.UnionType):
-            members = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(members) == 1:
-                annotation = members[0]
-                continue
-        return ""
+    return next((str(m) for m in _layers(annotation) if isinstance(m, Expect)), "")
 
 
 def explain(model: type[BaseModel], err: Mapping[str, Any], sensitive: frozenset[str] = frozenset()) -> str:
@@ -119,19 +105,27 @@ def _article(noun: str) -> str:
 # ---- walking a model to the field an error is about ------------------------------------------
 
 
-def _unwrap(annotation: Any) -> Any:
-    """Drop Optional and Annotated: what a value must be when it is given."""
+def _layers(annotation: Any) -> list[Any]:
+    """An annotation peeled through Optional and Annotated: each `Annotated` metadata item met on
+    the way, then what a given value must be, last."""
+    found: list[Any] = []
     while True:
         origin = typing.get_origin(annotation)
         if origin is Annotated:
-            annotation = typing.get_args(annotation)[0]
+            annotation, *metadata = typing.get_args(annotation)
+            found += metadata
             continue
         if origin in (Union, types.UnionType):
-            args = [a for a in typing.get_args(annotation) if a is not type(None)]
-            if len(args) == 1:
-                annotation = args[0]
+            members = [a for a in typing.get_args(annotation) if a is not type(None)]
+            if len(members) == 1:
+                annotation = members[0]
                 continue
-        return annotation
+        return [*found, annotation]
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Drop Optional and Annotated: what a value must be when it is given."""
+    return _layers(annotation)[-1]
 
 
 def _is_model(annotation: Any) -> bool:

@@ -955,7 +955,13 @@ class ObjectStoreStateBackend(StateBackend):
                     self._check_subdirectories()
                     self._ready = True
                     return
-            if existing and not self.adopt:
+            # The protection marker alone is a concurrent first run between its marker and its ACL:
+            # the marker carries no authority (its content is never read), so protecting the
+            # directory ourselves is safe; the check after protecting still refuses any object
+            # there that someone untrusted can write.
+            untrusted = [name for name in existing if name != self.protection_name]
+            if untrusted and not self.adopt:
+                existing = untrusted
                 shown = ", ".join(existing[:5]) + (f" and {len(existing) - 5} more" if len(existing) > 5 else "")
                 raise StateError(
                     f"{len(existing)} object(s) exist under {self.directory} but platforge never protected that "

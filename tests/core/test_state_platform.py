@@ -196,6 +196,28 @@ def test_objects_under_an_unprotected_prefix_are_refused():
     assert not store.log, "nothing was written"
 
 
+def test_a_concurrent_first_run_between_its_marker_and_its_acl_is_not_refused():
+    """Two first runs of one stack: the other wrote the protection marker and has not yet put the
+    directory's ACL in place. Before: 'objects exist under ... never protected', and one of the
+    runs failed (seen in the sandbox contention bench, 3 in 200 trials)."""
+    store = AclStore()
+    store.objects[f"{PREFIX}/protection.json"] = (b"{}", 0.0)
+    backend = ObjectStoreStateBackend(store, PREFIX)
+    with backend.lock("apply"):
+        backend.save(State(stack="s"))
+    assert ("protect", f"{PREFIX}/") in store.log
+    assert ObjectStoreStateBackend(store, PREFIX).load() is not None
+
+
+def test_a_planted_marker_with_an_untrusted_writer_is_still_refused():
+    store = AclStore()
+    store.objects[f"{PREFIX}/protection.json"] = (b"{}", 0.0)
+    store.acls[f"{PREFIX}/protection.json"] = Exposure(f"{PREFIX}/protection.json", exists=True, has_acl=True,
+                                                        writers=("user mallory",))
+    with pytest.raises(StateError, match="mallory"), ObjectStoreStateBackend(store, PREFIX).lock("apply"):
+        pass
+
+
 def test_a_planted_key_under_a_fresh_prefix_is_refused():
     store = AclStore()
     store.secrets[KEY] = "ab" * 32
