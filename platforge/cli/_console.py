@@ -36,8 +36,9 @@ def console_for(stream: TextIO) -> Console:
     terminal = is_terminal(stream)
     width = None if terminal else int(os.environ.get("COLUMNS") or 0) or UNWRAPPED_WIDTH
     no_color = _settings["no_color"] or bool(os.environ.get("NO_COLOR"))
+    # No colour means plain text: no bold or dim either, so logs and pipes read cleanly.
     return Console(file=stream, width=width, soft_wrap=not terminal, no_color=no_color, highlight=False,
-                   force_terminal=None if terminal else False, emoji=False)
+                   force_terminal=terminal, emoji=False, color_system=None if no_color else "auto")
 
 
 def stdout() -> Console:

@@ -194,12 +194,18 @@ def test_usage_errors_exit_1_never_2(world, args):
     assert world.cli(*args).exit_code == 1
 
 
-def test_version_and_no_color(world):
+def test_version_and_no_color(world, monkeypatch):
     result = world.cli("--version")
     assert result.exit_code == 0 and re.match(r"platforge \S+", result.stdout)
     stack = world.stack("[group.g]\n")
+    monkeypatch.setattr("platforge.cli._console.is_terminal", lambda stream: True)  # as on a terminal
+    monkeypatch.delenv("NO_COLOR", raising=False)
+    coloured = world.cli("plan", stack)
+    assert coloured.exit_code == 2 and "\x1b[" in coloured.stdout
     plain = world.cli("--no-color", "plan", stack)
     assert plain.exit_code == 2 and "\x1b[" not in plain.stdout
+    monkeypatch.setenv("NO_COLOR", "1")
+    assert "\x1b[" not in world.cli("plan", stack).stdout
 
 
 def test_output_off_a_terminal_does_not_wrap_and_apply_prints_one_line_per_action(world):
