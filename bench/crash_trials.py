@@ -1,5 +1,5 @@
 """Crash trials at bench size: kill `platforge apply` (SIGKILL) at random moments, run it again,
-and count duplicates and orphans (see tests/e2e/crash_trials.py for what each trial checks).
+and count duplicates and orphans (see tests/datatailr/e2e/crash_trials.py for what each trial checks).
 
     .venv/bin/python bench/crash_trials.py [TRIALS]     # default 25
 
@@ -18,10 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from platforge.sandbox.datatailr.app import create_app  # noqa: E402
-from platforge.sandbox.datatailr.config import SandboxConfig  # noqa: E402
-from platforge.sandbox.serve import EmbeddedServer  # noqa: E402
-from tests.e2e.crash_trials import calibrate, run_trial, summarise  # noqa: E402
+from platforge.provider.datatailr.sandbox.app import create_app  # noqa: E402
+from platforge.provider.datatailr.sandbox.config import SandboxConfig  # noqa: E402
+from platforge.provider._kit.sandbox.serve import EmbeddedServer  # noqa: E402
+from tests.datatailr.e2e.crash_trials import calibrate, run_trial, summarise  # noqa: E402
 
 
 class Box:

@@ -35,11 +35,11 @@ from tests.core.test_state_lock_protocol import run_contention  # noqa: E402
 def sandbox_contention(trials: int, seed: int) -> dict:
     from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
     from platforge.provider.datatailr.platform import DatatailrObjectStore
-    from platforge.sandbox.datatailr.app import create_app
-    from platforge.sandbox.datatailr.config import SandboxConfig
-    from platforge.sandbox.faults import FaultConfig
-    from platforge.sandbox.serve import EmbeddedServer
-    from tests.e2e.test_locks import Delayed
+    from platforge.provider.datatailr.sandbox.app import create_app
+    from platforge.provider.datatailr.sandbox.config import SandboxConfig
+    from platforge.provider._kit.sandbox.faults import FaultConfig
+    from platforge.provider._kit.sandbox.serve import EmbeddedServer
+    from tests.datatailr.e2e.test_locks import Delayed
 
     with tempfile.TemporaryDirectory() as tmp:
         password = secrets.token_urlsafe(12)

@@ -21,9 +21,9 @@ from pathlib import Path
 from platforge.core.engine import Engine, make_backend
 from platforge.core.stack import load_stack
 from platforge.provider import get_platform
-from platforge.sandbox.datatailr.app import create_app
-from platforge.sandbox.datatailr.config import SandboxConfig
-from platforge.sandbox.serve import embedded
+from platforge.provider.datatailr.sandbox.app import create_app
+from platforge.provider.datatailr.sandbox.config import SandboxConfig
+from platforge.provider._kit.sandbox.serve import embedded
 
 
 def write_stack(directory: Path, url: str, users: int) -> None:

@@ -1,14 +1,19 @@
 """Platform providers, installed as `platforge.provider`.
 
-A platform is an httpx client plus its kinds of object. `transport` holds what every platform's
-client shares (typed errors, retries, rate limiting, paging); each subpackage knows one wire and
-exposes a `PLATFORM` object that the core drives (see `platforge.core.plan.Platform`).
+One folder per platform (`datatailr/`: its httpx client, its kinds and its sandbox), built on
+the shared kits in `_kit/` (the client transport and the sandbox server kit). Each platform
+exposes a `PLATFORM` object that the core drives (see `platforge.core.plan.Platform`). Front
+doors import from here, never from a platform's or a kit's private modules.
 """
 
 from __future__ import annotations
 
 import importlib
 from typing import Any
+
+from ._kit.transport import PlatformError
+
+__all__ = ["PLATFORMS", "PlatformConnectionError", "PlatformError", "get_platform"]
 
 #: Platform type (as written in a stack's [platform] table) -> module holding its PLATFORM.
 PLATFORMS = {

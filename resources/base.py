@@ -14,7 +14,7 @@ from pulumi.dynamic import Resource
 
 from ..core.kind import Kind
 from ..provider import get_platform
-from .provider import CONTROL_INPUTS, OUTPUT_ONLY, KindProvider, _type_of, describe_errors
+from .dynamic import CONTROL_INPUTS, OUTPUT_ONLY, KindProvider, _type_of, describe_errors
 
 #: The type every class shared before each got its own. Existing stacks recorded their
 #: resources under it; an alias moves each to its class's type without a replace.

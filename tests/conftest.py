@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from platforge.sandbox.faults import FaultConfig
-from platforge.sandbox.serve import EmbeddedServer
+from platforge.provider._kit.sandbox.faults import FaultConfig
+from platforge.provider._kit.sandbox.serve import EmbeddedServer
 
 
 @dataclass
@@ -35,8 +35,8 @@ def sandbox_factory(tmp_path: Path) -> Iterator[SandboxFactory]:
     running: list[RunningSandbox] = []
 
     def start(db_path: str | None = None, access_log: bool | str = False, **kwargs) -> RunningSandbox:
-        from platforge.sandbox.datatailr.app import create_app
-        from platforge.sandbox.datatailr.config import SandboxConfig
+        from platforge.provider.datatailr.sandbox.app import create_app
+        from platforge.provider.datatailr.sandbox.config import SandboxConfig
 
         fault_keys = set(FaultConfig.__dataclass_fields__)
         faults = FaultConfig(**{k: kwargs.pop(k) for k in list(kwargs) if k in fault_keys})

@@ -22,21 +22,33 @@ def test_every_kind_of_every_platform_has_a_pulumi_class():
 
 def test_installed_import_names_live_under_platforge():
     """The design card's `provider/` and `resources/` folders install as `platforge.provider` and
-    `platforge.pulumi`: no top-level `provider` or `resources` module reaches site-packages."""
-    config = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
-    setuptools = config["tool"]["setuptools"]
-    assert all(name == "platforge" or name.startswith("platforge.") for name in setuptools["packages"])
-    assert all(name.startswith("platforge") for name in setuptools["package-dir"])
-    assert setuptools["package-dir"]["platforge.provider"] == "provider"
-    assert setuptools["package-dir"]["platforge.pulumi"] == "resources"
+    `platforge.pulumi`: no top-level `provider` or `resources` module reaches site-packages, and
+    every package folder on disk is in the wheel (found, never listed by hand)."""
     repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("platforge_setup_py", repo / "setup.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    import setuptools
+
+    captured: dict = {}
+    original = setuptools.setup
+    setuptools.setup = lambda **kwargs: captured.update(kwargs)  # type: ignore[assignment]
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        setuptools.setup = original  # type: ignore[assignment]
+    packages, package_dir = set(captured["packages"]), captured["package_dir"]
+    assert all(name == "platforge" or name.startswith("platforge.") for name in packages)
+    assert package_dir == {"platforge": "platforge", "platforge.provider": "provider", "platforge.pulumi": "resources"}
+    assert "packages" not in tomllib.loads((repo / "pyproject.toml").read_text()).get("tool", {}).get("setuptools", {})
     on_disk = {str(p.parent.relative_to(repo)).replace("/", ".") for p in repo.glob("**/__init__.py")
-               if not any(part.startswith(".") or part in ("tests", "build") for part in p.relative_to(repo).parts)}
+               if not any(part.startswith(".") or part in ("tests", "build", "bench") for part in p.relative_to(repo).parts)}
     mapped = set()
     for package in on_disk:
-        for prefix, folder in sorted(setuptools["package-dir"].items(), key=lambda kv: -len(kv[1])):
+        for prefix, folder in sorted(package_dir.items(), key=lambda kv: -len(kv[1])):
             if package == folder.replace("/", ".") or package.startswith(folder.replace("/", ".") + "."):
                 mapped.add(prefix + package[len(folder):])
                 break
-    assert mapped == set(setuptools["packages"]), mapped ^ set(setuptools["packages"])
+    assert mapped == packages, mapped ^ packages
+    assert {"platforge.provider._kit.sandbox", "platforge.provider.datatailr.sandbox.jobs"} <= packages
     assert importlib.util.find_spec("platforge.pulumi.datatailr") is not None

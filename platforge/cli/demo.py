@@ -47,9 +47,9 @@ def register(app: typer.Typer) -> None:
 
 
 def run_demo(stack_source: Path, output: Path) -> int:
-    from ..sandbox.datatailr.app import create_app
-    from ..sandbox.datatailr.config import SandboxConfig
-    from ..sandbox.serve import embedded
+    from ..provider.datatailr.sandbox.app import create_app
+    from ..provider.datatailr.sandbox.config import SandboxConfig
+    from ..provider._kit.sandbox.serve import embedded
 
     scratch = Path(tempfile.mkdtemp(prefix="platforge-demo-"))
     admin_password = secrets.token_urlsafe(16)

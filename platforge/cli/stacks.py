@@ -29,7 +29,7 @@ from ..core.model import Action, Cause
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import PlatformConnectionError, get_platform
-from ..provider.transport import PlatformError
+from ..provider import PlatformError
 from ..report import markdown as md_report
 from ..report import text as text_report
 from . import _console

@@ -9,7 +9,7 @@
 `kv`, `secrets`, `blobs`, `jobs`, `tags`) only say which command takes which arguments.
 """
 
-from ..transport import (
+from .._kit.transport import (
     AuthenticationError,
     BadRequest,
     Conflict,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ..transport import Page, PlatformError, paginate
+from .._kit.transport import Page, PlatformError, paginate
 from .filters import combine
 from .models import Acl, AclIds, BlobEntry
 

@@ -25,7 +25,7 @@ from typing import Any
 
 import httpx
 
-from ..transport import (
+from .._kit.transport import (
     AuthenticationError,
     PlatformError,
     RateLimiter,

@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..transport import Conflict, Page, paginate
+from .._kit.transport import Conflict, Page, paginate
 from .filters import combine
 from .models import Acl, CronSchedule, Job, JobRun, JobSaveResult, StartResult, memory_text
 from .wire import Arg, comma_list

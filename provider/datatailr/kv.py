@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from ..transport import Page, paginate
+from .._kit.transport import Page, paginate
 from .filters import combine
 from .models import Acl, AclIds, KvEntry
 from .wire import comma_list

@@ -13,7 +13,7 @@ from platforge.core.model import Resource
 from platforge.core.state import AccessKind, Exposure, ObjectInfo, ObjectStore
 
 from .. import PlatformConnectionError
-from ..transport import (
+from .._kit.transport import (
     DnsError,
     NotFound,
     PermissionDenied,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from ..transport import Page, paginate
+from .._kit.transport import Page, paginate
 from .filters import combine
 from .models import Group, SignedUser, User
 from .wire import comma_list

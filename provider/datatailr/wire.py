@@ -21,7 +21,7 @@ from typing import Any
 
 import httpx
 
-from ..transport import (
+from .._kit.transport import (
     AuthenticationError,
     BadRequest,
     Conflict,

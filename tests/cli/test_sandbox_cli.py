@@ -224,7 +224,7 @@ def test_help_documents_every_quota_flag_with_its_default():
 
     from platforge.cli.sandbox import app as cli
 
-    from platforge.sandbox.datatailr.config import SandboxConfig
+    from platforge.provider.datatailr.sandbox.config import SandboxConfig
 
     output = CliRunner().invoke(cli, ["datatailr", "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"}).output
     for flag in (*QUOTA_FLAGS, "--session-secret"):

@@ -1,7 +1,7 @@
 """The local state backend: damaged files give clear errors, writes are durable and atomic, a
 killed run's leftovers are cleaned up, and the lock is an OS lock (no stale lock to break).
 
-The same errors through the CLI (exit 1, no traceback) are in tests/e2e/test_state_security.py."""
+The same errors through the CLI (exit 1, no traceback) are in tests/datatailr/e2e/test_state_security.py."""
 
 from __future__ import annotations
 

@@ -4,7 +4,7 @@ it, under the protected prefix) matches, two first runs agree on one key, and on
 ACLs nothing is written before the prefix is protected and nothing planted is used.
 
 The same rules against the real sandbox, with a non-admin attacker, are in
-tests/e2e/test_state_security.py."""
+tests/datatailr/e2e/test_state_security.py."""
 
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ import pytest
 from platforge.provider import get_platform
 from platforge.pulumi.base import provider_for
 from platforge.pulumi.datatailr import RESOURCES
-from platforge.sandbox.serve import EmbeddedServer
+from platforge.provider._kit.sandbox.serve import EmbeddedServer
 from tests.conftest import RunningSandbox
 
 from .harness import (
@@ -36,8 +36,8 @@ PROJECT = "platforge-stack"
 
 
 def start_sandbox(directory: Path, **kwargs: Any) -> RunningSandbox:
-    from platforge.sandbox.datatailr.app import create_app
-    from platforge.sandbox.datatailr.config import SandboxConfig
+    from platforge.provider.datatailr.sandbox.app import create_app
+    from platforge.provider.datatailr.sandbox.config import SandboxConfig
 
     password = kwargs.pop("admin_password", None) or _secrets.token_urlsafe(12)
     db = str(directory / f"sandbox-{_secrets.token_hex(4)}.db")

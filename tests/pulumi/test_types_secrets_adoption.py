@@ -321,7 +321,7 @@ def test_a_kind_refusal_stops_adoption_before_any_write(module_sandbox, api: Api
     even with adopt=True, and nothing is written."""
     from pulumi.dynamic import Config, ConfigureRequest
 
-    from platforge.pulumi.provider import AdoptionRefused, KindProvider
+    from platforge.pulumi.dynamic import AdoptionRefused, KindProvider
 
     monkeypatch.setattr(SecretKind, "refuse_write",
                         lambda self, *args, **kwargs: "its readers are set elsewhere: declare `acl`")
@@ -379,7 +379,7 @@ def test_no_file_of_the_pulumi_front_door_refers_outside_the_repository() -> Non
     offenders = {str(p.relative_to(REPO)): m.group(0) for p in files
                  for m in [outside.search(p.read_text(encoding="utf-8"))] if m and p.name != Path(__file__).name}
     assert offenders == {}
-    from platforge.pulumi import base, datatailr as module, provider, stack
+    from platforge.pulumi import base, datatailr as module, dynamic as provider, stack
 
     for documented in (provider, base, module, stack, provider.KindProvider, base.PlatforgeResource):
         assert not outside.search(documented.__doc__ or "")

@@ -54,7 +54,7 @@ def _serialize_in_subprocess(env_path: str | None, tmp_path: Path, *args: str) -
 
 def _next_version_tree(root: Path) -> Path:
     """The package as the next release would install it: `platforge/` with `provider/` →
-    `platforge/provider` and `resources/` → `platforge/pulumi` (pyproject's package-dir)."""
+    `platforge/provider` and `resources/` → `platforge/pulumi` (setup.py's package-dir)."""
     package = root / "platforge"
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(REPO / "platforge", package, ignore=ignore)
@@ -64,7 +64,7 @@ def _next_version_tree(root: Path) -> Path:
     text = init.read_text()
     assert re.search(r"__version__\s*=", text), "platforge/__init__.py defines no __version__"
     init.write_text(re.sub(r"__version__\s*=\s*['\"][^'\"]+['\"]", '__version__ = "99.0.0"', text))
-    provider = package / "pulumi" / "provider.py"
+    provider = package / "pulumi" / "dynamic.py"
     source = provider.read_text()
     marker = '        """Idempotent: deleting something already gone succeeds."""\n'
     assert marker in source
@@ -83,13 +83,13 @@ def test_provider_state_is_identical_across_versions(tmp_path: Path) -> None:
 
     assert upgraded["version"] == "99.0.0" and upgraded["file"].startswith(str(tree))
     # Old state loads the new code: by-reference pickling.
-    assert upgraded["loaded"] == {"module_file": str(tree / "platforge" / "pulumi" / "provider.py"),
+    assert upgraded["loaded"] == {"module_file": str(tree / "platforge" / "pulumi" / "dynamic.py"),
                                   "kind": "secret", "marker": "v99"}
     assert upgraded["blobs"] == current["blobs"]  # byte-identical base64
     assert len(set(current["blobs"].values())) == len(KINDS)
     for kind, blob in current["blobs"].items():
         assert len(blob) < 300, (kind, len(blob))
         raw = base64.b64decode(blob)
-        assert b"platforge.pulumi.provider" in raw and b"KindProvider" in raw and kind.encode() in raw
+        assert b"platforge.pulumi.dynamic" in raw and b"KindProvider" in raw and kind.encode() in raw
         for forbidden in (b"http", b"127.0.0.1", b"password", b"token", b"endpoint", b"admin", b"_connection"):
             assert forbidden not in raw.lower(), (kind, forbidden)

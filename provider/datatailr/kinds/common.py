@@ -12,7 +12,7 @@ from platforge.core.schema import Expect
 
 from platforge.core.kind import Context
 
-from ...transport import NotFound
+from ..._kit.transport import NotFound
 from ..client import DatatailrClient
 from ..models import Group, User
 

@@ -19,7 +19,7 @@ from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
 from platforge.core.schema import expects
 
-from ...transport import NotFound
+from ..._kit.transport import NotFound
 from ..models import Group
 from .common import (
     BUILTIN_GROUPS,

@@ -26,7 +26,7 @@ from platforge.core.model import FieldChange, LiveObject, Resource
 from platforge.core.schema import Name
 from platforge.core.secrets import SecretRef
 
-from ...transport import NotFound
+from ..._kit.transport import NotFound
 from ..models import KvEntry
 from .acl import AclSpec, canonical_acl, describe_acl, foreign_principals, live_acl, to_client_acl
 from .common import Environment, KvKey, Spec, client, ignore_missing

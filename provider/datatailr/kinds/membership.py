@@ -15,7 +15,7 @@ from typing import Any
 from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, Ref, Resource
 
-from ...transport import NotFound
+from ..._kit.transport import NotFound
 from .common import PrincipalName, Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
 
 

@@ -28,7 +28,7 @@ from platforge.core.model import LiveObject, Ref, Resource
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from ...transport import NotFound
+from ..._kit.transport import NotFound
 from ..models import User
 from .common import DEFAULT_GROUP, PrincipalName, Spec, client, identities_changed, ignore_missing, signed_in_user, users
 
