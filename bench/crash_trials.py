@@ -18,9 +18,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from platforge.provider._kit.sandbox.serve import EmbeddedServer  # noqa: E402
 from platforge.provider.datatailr.sandbox.app import create_app  # noqa: E402
 from platforge.provider.datatailr.sandbox.config import SandboxConfig  # noqa: E402
-from platforge.provider._kit.sandbox.serve import EmbeddedServer  # noqa: E402
+
 from tests.datatailr.e2e.crash_trials import calibrate, run_trial, summarise  # noqa: E402
 
 

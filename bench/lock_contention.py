@@ -33,12 +33,13 @@ from tests.core.test_state_lock_protocol import run_contention  # noqa: E402
 
 
 def sandbox_contention(trials: int, seed: int) -> dict:
+    from platforge.provider._kit.sandbox.faults import FaultConfig
+    from platforge.provider._kit.sandbox.serve import EmbeddedServer
     from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
     from platforge.provider.datatailr.platform import DatatailrObjectStore
     from platforge.provider.datatailr.sandbox.app import create_app
     from platforge.provider.datatailr.sandbox.config import SandboxConfig
-    from platforge.provider._kit.sandbox.faults import FaultConfig
-    from platforge.provider._kit.sandbox.serve import EmbeddedServer
+
     from tests.datatailr.e2e.test_locks import Delayed
 
     with tempfile.TemporaryDirectory() as tmp:

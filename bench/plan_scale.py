@@ -18,12 +18,13 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from platforge.core.engine import Engine, make_backend
-from platforge.core.stack import load_stack
 from platforge.provider import get_platform
+from platforge.provider._kit.sandbox.serve import embedded
 from platforge.provider.datatailr.sandbox.app import create_app
 from platforge.provider.datatailr.sandbox.config import SandboxConfig
-from platforge.provider._kit.sandbox.serve import embedded
+
+from platforge.core.engine import Engine, make_backend
+from platforge.core.stack import load_stack
 
 
 def write_stack(directory: Path, url: str, users: int) -> None:

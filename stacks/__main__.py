@@ -13,7 +13,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import pulumi
-
 from platforge.pulumi import declare_stack
 
 config = pulumi.Config("platforge")

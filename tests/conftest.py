@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-
 from platforge.provider._kit.sandbox.faults import FaultConfig
 from platforge.provider._kit.sandbox.serve import EmbeddedServer
 

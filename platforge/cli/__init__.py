@@ -12,14 +12,15 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
+from . import _console, demo, lock, sandbox, stacks, state
+from ._logging import setup_logging
+
 try:  # typer vendors its own click since 0.2x; its exceptions are not `click`'s
     from typer import _click as _clicklib  # type: ignore[attr-defined]
 except ImportError:  # pragma: no cover - older typer over the real click
     import click as _clicklib
 
 UsageError = _clicklib.exceptions.UsageError
-
-from . import _console, demo, lock, sandbox, stacks, state
 
 
 class _Group(TyperGroup):
@@ -79,5 +80,5 @@ demo.register(app)
 
 
 def main() -> None:
-    from ._logging import setup_logging; setup_logging()  # noqa: E702  (retry lines on stderr)
+    setup_logging()  # retry lines on stderr
     app()

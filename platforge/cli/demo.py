@@ -28,7 +28,6 @@ from ..report import markdown as md_report
 from ..report import text as text_report
 from . import _console
 
-
 DEMO_SECRETS = ("QUICKSTART_INITIAL_PASSWORD", "QUICKSTART_WAREHOUSE_PASSWORD_DEV", "QUICKSTART_WAREHOUSE_PASSWORD_PROD")
 
 
@@ -47,9 +46,8 @@ def register(app: typer.Typer) -> None:
 
 
 def run_demo(stack_source: Path, output: Path) -> int:
-    from ..provider.datatailr.sandbox.app import create_app
-    from ..provider.datatailr.sandbox.config import SandboxConfig
-    from ..provider._kit.sandbox.serve import embedded
+    from ..provider.datatailr.sandbox import SandboxConfig, create_app
+    from ..provider.sandbox import embedded
 
     scratch = Path(tempfile.mkdtemp(prefix="platforge-demo-"))
     admin_password = secrets.token_urlsafe(16)

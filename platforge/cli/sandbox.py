@@ -27,7 +27,7 @@ def _admin_password(db: str, given: str | None) -> tuple[str, str | None]:
     A generated password is kept beside the database (mode 0600) so that a restart of the same
     sandbox keeps working with it; it is never printed.
     """
-    from ..provider._kit.sandbox.private import tighten
+    from ..provider.sandbox import tighten
 
     if given:
         return given, None
@@ -95,10 +95,8 @@ def datatailr(
     The sandbox is meant for a developer machine or a CI job: it is not hardened for the open
     internet and does not terminate TLS (see docs/sandbox-security.md).
     """
-    from ..provider.datatailr.sandbox.app import create_app
-    from ..provider.datatailr.sandbox.config import SandboxConfig
-    from ..provider._kit.sandbox.faults import FaultConfig
-    from ..provider._kit.sandbox.serve import bind, serve_foreground
+    from ..provider.datatailr.sandbox import SandboxConfig, create_app
+    from ..provider.sandbox import FaultConfig, bind, serve_foreground
 
     faults = FaultConfig(
         latency_ms=latency_ms, rate_limit=rate_limit, error_rate=error_rate, drop_rate=drop_rate, seed=seed,

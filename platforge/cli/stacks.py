@@ -28,8 +28,7 @@ from ..core.errors import ApplyError, LockError, PlanError, StackError
 from ..core.model import Action, Cause
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
-from ..provider import PlatformConnectionError, get_platform
-from ..provider import PlatformError
+from ..provider import PlatformConnectionError, PlatformError, get_platform
 from ..report import markdown as md_report
 from ..report import text as text_report
 from . import _console

@@ -23,7 +23,7 @@ from typing import Any
 from .diff import changes_against_live, declared_fingerprints
 from .errors import AdoptionError, ApplyError
 from .kind import Context, Kind
-from .model import Action, LiveObject, Op, Resource
+from .model import Action, FieldChange, LiveObject, Op, Resource
 from .plan import Plan, Platform, unsettled
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
 
@@ -142,7 +142,7 @@ class Applier:
     def _record(batch: list[Action], entries: list[JournalEntry], futures: list[Future[Outcome | None]],
                 result: ApplyResult, blocked: set[str]) -> None:
         """Journal what each finished action did; a cancelled one stays pending."""
-        for action, entry, future in zip(batch, entries, futures):
+        for action, entry, future in zip(batch, entries, futures, strict=True):
             if future.cancelled() or not future.done():
                 continue
             outcome = future.result()
@@ -298,6 +298,11 @@ class Applier:
             op = Op.REPLACE if action.forces_replace else Op.UPDATE
             action = Action(action.address, action.kind, action.identity, op, action.reason, action.changes,
                             action.platform_id)
+        if action.op is Op.DELETE:
+            kind.delete(ctx, action.identity, kind.read(ctx, action.identity))
+            return None
+        if resource is None:
+            raise ValueError(f"{action.address}: a {action.op.value} needs the declared resource")
         if action.op is Op.CREATE:
             return kind.create(ctx, resource)
         if action.op is Op.UPDATE:
@@ -315,9 +320,6 @@ class Applier:
             new_id = kind.create(ctx, resource)
             kind.delete(ctx, action.identity, live)
             return new_id
-        if action.op is Op.DELETE:
-            kind.delete(ctx, action.identity, kind.read(ctx, action.identity))
-            return None
         raise ValueError(f"{action.address}: apply does not know the operation {action.op.value!r}")
 
     def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> Any:
@@ -334,7 +336,7 @@ class Applier:
                 raise ApplyError(f"read-back after write does not match the declaration ({detail})")
             time.sleep(self.options.verify_interval)
 
-    def _remaining(self, kind: Kind, resource: Resource, live: LiveObject) -> list:
+    def _remaining(self, kind: Kind, resource: Resource, live: LiveObject) -> list[FieldChange]:
         """What live still lacks after our own write. A secret the platform cannot read back is
         taken to hold what was just written."""
         return changes_against_live(kind, self.ctx, resource, live, declared_fingerprints(kind, self.ctx, resource))

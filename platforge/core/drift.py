@@ -10,15 +10,15 @@ they differ, one cause per finding:
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from .diff import declared_fingerprints, diff_resource, live_fingerprints
-from .kind import Context
-from .model import Cause, FieldChange, LiveObject, Resource
+from .kind import Context, Kind
+from .model import Cause, FieldChange, Identity, LiveObject, Resource
 from .plan import LiveView, Platform, Target, find_unmanaged, ownership_index, read_live
 from .policy import NO_POLICY, Policy
-from .state import State
+from .state import ResourceState, State
 
 DRIFT_FORMAT = "platforge.drift/v2"
 
@@ -28,7 +28,7 @@ class DriftFinding:
     cause: Cause
     address: str
     kind: str
-    identity: tuple
+    identity: Identity
     detail: str
     changes: list[FieldChange] = field(default_factory=list)
     detection: str = "fields"  # or "fingerprint" for secrets
@@ -60,7 +60,7 @@ class DriftReport:
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
     ignored: int = 0
     fail_on: frozenset[Cause] = DEFAULT_FAIL_ON
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def drifted(self) -> bool:
@@ -170,7 +170,8 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
                        coverage=unmanaged.coverage, ignored=unmanaged.ignored, fail_on=fail_on)
 
 
-def _declared_changes(kind, resource: Resource, entry, current: LiveObject, desired_fps, baseline_fps) -> list[FieldChange]:
+def _declared_changes(kind: Kind, resource: Resource, entry: ResourceState | None, current: LiveObject,
+                      desired_fps: dict[str, str], baseline_fps: dict[str, str]) -> list[FieldChange]:
     """What the declaration changes relative to the last apply (or to live when never applied)."""
     if entry is None:
         return diff_resource(kind, resource, current, desired_fps, baseline_fps)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -70,8 +71,8 @@ class AdoptionError(PlanError):
 class TargetMismatch(PlanError):
     """The state belongs to another platform, endpoint or environment than this run's."""
 
-    def __init__(self, where: str, recorded: dict, current: dict) -> None:
-        def show(t: dict) -> str:
+    def __init__(self, where: str, recorded: dict[str, Any], current: dict[str, Any]) -> None:
+        def show(t: dict[str, Any]) -> str:
             return f"{t.get('platform')} at {t.get('endpoint')} (environment {t.get('environment')})"
 
         self.recorded = recorded

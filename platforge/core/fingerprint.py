@@ -28,7 +28,7 @@ class Fingerprinter:
     def __repr__(self) -> str:  # never show the key
         return "Fingerprinter(<key>)"
 
-    def __reduce__(self):  # never pickle the key
+    def __reduce__(self) -> str:  # never pickle the key
         raise TypeError("Fingerprinter holds a key and is not picklable")
 
 

@@ -7,17 +7,18 @@ once on create), and its list/read/create/update/delete. The core sees only this
 
 from __future__ import annotations
 
+import builtins
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
+from pydantic_core import ErrorDetails
 
 from .fingerprint import Fingerprinter
-from .model import FieldChange, LiveObject, Ref, Resource, SourceLocation
+from .model import FieldChange, Identity, LiveObject, Ref, Resource, SourceLocation
 from .secrets import SecretRef, resolve_secret
-
 
 #: Placeholder validated in place of a secret the caller supplies directly (see Kind.declare).
 PROGRAM_SECRET = {"from_env": "PLATFORGE_PROGRAM_SUPPLIED_SECRET"}
@@ -133,15 +134,16 @@ class Kind(ABC):
     def canonical_spec(self, model: BaseModel) -> dict[str, Any]:
         """The comparable form of what was declared. Only fields the user set are managed:
         an unset optional field is left to the platform (no perpetual diff from defaults)."""
-        data = model.model_dump(mode="json", exclude_unset=True)
+        data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True)
         for field_name in self.identity_fields:
             data[field_name] = getattr(model, field_name)
-        return canonicalize(data)
+        canonical: dict[str, Any] = canonicalize(data)
+        return canonical
 
     def references(self, model: BaseModel) -> Iterable[Ref]:
         return ()
 
-    def identity_of_name(self, name: str) -> tuple:
+    def identity_of_name(self, name: str) -> Identity:
         """The identity of an object a stack refers to by name (a reference or `[external]`)."""
         return (name,)
 
@@ -163,7 +165,7 @@ class Kind(ABC):
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         """Every object of this kind in `scope`, read with list calls (one per page)."""
 
-    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+    def read(self, ctx: Context, identity: Identity) -> LiveObject | None:
         """One object by identity, for read-back after a write, refresh and import."""
         scope = self.scope_of(identity)
         for live in self.list(ctx, scope):
@@ -171,7 +173,7 @@ class Kind(ABC):
                 return live
         return None
 
-    def scope_of(self, identity: tuple) -> Any:
+    def scope_of(self, identity: Identity) -> Any:
         return None
 
     def fingerprint_live(self, ctx: Context, live: LiveObject, resource: Resource) -> dict[str, str]:
@@ -189,12 +191,12 @@ class Kind(ABC):
         """Bring `live` to `resource.spec` for the top-level fields in `changed`."""
 
     @abstractmethod
-    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, identity: Identity, live: LiveObject | None) -> None:
         """Delete the object; deleting something already gone is not an error."""
 
     # ---- helpers -----------------------------------------------------------------------
 
-    def validation_errors(self, name: str, raw: Mapping[str, Any]) -> list[dict[str, Any]]:
+    def validation_errors(self, name: str, raw: Mapping[str, Any]) -> builtins.list[ErrorDetails]:
         try:
             self.spec_model.model_validate(self.prepare(name, dict(raw)))
         except ValidationError as exc:

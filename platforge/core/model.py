@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+#: An object's natural key on its platform, e.g. ("alice",) or ("prod", "warehouse/url").
+Identity = tuple[Any, ...]
+
 
 class Op(str, Enum):
     CREATE = "create"
@@ -63,7 +66,7 @@ class Resource:
     kind: str
     name: str
     spec: dict[str, Any]
-    identity: tuple
+    identity: Identity
     secrets: dict[str, str] = field(default_factory=dict, repr=False)
     refs: tuple[Ref, ...] = ()
     source: SourceLocation | None = None
@@ -76,7 +79,7 @@ class Resource:
         return f"{self.kind}.{self.name}"
 
 
-def address_of(kind: str, identity: tuple | list) -> str:
+def address_of(kind: str, identity: Identity | list[Any]) -> str:
     """The address of an object known only by its identity (unmanaged, or owned and no longer
     declared): the same `kind.name` form as a declared one, parts of a composite identity
     joined with `/` (`kv.prod/warehouse/url`)."""
@@ -93,7 +96,7 @@ class LiveObject:
     """
 
     kind: str
-    identity: tuple
+    identity: Identity
     fields: dict[str, Any]
     platform_id: Any = None
     fingerprints: dict[str, str] = field(default_factory=dict)
@@ -121,7 +124,7 @@ class FieldChange:
 class Action:
     address: str
     kind: str
-    identity: tuple
+    identity: Identity
     op: Op
     reason: str
     changes: list[FieldChange] = field(default_factory=list)

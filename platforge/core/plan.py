@@ -12,14 +12,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from .diff import changes_against_live
 from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
-from .model import Action, FieldChange, LiveObject, Op, Resource, address_of
+from .model import Action, FieldChange, Identity, LiveObject, Op, Resource, address_of
 from .policy import NO_POLICY, Policy
 from .secrets import SecretUnavailable
 from .state import JournalEntry, State
@@ -71,7 +71,7 @@ class Target:
 @dataclass
 class UnmanagedObject:
     kind: str
-    identity: tuple
+    identity: Identity
     platform_id: Any = None
 
     @property
@@ -87,10 +87,10 @@ class UnmanagedObject:
 class LiveView:
     """Everything read from the platform for one plan, keyed by (kind, identity)."""
 
-    objects: dict[tuple[str, tuple], LiveObject] = field(default_factory=dict)
+    objects: dict[tuple[str, Identity], LiveObject] = field(default_factory=dict)
     listed_kinds: set[str] = field(default_factory=set)
 
-    def get(self, kind: str, identity: tuple) -> LiveObject | None:
+    def get(self, kind: str, identity: Identity) -> LiveObject | None:
         return self.objects.get((kind, tuple(identity)))
 
 
@@ -105,7 +105,7 @@ class Unmanaged:
     ignored: int = 0
 
 
-def find_unmanaged(platform: Platform, live: LiveView, managed: set[tuple[str, tuple]], policy: Policy) -> Unmanaged:
+def find_unmanaged(platform: Platform, live: LiveView, managed: set[tuple[str, Identity]], policy: Policy) -> Unmanaged:
     external = {(kind, platform.kinds[kind].identity_of_name(name))
                 for kind, names in policy.external.items() if kind in platform.kinds for name in names}
     internal = getattr(platform, "is_internal", None)
@@ -142,7 +142,7 @@ class Plan:
     state_lineage: str | None
     state_serial: int | None
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
-    created_at: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
     def changes(self) -> list[Action]:
@@ -195,12 +195,12 @@ class Plan:
         }
 
 
-def ownership_index(state: State | None) -> dict[tuple[str, tuple], str]:
+def ownership_index(state: State | None) -> dict[tuple[str, Identity], str]:
     """(kind, identity) -> address of everything the state owns, built once per plan so that
     looking up ownership stays linear in the size of the stack."""
     if state is None:
         return {}
-    index: dict[tuple[str, tuple], str] = {}
+    index: dict[tuple[str, Identity], str] = {}
     for address, entry in state.resources.items():
         index.setdefault((entry.kind, tuple(entry.identity)), address)
     for intent in unsettled(state):
@@ -218,7 +218,7 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
               policy: Policy = NO_POLICY) -> LiveView:
     """List every kind the stack declares, owns or names as external, in every scope it touches."""
     view = LiveView()
-    owned_by_kind: dict[str, list[tuple]] = {}
+    owned_by_kind: dict[str, list[Identity]] = {}
     if state is not None:
         for entry in state.resources.values():
             owned_by_kind.setdefault(entry.kind, []).append(tuple(entry.identity))
@@ -258,7 +258,7 @@ def make_plan(
     max_level = max(levels.values(), default=0)
     owners = ownership_index(state)
     actions: list[Action] = []
-    declared_keys: set[tuple[str, tuple]] = set()
+    declared_keys: set[tuple[str, Identity]] = set()
     digest_parts: list[Any] = []
     unavailable: list[Problem] = []
 
@@ -281,11 +281,11 @@ def make_plan(
         raise StackError(unavailable)
 
     orphans: list[str] = []
-    owned_keys: set[tuple[str, tuple]] = set()
+    owned_keys: set[tuple[str, Identity]] = set()
     if state is not None:
         candidates = [(address, entry.kind, tuple(entry.identity)) for address, entry in state.resources.items()]
         candidates += [(e.address, e.kind, tuple(e.identity)) for e in unsettled(state) if e.op in ("create", "replace")]
-        seen: set[tuple[str, tuple]] = set()
+        seen: set[tuple[str, Identity]] = set()
         for address, kind_name, identity in candidates:
             key = (kind_name, identity)
             owned_keys.add(key)
@@ -356,10 +356,13 @@ def _create_changes(kind: Kind, resource: Resource) -> list[FieldChange]:
 
 def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject | None,
               state: State | None, owned_address: str | None, policy: Policy) -> Action:
-    base = dict(address=resource.address, kind=resource.kind, identity=tuple(resource.identity))
+    def action(op: Op, reason: str, changes: list[FieldChange], **extra: Any) -> Action:
+        return Action(address=resource.address, kind=resource.kind, identity=tuple(resource.identity), op=op,
+                      reason=reason, changes=changes, **extra)
+
     if current is None:
         reason = "owned by this stack but missing on the platform" if owned_address else "does not exist"
-        return Action(**base, op=Op.CREATE, reason=reason, changes=_create_changes(kind, resource))
+        return action(Op.CREATE, reason, _create_changes(kind, resource))
     entry = state.resources.get(owned_address) if state and owned_address else None
     changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None)
     if owned_address is None:
@@ -371,19 +374,18 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
             reason = "exists, not owned by this stack; adopting it updates it"
         else:
             reason = "exists, not owned by this stack, already as declared"
-        return Action(**base, op=Op.IMPORT, reason=reason, changes=changes, platform_id=current.platform_id,
+        return action(Op.IMPORT, reason, changes, platform_id=current.platform_id,
                       destructive=kind.destructive and any(c.forces_replace for c in changes), adopt=consent,
                       blocked=kind.refuse_write(ctx, resource, current, changes, adopting=True),
                       live=_visible_fields(kind, current))
     if any(c.forces_replace for c in changes):
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
-        return Action(**base, op=Op.REPLACE, reason=f"{fields} cannot change in place", changes=changes,
-                      platform_id=current.platform_id, destructive=kind.destructive)
+        return action(Op.REPLACE, f"{fields} cannot change in place", changes, platform_id=current.platform_id,
+                      destructive=kind.destructive)
     if changes:
-        return Action(**base, op=Op.UPDATE, reason="differs from the declaration", changes=changes,
-                      platform_id=current.platform_id,
+        return action(Op.UPDATE, "differs from the declaration", changes, platform_id=current.platform_id,
                       blocked=kind.refuse_write(ctx, resource, current, changes, adopting=False))
-    return Action(**base, op=Op.NOOP, reason="in sync", platform_id=current.platform_id)
+    return action(Op.NOOP, "in sync", [], platform_id=current.platform_id)
 
 
 def _visible_fields(kind: Kind, live: LiveObject) -> dict[str, Any]:

@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Strict, StrictBool, StrictFloat, StrictInt, StrictStr
+from pydantic.config import JsonDict
 
 __all__ = [
     "Expect", "StrictBool", "StrictFloat", "StrictInt", "StrictStr", "Name", "describe_found", "expects", "explain",
@@ -34,7 +35,7 @@ class Expect(str):
     (`set[Annotated[str, ..., Expect("a user name")]]`)."""
 
 
-def expects(words: str) -> dict[str, str]:
+def expects(words: str) -> JsonDict:
     """`json_schema_extra` saying what a field expects, in the words an error message uses."""
     return {"expected": words}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import os
 import stat
 from pathlib import Path
-
 from typing import ClassVar
 
 from pydantic import BaseModel, ConfigDict, StrictStr, model_validator

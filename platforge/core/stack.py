@@ -20,14 +20,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .errors import Problem, StackError
-from .schema import Name, StrictFloat, StrictInt, describe_found, expects, explain
-from .model import Resource, SourceLocation
+from .model import Identity, Resource, SourceLocation
 from .plan import Platform
+from .schema import Name, StrictFloat, StrictInt, describe_found, expects, explain
 from .secrets import SecretUnavailable
 
 RESERVED_TABLES = {"stack", "platform", "state", "external", "adopt", "unmanaged"}
@@ -251,7 +251,12 @@ def _with_defaults(raw: dict[str, Any], kind: Any, platform_cfg: PlatformConfig)
     return raw
 
 
-def _single_table(documents, name: str, model: type[BaseModel], problems: list[Problem], required: bool = False):
+Document = tuple[Path, str, dict[str, Any]]
+ModelT = TypeVar("ModelT", bound=BaseModel)
+
+
+def _single_table(documents: list[Document], name: str, model: type[ModelT], problems: list[Problem],
+                  required: bool = False) -> ModelT | None:
     found = [(path, text, doc[name]) for path, text, doc in documents if name in doc]
     if not found:
         if required:
@@ -277,7 +282,7 @@ def _single_table(documents, name: str, model: type[BaseModel], problems: list[P
         return None
 
 
-def _find_table(documents, name: str) -> tuple[str, int | None]:
+def _find_table(documents: list[Document], name: str) -> tuple[str, int | None]:
     for path, text, doc in documents:
         if name in doc:
             return str(path), _locate(text, [name])
@@ -312,7 +317,7 @@ def _did_you_mean(word: str, candidates: Any) -> str:
 
 def _duplicate_identities(resources: list[Resource]) -> list[Problem]:
     problems = []
-    seen: dict[tuple[str, tuple], Resource] = {}
+    seen: dict[tuple[str, Identity], Resource] = {}
     for resource in resources:
         key = (resource.kind, tuple(resource.identity))
         if key in seen:

@@ -26,7 +26,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -40,11 +40,11 @@ try:
 except ImportError:  # pragma: no cover  (not POSIX: the local lock says so when used)
     fcntl = None  # type: ignore[assignment]
 
-STATE_FORMAT = "platforge.state/v1"
+STATE_FORMAT: Literal["platforge.state/v1"] = "platforge.state/v1"
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 class ResourceState(BaseModel):
@@ -86,12 +86,6 @@ class State(BaseModel):
     platform: dict[str, Any] = Field(default_factory=dict)
     resources: dict[str, ResourceState] = Field(default_factory=dict)
     journal: list[JournalEntry] = Field(default_factory=list)
-
-    def owned(self, kind: str, identity: tuple) -> str | None:
-        for address, entry in self.resources.items():
-            if entry.kind == kind and tuple(entry.identity) == tuple(identity):
-                return address
-        return None
 
     def pending(self) -> list[JournalEntry]:
         return [e for e in self.journal if e.status == "pending"]
@@ -150,7 +144,7 @@ class LockInfo(BaseModel):
     def describe(self, now: float | None = None) -> str:
         now = time.time() if now is None else now
         who = self.user or self.owner.rpartition(":")[0] or self.owner
-        started = datetime.fromtimestamp(self.created, timezone.utc).isoformat(timespec="seconds")
+        started = datetime.fromtimestamp(self.created, UTC).isoformat(timespec="seconds")
         text = (f"{who} (pid {self.pid} on {self.host}, running {self.operation} since {started}, "
                 f"{max(0.0, now - self.created):.0f} s ago")
         if self.expires is not None:

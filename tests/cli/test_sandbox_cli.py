@@ -220,11 +220,10 @@ def test_port_zero_prints_the_port_it_really_bound(tmp_path):
 
 
 def test_help_documents_every_quota_flag_with_its_default():
+    from platforge.provider.datatailr.sandbox.config import SandboxConfig
     from typer.testing import CliRunner
 
     from platforge.cli.sandbox import app as cli
-
-    from platforge.provider.datatailr.sandbox.config import SandboxConfig
 
     output = CliRunner().invoke(cli, ["datatailr", "--help"], env={"COLUMNS": "250", "NO_COLOR": "1"}).output
     for flag in (*QUOTA_FLAGS, "--session-secret"):

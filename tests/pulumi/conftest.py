@@ -11,11 +11,11 @@ from typing import Any
 
 import httpx
 import pytest
-
 from platforge.provider import get_platform
+from platforge.provider._kit.sandbox.serve import EmbeddedServer
 from platforge.pulumi.base import provider_for
 from platforge.pulumi.datatailr import RESOURCES
-from platforge.provider._kit.sandbox.serve import EmbeddedServer
+
 from tests.conftest import RunningSandbox
 
 from .harness import (

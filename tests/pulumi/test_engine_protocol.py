@@ -7,8 +7,9 @@ from __future__ import annotations
 import base64
 import sys
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import grpc
 import pytest

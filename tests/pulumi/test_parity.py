@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from platforge.cli import app
 
-from .conftest import STACK_V1, STACK_V2, STACK_V2_CHANGES, Api, start_provider, start_sandbox, stack_env, write_stack
+from .conftest import STACK_V1, STACK_V2, STACK_V2_CHANGES, Api, stack_env, start_provider, start_sandbox, write_stack
 from .harness import MiniEngine, summarize
 from .programs import declared_from_stack
 

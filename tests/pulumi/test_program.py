@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pulumi
 import pytest
+from platforge.pulumi import datatailr
+from platforge.pulumi.base import provider_for
 from typer.testing import CliRunner
 
 from platforge.cli import app
 from platforge.core.errors import StackError
-from platforge.pulumi import datatailr
-from platforge.pulumi.base import provider_for
 
 from .conftest import (
     QUICKSTART,

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pulumi
 import pytest
-
-from platforge.core.errors import StackError
 from platforge.provider.datatailr.kinds.kv import SecretKind
 from platforge.pulumi import datatailr
+
+from platforge.core.errors import StackError
 
 from .conftest import PROJECT, REPO, Api, declared, password_config, provider_blob, resource_type, write_stack
 from .harness import (
@@ -319,9 +319,8 @@ def test_a_secret_without_a_declared_acl_cannot_be_adopted(engine: MiniEngine, a
 def test_a_kind_refusal_stops_adoption_before_any_write(module_sandbox, api: Api, unique, monkeypatch) -> None:
     """Whatever a kind refuses to write (here a stand-in refusal) stops `create` with its reason,
     even with adopt=True, and nothing is written."""
-    from pulumi.dynamic import Config, ConfigureRequest
-
     from platforge.pulumi.dynamic import AdoptionRefused, KindProvider
+    from pulumi.dynamic import Config, ConfigureRequest
 
     monkeypatch.setattr(SecretKind, "refuse_write",
                         lambda self, *args, **kwargs: "its readers are set elsewhere: declare `acl`")
@@ -379,7 +378,9 @@ def test_no_file_of_the_pulumi_front_door_refers_outside_the_repository() -> Non
     offenders = {str(p.relative_to(REPO)): m.group(0) for p in files
                  for m in [outside.search(p.read_text(encoding="utf-8"))] if m and p.name != Path(__file__).name}
     assert offenders == {}
-    from platforge.pulumi import base, datatailr as module, dynamic as provider, stack
+    from platforge.pulumi import base, stack
+    from platforge.pulumi import datatailr as module
+    from platforge.pulumi import dynamic as provider
 
     for documented in (provider, base, module, stack, provider.KindProvider, base.PlatforgeResource):
         assert not outside.search(documented.__doc__ or "")

@@ -29,7 +29,7 @@ from pulumi.dynamic.dynamic import serialize_provider
 from pulumi.runtime._serialization import _serialize
 
 out = {"version": platforge.__version__, "file": platforge.__file__, "blobs": {}, "loaded": {}}
-for kind in %r:
+for kind in KINDS_PLACEHOLDER:
     blob, secret = _serialize(True, serialize_provider, provider_for("datatailr", kind))
     assert not secret
     out["blobs"][kind] = blob
@@ -39,7 +39,7 @@ if loaded is not None:
     out["loaded"] = {"module_file": inspect.getsourcefile(type(loaded)), "kind": loaded.kind,
                      "marker": getattr(type(loaded), "UPGRADE_MARKER", None)}
 print(json.dumps(out))
-""" % (KINDS,)
+""".replace("KINDS_PLACEHOLDER", repr(KINDS))
 
 
 def _serialize_in_subprocess(env_path: str | None, tmp_path: Path, *args: str) -> dict:

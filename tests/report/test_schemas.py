@@ -14,9 +14,8 @@ from typing import Any
 import pytest
 
 from platforge.core.drift import DRIFT_FORMAT
-from platforge.core.plan import PLAN_FORMAT
-
 from platforge.core.model import Cause
+from platforge.core.plan import PLAN_FORMAT
 
 from .factories import (
     core_drift_doc,
@@ -227,7 +226,7 @@ def _documented(value: Any, schema: dict[str, Any], root: dict[str, Any], where:
             if key in schema["properties"]:
                 problems += _documented(sub, schema["properties"][key], root, f"{where}.{key}", seen)
     elif isinstance(value, dict) and isinstance(schema.get("additionalProperties"), dict):
-        for key, sub in value.items():  # keyed by name (coverage by kind): one location for all
+        for sub in value.values():  # keyed by name (coverage by kind): one location for all
             problems += _documented(sub, schema["additionalProperties"], root, f"{where}.*", seen)
     elif isinstance(value, list) and "items" in schema:
         for item in value:

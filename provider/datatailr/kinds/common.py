@@ -8,9 +8,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
 
-from platforge.core.schema import Expect
-
 from platforge.core.kind import Context
+from platforge.core.schema import Expect
 
 from ..._kit.transport import NotFound
 from ..client import DatatailrClient

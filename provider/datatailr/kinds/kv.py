@@ -20,8 +20,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from platforge.core.kind import Context, Kind
 from platforge.core.errors import UnsafeWrite
+from platforge.core.kind import Context, Kind
 from platforge.core.model import FieldChange, LiveObject, Resource
 from platforge.core.schema import Name
 from platforge.core.secrets import SecretRef

@@ -11,7 +11,6 @@ from urllib.parse import parse_qsl
 
 import httpx
 import pytest
-
 from platforge.provider.datatailr import DatatailrClient, PasswordLogin, RetryPolicy, TokenLogin
 
 BASE_URL = "http://dt.test"

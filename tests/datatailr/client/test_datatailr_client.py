@@ -8,7 +8,6 @@ import pickle
 
 import httpx
 import pytest
-
 from platforge.provider.datatailr import (
     Acl,
     AuthenticationError,

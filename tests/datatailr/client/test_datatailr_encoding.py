@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 
 import pytest
-
 from platforge.provider.datatailr import (
     Acl,
     AclIds,

@@ -7,15 +7,6 @@ import logging
 
 import httpx
 import pytest
-
-from platforge.provider.datatailr.wire import (
-    api_path,
-    comma_list,
-    datatailr_error,
-    encode_body,
-    encode_query,
-    unwrap,
-)
 from platforge.provider._kit.transport import (
     AuthenticationError,
     BadRequest,
@@ -25,6 +16,14 @@ from platforge.provider._kit.transport import (
     PlatformError,
     RateLimited,
     ServerError,
+)
+from platforge.provider.datatailr.wire import (
+    api_path,
+    comma_list,
+    datatailr_error,
+    encode_body,
+    encode_query,
+    unwrap,
 )
 
 REQUEST = httpx.Request("GET", "http://dt.test/api/user/ls")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
-
 from platforge.provider.datatailr import (
     Acl,
     AclIds,
@@ -22,6 +20,7 @@ from platforge.provider.datatailr import (
 )
 from platforge.provider.datatailr.filters import all_of, combine, compare, eq, is_null, quote, where
 from platforge.provider.datatailr.sandbox.listing import compile_filter
+from pydantic import ValidationError
 
 # ── users ──────────────────────────────────────────────────────────────────────────────────
 

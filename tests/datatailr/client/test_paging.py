@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from platforge.provider._kit.transport import Page, PagingError, iter_pages, paginate
 
 

@@ -8,7 +8,6 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from platforge.provider._kit.transport import RateLimiter, Transport
 
 from .conftest import FakeTime

@@ -30,10 +30,9 @@ from pathlib import Path
 import httpcore
 import httpx
 import pytest
-
 from platforge.provider._kit import transport as tp
-from platforge.provider.datatailr import DatatailrClient, PasswordLogin
 from platforge.provider._kit.transport import PlatformError, RetryPolicy, Transport, TransportError
+from platforge.provider.datatailr import DatatailrClient, PasswordLogin
 
 from .conftest import FakeTime, TopOfRange, err, ok
 

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-
+from platforge.provider._kit.transport import RateLimiter
 from platforge.provider.datatailr import (
     Acl,
     AuthenticationError,
@@ -24,7 +24,6 @@ from platforge.provider.datatailr import (
     TokenLogin,
     TransportError,
 )
-from platforge.provider._kit.transport import RateLimiter
 
 FAST = RetryPolicy(max_attempts=10, backoff_base=0.01, backoff_cap=0.05)
 

@@ -4,7 +4,6 @@ filter quoting, through the typed API only."""
 from __future__ import annotations
 
 import pytest
-
 from platforge.provider.datatailr import (
     Acl,
     AclIds,

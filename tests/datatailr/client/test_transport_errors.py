@@ -6,7 +6,6 @@ import pickle
 
 import httpx
 import pytest
-
 from platforge.provider._kit.transport import (
     AuthenticationError,
     BadRequest,

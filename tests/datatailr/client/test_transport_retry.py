@@ -5,12 +5,11 @@ from __future__ import annotations
 import logging
 import random
 from collections import deque
-from email.utils import format_datetime
 from datetime import UTC, datetime
+from email.utils import format_datetime
 
 import httpx
 import pytest
-
 from platforge.provider._kit.transport import (
     PlatformError,
     RateLimited,

@@ -6,12 +6,12 @@ from __future__ import annotations
 import json
 
 import pytest
-
-from platforge.core.kind import Context
-from platforge.core.fingerprint import Fingerprinter
 from platforge.provider.datatailr.kinds import GroupKind, KvKind, UserKind
 from platforge.provider.datatailr.kinds.acl import live_acl
 from platforge.provider.datatailr.models import AclIds
+
+from platforge.core.fingerprint import Fingerprinter
+from platforge.core.kind import Context
 
 BASE = """
 [group.analysts]

@@ -17,13 +17,13 @@ from unittest import mock
 import httpx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from platforge.provider import get_platform
+from platforge.provider._kit.sandbox.serve import EmbeddedServer
+from platforge.provider.datatailr.sandbox.app import create_app
+from platforge.provider.datatailr.sandbox.config import SandboxConfig
 
 from platforge.core.engine import Engine, make_backend
 from platforge.core.stack import load_stack
-from platforge.provider import get_platform
-from platforge.provider.datatailr.sandbox.app import create_app
-from platforge.provider.datatailr.sandbox.config import SandboxConfig
-from platforge.provider._kit.sandbox.serve import EmbeddedServer
 
 GROUPS = ["analysts", "engineers", "finance", "ops"]
 USERS = ["alice", "bob", "carol", "dave", "erin"]

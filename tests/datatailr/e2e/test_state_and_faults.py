@@ -7,11 +7,11 @@ import json
 
 import httpx
 import pytest
+from platforge.provider import get_platform
 
 from platforge.core.engine import Engine, make_backend
 from platforge.core.errors import LockError
 from platforge.core.stack import load_stack
-from platforge.provider import get_platform
 
 STATE = '[state]\nbackend = "platform"\nprefix = "platforge/stacks/team"\n'
 BODY = """

@@ -10,10 +10,10 @@ import json
 import secrets as pysecrets
 
 import pytest
+from platforge.provider._kit.transport import PermissionDenied
 from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
 from platforge.provider.datatailr.models import Acl
 from platforge.provider.datatailr.platform import DatatailrObjectStore
-from platforge.provider._kit.transport import PermissionDenied
 
 from platforge.core.errors import StateError
 from platforge.core.state import ObjectStoreStateBackend, ResourceState, State

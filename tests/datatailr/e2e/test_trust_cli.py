@@ -10,7 +10,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-
 from platforge.provider.datatailr.kinds import UserKind
 
 from .conftest import SECRET_MARKER

@@ -13,7 +13,6 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from platforge.provider.datatailr.sandbox.auth import COOKIE_NAME
 
 pytestmark = pytest.mark.fuzz
@@ -51,9 +50,9 @@ queries = st.dictionaries(st.sampled_from(KEYS), st.text(max_size=30), max_size=
 
 @pytest.fixture(scope="module")
 def fuzz_target(tmp_path_factory):
+    from platforge.provider._kit.sandbox.serve import EmbeddedServer
     from platforge.provider.datatailr.sandbox.app import create_app
     from platforge.provider.datatailr.sandbox.config import SandboxConfig
-    from platforge.provider._kit.sandbox.serve import EmbeddedServer
 
     db = tmp_path_factory.mktemp("fuzz") / "sandbox.db"
     app = create_app(SandboxConfig(db_path=str(db), admin_password=secrets.token_urlsafe(16), faults=_small_body_faults()))

@@ -18,7 +18,6 @@ from pathlib import Path
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, settings
-
 from platforge.provider.datatailr.sandbox.app import create_app
 from platforge.provider.datatailr.sandbox.auth import COOKIE_NAME
 from platforge.provider.datatailr.sandbox.config import SandboxConfig

@@ -8,9 +8,9 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from platforge.provider.datatailr.sandbox import cron
 from platforge.provider.datatailr.sandbox.errors import BadRequest
+
 from tests.conftest import RunningSandbox
 
 # `Schedule.__compile__`'s parser, verbatim.

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import jwt
 import pytest
-
 from platforge.provider.datatailr.sandbox.auth import COOKIE_NAME
+
 from tests.conftest import RunningSandbox, SandboxFactory
 from tests.datatailr.sandbox.conftest import UserFactory, login, result, signed_in
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-from contextlib import closing
-
 import json
 import time
+from contextlib import closing
 
 import httpx
 import pytest
-
 from platforge.provider._kit.sandbox.faults import FaultConfig
 
 

@@ -11,7 +11,6 @@ from pydantic import Field
 from ..fields import Paging, Text, unquote
 from ..wire import WireModel
 
-
 Number = Text | int
 
 
