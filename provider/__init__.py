@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from ._kit.transport import PlatformError
+from ._kit.client import PlatformError
 
 __all__ = ["PLATFORMS", "PlatformConnectionError", "PlatformError", "get_platform"]
 

@@ -9,7 +9,7 @@
 `kv`, `secrets`, `blobs`, `jobs`, `tags`) only say which command takes which arguments.
 """
 
-from .._kit.transport import (
+from .._kit.client import (
     AuthenticationError,
     BadRequest,
     Conflict,

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .._kit.transport import Page, PlatformError, paginate
+from .._kit.client import PlatformError
 from .filters import combine
 from .models import Acl, AclIds, BlobEntry
 
@@ -66,11 +66,7 @@ class BlobsApi:
         """Everything under `prefix` (a `blob://bucket/dir/` URI), all pages."""
         base = {"bucket_name": prefix, "recursive": recursive, "filter": combine(filter, where),
                 "sort": sort, "json": True}
-
-        def fetch(offset: int, limit: int) -> Page[Any]:
-            return Page(self._client.call("GET", "blob/ls", {**base, "offset": offset, "batch-size": limit}) or [])
-
-        rows = paginate(fetch, page_size=self._client.page_size, key=lambda r: r.get("name"))
+        rows = self._client._ls("blob/ls", base, key=lambda r: r.get("name"))
         return [BlobEntry.model_validate(r) for r in rows]
 
     def rm(self, uri: str) -> str:

@@ -2,8 +2,8 @@
 
 It owns the session (password login or a ready JWT, contract §5.1), turns `call(method,
 "cmd/sub", args)` into the wire form of `wire.py`, and exposes one typed namespace per kind:
-`users`, `groups`, `kv`, `secrets`, `blobs`, `jobs`, `tags`. Retries, throttling and error
-classes come from the platform-neutral `Transport`.
+`users`, `groups`, `kv`, `secrets`, `blobs`, `jobs`, `tags`. Retries, throttling, error classes,
+paging and session renewal come from the platform-neutral client kit (`BaseClient`).
 
 Credentials come from the caller or the environment (`from_env`), never from files; they are
 masked in every error message and never part of a repr. A client cannot be pickled, so that no
@@ -12,38 +12,45 @@ framework (Pulumi dynamic providers pickle their closures) writes it into state.
 
 from __future__ import annotations
 
-import logging
 import os
 import random
-import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Hashable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
 from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
 
-from .._kit.transport import (
+from .._kit.client import (
+    DEFAULT_TIMEOUT,
     AuthenticationError,
+    BaseClient,
     PlatformError,
     RateLimiter,
     Redactor,
     RetryPolicy,
-    Transport,
-    TransportStats,
+    SessionAuth,
+    cookie,
 )
 from .blobs import BlobsApi
 from .jobs import JobsApi
 from .kv import KvApi, SecretsApi
 from .tags import TagsApi
 from .users import GroupsApi, UsersApi
-from .wire import COOKIE_NAME, SDK_VERSION, Arg, api_path, datatailr_error, encode_body, encode_query, unwrap
-
-log = logging.getLogger("platforge.datatailr")
-
-DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
+from .wire import (
+    COOKIE_NAME,
+    PAGING,
+    SDK_VERSION,
+    Arg,
+    api_path,
+    datatailr_error,
+    encode_body,
+    encode_query,
+    is_session_rejected,
+    unwrap,
+)
 
 
 def _user_agent() -> str:
@@ -90,7 +97,7 @@ def normalize_base_url(url: str) -> str:
     return text
 
 
-class DatatailrClient:
+class DatatailrClient(BaseClient):
     """Typed access to the Datatailr API. Thread-safe; use as a context manager or `close()`."""
 
     def __init__(
@@ -112,22 +119,28 @@ class DatatailrClient:
     ) -> None:
         if page_size < 1:
             raise ConfigurationError("page_size must be >= 1")
-        self.base_url = normalize_base_url(base_url)
+        base_url = normalize_base_url(base_url)
         self.page_size = page_size
         self._credentials = credentials
-        self._redactor = Redactor()
-        self._token: str | None = None
-        self._session_lock = threading.Lock()
+        redactor = Redactor()
         if isinstance(credentials, PasswordLogin):
-            self._redactor.add(credentials.password)
-        else:
-            self._set_token(credentials.jwt)
-        if rate_limiter is None and rate_limit:
-            rate_limiter = RateLimiter(rate_limit, rate_burst, sleep=sleep)
-        self._transport = Transport(
-            self.base_url,
+            redactor.add(credentials.password)
+        # A 401, a redirect to the login page or the login page itself means "log in again";
+        # only a password can do that (a ready JWT cannot be renewed).
+        self._session = SessionAuth(
+            login=self._log_in if isinstance(credentials, PasswordLogin) else None,
+            token=credentials.jwt if isinstance(credentials, TokenLogin) else None,
+            apply=cookie(COOKIE_NAME),
+            is_rejected=is_session_rejected,
+            redactor=redactor,
+        )
+        super().__init__(
+            base_url,
+            auth=self._session,
             error_mapper=datatailr_error,
             retry=retry,
+            rate_limit=rate_limit,
+            rate_burst=rate_burst,
             rate_limiter=rate_limiter,
             timeout=timeout,
             headers={
@@ -135,9 +148,9 @@ class DatatailrClient:
                 "Accept": "application/json",
                 "X-Datatailr-SDK-Version": SDK_VERSION,
             },
-            redactor=self._redactor,
-            http_transport=http_transport,
+            redactor=redactor,
             verify=verify,
+            http_transport=http_transport,
             sleep=sleep,
             rng=rng,
             wall_clock=wall_clock,
@@ -190,42 +203,24 @@ class DatatailrClient:
                else "auth='token'")
         return f"DatatailrClient({self.base_url!r}, {who})"
 
-    def __getstate__(self) -> Any:
-        raise TypeError("DatatailrClient holds credentials and a live connection pool: it cannot be pickled")
-
-    def __enter__(self) -> DatatailrClient:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-    def close(self) -> None:
-        self._transport.close()
-
-    @property
-    def stats(self) -> TransportStats:
-        return self._transport.stats
-
-    @property
-    def transport(self) -> Transport:
-        return self._transport
-
     def _set_token(self, token: str) -> None:
-        if self._token:
-            self._redactor.discard(self._token)
-        self._token = token
-        self._redactor.add(token)
+        self._session.set_token(token)
 
     # Session --------------------------------------------------------------------------------
 
     def login(self) -> None:
         """Exchange the username and password for a session cookie (contract §5.1)."""
-        creds = self._credentials
-        if not isinstance(creds, PasswordLogin):
+        if not isinstance(self._credentials, PasswordLogin):
             raise AuthenticationError("this client has a session token only and cannot log in; "
                                       "provide a fresh token or a username and password")
+        self._session.renew()
+
+    def _log_in(self) -> str:
+        """The login request itself (HTTP Basic, its own auth): the new session token."""
+        creds = self._credentials
+        assert isinstance(creds, PasswordLogin)
         try:
-            response = self._transport.request(
+            response = self.transport.request(
                 "POST", "/login", params={"response_type": "id_token"},
                 auth=(creds.username, creds.password), idempotent=True,
             )
@@ -238,24 +233,7 @@ class DatatailrClient:
         if not token:
             raise AuthenticationError(f"login succeeded but no {COOKIE_NAME} cookie came back",
                                       status=response.status_code, method="POST", path="/login")
-        self._set_token(token)
-
-    def _session_token(self) -> str:
-        with self._session_lock:
-            if self._token is None:
-                self.login()
-            assert self._token is not None
-            return self._token
-
-    def _renew(self, stale: str) -> bool:
-        """After a 401: log in again unless another thread already did. False if impossible."""
-        if not isinstance(self._credentials, PasswordLogin):
-            return False
-        with self._session_lock:
-            if self._token == stale:
-                log.info("session rejected; logging in again")
-                self.login()
-        return True
+        return token
 
     # The wire -------------------------------------------------------------------------------
 
@@ -271,30 +249,23 @@ class DatatailrClient:
         """Run one API command (`"user/ls"`) and return its unwrapped `result`.
 
         GET arguments go in the query, every other method's in a JSON body (contract §1.2);
-        `idempotent` overrides the method's retry safety (see `transport`)."""
+        `idempotent` overrides the method's retry safety (see the client kit's `_retry`). A
+        rejected session is renewed once and the request replayed, for any method: the server
+        refused it before doing anything (`SessionAuth`)."""
         method = method.upper()
         path = api_path(command)
         args = args or {}
         params = encode_query(args) if method == "GET" else None
         body = encode_body(args) if method != "GET" else None
-        secrets = tuple(secret_values)
-        renewed = False
-        while True:
-            token = self._session_token()
-            try:
-                response = self._transport.request(
-                    method, path, params=params, json=body or None,
-                    headers={"Cookie": f"{COOKIE_NAME}={token}"},
-                    idempotent=idempotent, secret_values=secrets,
-                )
-            except AuthenticationError:
-                # The server refused before doing anything: one renewal and retry is safe for
-                # any method.
-                if renewed or not self._renew(token):
-                    raise
-                renewed = True
-                continue
-            return unwrap(response)
+        response = self.transport.request(method, path, params=params, json=body or None,
+                                          idempotent=idempotent, secret_values=tuple(secret_values))
+        return unwrap(response)
+
+    def _ls(self, command: str, args: Mapping[str, Any], *,
+            key: Callable[[Any], Hashable] | None = None) -> list[Any]:
+        """Every row of a paged `ls`-style command (`offset` + `batch-size`, contract §1.4)."""
+        paging = replace(PAGING, page_size=self.page_size)
+        return paging.collect(lambda page: self.call("GET", command, {**args, **page}), key=key)
 
 
 def _session_cookie(response: httpx.Response) -> str | None:

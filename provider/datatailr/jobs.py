@@ -22,7 +22,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .._kit.transport import Conflict, Page, paginate
+from .._kit.client import Conflict
 from .filters import combine
 from .models import Acl, CronSchedule, Job, JobRun, JobSaveResult, StartResult, memory_text
 from .wire import Arg, comma_list
@@ -136,12 +136,7 @@ class JobsApi:
            sort: str | None = None, include_removed: bool = False) -> list[Job]:
         """Every job's current version (all pages; the server returns 100 at a time)."""
         base = {"filter": combine(filter, where), "sort": sort, "all": include_removed, "json": True}
-
-        def fetch(offset: int, limit: int) -> Page[Any]:
-            return Page(self._client.call("GET", "job/ls", {**base, "offset": offset, "batch-size": limit}) or [])
-
-        rows = paginate(fetch, page_size=self._client.page_size,
-                        key=lambda r: (r.get("name"), r.get("environment")))
+        rows = self._client._ls("job/ls", base, key=lambda r: (r.get("name"), r.get("environment")))
         return [Job.model_validate(r) for r in rows]
 
     def versions(self, job_name: str, *, environment: str = "dev") -> list[int]:
@@ -222,12 +217,7 @@ class JobsApi:
              sort: str | None = None) -> list[JobRun]:
         """Every run record matching the filter (all pages)."""
         base = {"filter": combine(filter, where), "sort": sort, "json": True}
-
-        def fetch(offset: int, limit: int) -> Page[Any]:
-            return Page(self._client.call("GET", "job/runs", {**base, "offset": offset, "batch-size": limit}) or [])
-
-        rows = paginate(fetch, page_size=self._client.page_size,
-                        key=lambda r: (r.get("run_id", r.get("id")), r.get("job_name")))
+        rows = self._client._ls("job/runs", base, key=lambda r: (r.get("run_id", r.get("id")), r.get("job_name")))
         return [JobRun.model_validate(r) for r in rows]
 
     def cron(self, helpers: ScheduleHelpers) -> CronSchedule | None:

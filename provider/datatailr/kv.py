@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import SecretStr
 
-from .._kit.transport import Page, paginate
 from .filters import combine
 from .models import Acl, AclIds, KvEntry
 from .wire import comma_list
@@ -77,15 +76,7 @@ class KvApi:
             "sort": sort,
             "json": True,
         }
-
-        def fetch(offset: int, limit: int) -> Page[Any]:
-            result = self._client.call("GET", "kv/ls", {**base, "offset": offset, "batch-size": limit})
-            if isinstance(result, Mapping):
-                return Page(result.get("items") or [], result.get("total"))
-            return Page(result or [])
-
-        rows = paginate(fetch, page_size=self._client.page_size,
-                        key=lambda r: (r.get("environment"), r.get("key")))
+        rows = self._client._ls("kv/ls", base, key=lambda r: (r.get("environment"), r.get("key")))
         return [KvEntry.model_validate(r) for r in rows]
 
     def acls(self, key: str, *, environment: str | None = None) -> AclIds:

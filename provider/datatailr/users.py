@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .._kit.transport import Page, paginate
 from .filters import combine
 from .models import Group, SignedUser, User
 from .wire import comma_list
@@ -22,13 +21,7 @@ if TYPE_CHECKING:
 
 
 def _listing(client: DatatailrClient, command: str, filter: str | None, sort: str | None) -> list[Any]:
-    def fetch(offset: int, limit: int) -> Page[Any]:
-        rows = client.call("GET", command, {
-            "filter": filter, "sort": sort, "offset": offset, "batch-size": limit, "json": True,
-        })
-        return Page(rows or [])
-
-    return paginate(fetch, page_size=client.page_size)
+    return client._ls(command, {"filter": filter, "sort": sort, "json": True})
 
 
 class UsersApi:

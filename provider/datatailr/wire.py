@@ -9,6 +9,9 @@ as strings in bodies, as the SDK's `str()` does. Lists are comma-joined, never a
 Responses: `{"result": X}`. An error is a status >= 400, *or any status* with a non-empty
 `"error"` key; an authentication failure is a 401, a redirect to a login URL, or an HTML login
 page.
+
+Listings page by offset: `offset` + `batch-size`, the rows as a bare list (or, for `kv ls`, an
+object with `items` and the `total` of matches).
 """
 
 from __future__ import annotations
@@ -21,11 +24,12 @@ from typing import Any
 
 import httpx
 
-from .._kit.transport import (
+from .._kit.client import (
     AuthenticationError,
     BadRequest,
     Conflict,
     NotFound,
+    OffsetPaging,
     PermissionDenied,
     PlatformError,
     error_from_status,
@@ -41,6 +45,9 @@ SDK_VERSION = "0.2.3"
 STDERR_HEADER = "X-Datatailr-Stderr"
 
 Arg = str | int | float | bool | Sequence[str | int] | Mapping[str, Any] | None
+
+#: How `ls`-style commands page (contract §1.4); the client sets the page size.
+PAGING = OffsetPaging(offset="offset", limit="batch-size", items="items", total="total")
 
 
 def api_path(command: str) -> str:
@@ -159,6 +166,14 @@ def datatailr_error(response: httpx.Response) -> PlatformError | None:
         message = truncate(error if isinstance(error, str) else str(error))
         return _classify_message(message)(message, status=status)
     return None
+
+
+def is_session_rejected(response: httpx.Response) -> bool:
+    """Whether the session was not accepted (a 401, a redirect to the login page, the login
+    page itself, or a 200 saying "not authenticated"): what makes the client log in again."""
+    if response.status_code < 300 and b'"error"' not in response.content and not is_login_page(response):
+        return False  # the common case, decided without parsing the body
+    return isinstance(datatailr_error(response), AuthenticationError)
 
 
 def unwrap(response: httpx.Response) -> Any:

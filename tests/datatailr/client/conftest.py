@@ -1,5 +1,5 @@
-"""Fakes for the client tests: a recording Datatailr server for `httpx.MockTransport`, a fake
-clock whose `sleep` records the delays, and an RNG that always picks the top of the range."""
+"""Fakes for the client tests: a recording Datatailr server for `httpx.MockTransport`; the fake
+clock and RNG are the client kit's (`tests/kit/client/fakes.py`)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,10 @@ from urllib.parse import parse_qsl
 import httpx
 import pytest
 from platforge.provider.datatailr import DatatailrClient, PasswordLogin, RetryPolicy, TokenLogin
+
+from tests.kit.client.fakes import FakeTime, TopOfRange
+
+__all__ = ["FakeDatatailr", "FakeTime", "TopOfRange", "body", "err", "ok", "query"]
 
 BASE_URL = "http://dt.test"
 PASSWORD = "pw-Secret-123"
@@ -95,29 +99,6 @@ class FakeDatatailr:
         for value in values:
             assert value != "None", f"None sent on the wire: {request.method} {request.url}"
             assert not (value.startswith("['") or value.startswith("[\"")), f"Python repr sent: {value!r}"
-
-
-class FakeTime:
-    """A clock that only moves when something sleeps; every sleep is recorded."""
-
-    def __init__(self, start: float = 1_000.0) -> None:
-        self.now = start
-        self.sleeps: list[float] = []
-
-    def clock(self) -> float:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        assert seconds >= 0
-        self.sleeps.append(seconds)
-        self.now += seconds
-
-
-class TopOfRange:
-    """An RNG whose `uniform(a, b)` is `b`: makes full-jitter backoff show its ceiling."""
-
-    def uniform(self, a: float, b: float) -> float:
-        return b
 
 
 @pytest.fixture

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import pickle
+from collections import deque
 
 import httpx
 import pytest
+from platforge.provider._kit.client import BaseClient, PagingError, SessionAuth
 from platforge.provider.datatailr import (
     Acl,
     AuthenticationError,
@@ -283,7 +285,7 @@ def test_rate_limited_error_carries_retry_after(make_client, server):
 
 
 def test_client_side_rate_limit_is_shared_by_all_calls(make_client, server, fake_time):
-    from platforge.provider._kit.transport import RateLimiter
+    from platforge.provider._kit.client import RateLimiter
 
     limiter = RateLimiter(rate=10, burst=1, clock=fake_time.clock, sleep=fake_time.sleep)
     client = make_client(server, rate_limiter=limiter)
@@ -330,3 +332,63 @@ def test_not_found_keeps_the_server_message(client, server):
     with pytest.raises(NotFound) as info:
         client.users.get("zed")
     assert info.value.message == "User 'zed' not found" and info.value.status == 404
+
+
+def test_users_and_blobs_page_through_the_kits_offset_paging(make_client, server):
+    client = make_client(server, page_size=2)
+    users = [{"name": f"u{i}", "user_id": i} for i in range(5)]
+    blobs = [{"name": n} for n in ("a", "b", "b", "c")]  # "b" shifted into the next page: dropped
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        q = query(request)
+        rows = users if request.url.path == "/api/user/ls" else blobs
+        start, size = int(q["offset"]), int(q["batch-size"])
+        return ok(rows[start: start + size])
+
+    server.handler = listing
+    assert [u.name for u in client.users.ls(where={"name": "x"})] == [f"u{i}" for i in range(5)]
+    assert [query(r)["offset"] for r in server.api_requests] == ["0", "2", "4"]
+    assert query(server.last)["filter"] == "name = 'x'" and query(server.last)["json"] == "True"
+    assert [b.name for b in client.blobs.ls("blob://bucket/")] == ["a", "b", "c"]
+
+
+def test_a_listing_reply_that_is_not_a_page_is_an_error_not_an_empty_listing(client, server):
+    server.queue(ok({"rows": [{"key": "k"}]}))
+    with pytest.raises(PagingError, match="no 'items'"):
+        client.kv.ls()
+
+
+def test_concurrent_401s_log_in_again_once(make_client, server):
+    """Eight threads rejected with the same expired session: one login, eight replays."""
+    import threading
+
+    server.tokens = deque(["first-token", "second-token"])
+    client = make_client(server)
+    client.login()
+    n = 8
+    barrier = threading.Barrier(n, timeout=10)
+
+    def expire_first_session(request: httpx.Request) -> httpx.Response:
+        if request.headers["cookie"].endswith("first-token"):
+            barrier.wait()  # all threads were sent with the old session before any 401 arrives
+            return err(401, "Session expired - please log in again")
+        return ok(True)
+
+    server.handler = expire_first_session
+    results: list[bool] = []
+    threads = [threading.Thread(target=lambda: results.append(client.users.exists("bob"))) for _ in range(n)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=20)
+    assert results == [True] * n
+    assert server.logins == 2  # the first login, and one renewal for all eight
+    replays = [r for r in server.api_requests if r.headers["cookie"].endswith("second-token")]
+    assert len(replays) == n
+
+
+def test_the_client_is_a_kit_base_client_with_a_cookie_session(client, server):
+    assert isinstance(client, BaseClient) and isinstance(client.auth, SessionAuth)
+    server.queue(ok(True))
+    client.users.exists("bob")
+    assert client.stats.requests == 2  # the login and the call

@@ -7,7 +7,7 @@ import logging
 
 import httpx
 import pytest
-from platforge.provider._kit.transport import (
+from platforge.provider._kit.client import (
     AuthenticationError,
     BadRequest,
     Conflict,

@@ -8,7 +8,7 @@ import time
 
 import httpx
 import pytest
-from platforge.provider._kit.transport import RateLimiter
+from platforge.provider._kit.client import RateLimiter
 from platforge.provider.datatailr import (
     Acl,
     AuthenticationError,

@@ -1,4 +1,4 @@
-"""Retry rules of `platforge.provider._kit.transport.Transport`, on a platform-neutral fake server."""
+"""Retry rules of `platforge.provider._kit.client.Transport`, on a platform-neutral fake server."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from email.utils import format_datetime
 
 import httpx
 import pytest
-from platforge.provider._kit.transport import (
+from platforge.provider._kit.client import (
     PlatformError,
     RateLimited,
     RetryPolicy,
@@ -21,7 +21,7 @@ from platforge.provider._kit.transport import (
     parse_retry_after,
 )
 
-from .conftest import FakeTime, TopOfRange
+from .fakes import FakeTime, TopOfRange
 
 POLICY = RetryPolicy(max_attempts=4, backoff_base=0.5, backoff_cap=4.0, max_total_delay=60.0)
 

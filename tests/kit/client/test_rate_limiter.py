@@ -8,9 +8,9 @@ import httpx
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from platforge.provider._kit.transport import RateLimiter, Transport
+from platforge.provider._kit.client import RateLimiter, Transport
 
-from .conftest import FakeTime
+from .fakes import FakeTime
 
 
 def test_burst_then_one_token_per_interval(fake_time: FakeTime):

@@ -6,7 +6,7 @@ import pickle
 
 import httpx
 import pytest
-from platforge.provider._kit.transport import (
+from platforge.provider._kit.client import (
     AuthenticationError,
     BadRequest,
     Conflict,
