@@ -30,6 +30,7 @@ How the Pulumi engine drives a dynamic provider, and what this one does about it
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -52,7 +53,7 @@ from ..core.diff import diff_resource
 from ..core.errors import AdoptionError, ApplyError
 from ..core.fingerprint import Fingerprinter, new_key
 from ..core.kind import Context, Kind
-from ..core.model import LiveObject, Op, Resource
+from ..core.model import LiveObject, ObjectRef, Op, Resource
 from ..core.plan import Plan, Target, make_plan
 from ..core.policy import Policy
 from ..core.schema import describe_found, explain
@@ -79,61 +80,86 @@ class AdoptionRefused(Exception):
 
 @dataclass(frozen=True)
 class PulumiSettings:
-    """The `platforge:*` stack config, as the provider reads it."""
+    """The `platforge:*` stack config, read through the platform's own `[platform]` model: each
+    field of that model is `platforge:<field>` (or its camelCase spelling), and each credential
+    the model names is `platforge:<credential>` (a secret)."""
 
-    endpoint: str
-    environment: str = "dev"
-    token: str | None = None
-    username: str | None = None
-    password: str | None = None
-    rate_limit: float | None = None
+    values: dict[str, Any]
+    credentials: dict[str, str]
 
     @classmethod
-    def from_config(cls, config: Any) -> PulumiSettings:
-        def get(key: str) -> str | None:
-            value = config.get(f"platforge:{key}")
-            return None if value in (None, "") else str(value)
+    def from_config(cls, config: Any, platform: Any) -> PulumiSettings:
+        model = platform.config_model
+        credential_fields = set(model.credential_fields.values())
 
-        endpoint = get("endpoint")
-        if not endpoint:
+        def get(key: str) -> Any:
+            for spelling in (key, _camel(key)):
+                value = config.get(f"platforge:{spelling}")
+                if value not in (None, ""):
+                    return value
+            return None
+
+        values: dict[str, Any] = {}
+        for name in model.model_fields:
+            if name == "type" or name in credential_fields:
+                continue
+            value = get(name)
+            if value is not None:
+                values[name] = _typed(value)
+        if "endpoint" not in values:
             raise ValueError("missing stack config platforge:endpoint (pulumi config set platforge:endpoint URL)")
-        rate = get("rateLimit")
-        return cls(endpoint=endpoint, environment=get("environment") or "dev", token=get("token"),
-                   username=get("username"), password=get("password"), rate_limit=float(rate) if rate else None)
+        credentials = {c: str(v) for c in model.credential_fields if (v := get(c)) is not None}
+        if not credentials:
+            names = " or ".join(f"platforge:{c}" for c in model.credential_fields)
+            raise ValueError(f"missing credentials: set the secret stack config {names}")
+        return cls(values, credentials)
+
+    def platform_config(self, platform: Any) -> tuple[Any, dict[str, str]]:
+        """The platform's `[platform]` model as a stack would declare it, with the credentials
+        handed over the way that model names them (variable names), and those variables."""
+        model = platform.config_model
+        data: dict[str, Any] = {"type": platform.name, **self.values}
+        environ: dict[str, str] = {}
+        for credential, field_name in model.credential_fields.items():
+            if credential in self.credentials:
+                variable = f"PLATFORGE_PULUMI_{credential.upper()}"
+                data[field_name] = variable
+                environ[variable] = self.credentials[credential]
+        return model.model_validate(data), environ
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def _typed(value: Any) -> Any:
+    """Stack config arrives as strings (structured config as JSON): numbers and booleans as such."""
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return value
+        if isinstance(parsed, (bool, int, float)):
+            return parsed
+    return value
 
 
 class _Connection:
-    """What `configure()` builds: the platform, a logged-in client and the core's context."""
+    """What `configure()` builds: the platform, its configuration, a logged-in client and the
+    core's context."""
 
     def __init__(self, platform_name: str, settings: PulumiSettings) -> None:
         self.platform = get_platform(platform_name)
         self.settings = settings
-        self.client = _connect(self.platform, settings)
+        self.config, environ = settings.platform_config(self.platform)
+        self.client = self.platform.connect(self.config, environ=environ)
         self.key = new_key()  # fingerprints only compare values within this process
         self.endpoint = self.platform.endpoint_of(self.client)
 
     def context(self, extra: Mapping[str, Any] | None = None) -> Context:
-        settings = {"environment": self.settings.environment, **(extra or {})}
+        settings = {**self.platform.settings(self.config, []), **(extra or {})}
         return Context(self.client, Fingerprinter(self.key), settings)
-
-
-def _connect(platform: Any, settings: PulumiSettings) -> Any:
-    """Reuse the platform's own login path, with credentials from stack config (not env)."""
-    from types import SimpleNamespace
-
-    variables = {}
-    names = SimpleNamespace(endpoint=settings.endpoint, environment=settings.environment,
-                            token_env=None, username_env=None, password_env=None, rate_limit=settings.rate_limit)
-    if settings.username and settings.password:
-        variables = {"PLATFORGE_PULUMI_USERNAME": settings.username, "PLATFORGE_PULUMI_PASSWORD": settings.password}
-        names.username_env, names.password_env = "PLATFORGE_PULUMI_USERNAME", "PLATFORGE_PULUMI_PASSWORD"
-    elif settings.token:
-        variables = {"PLATFORGE_PULUMI_TOKEN": settings.token}
-        names.token_env = "PLATFORGE_PULUMI_TOKEN"
-    else:
-        raise ValueError("missing credentials: set the secret stack config platforge:token, "
-                         "or platforge:username and the secret platforge:password")
-    return platform.connect(names, environ=variables)
 
 
 class KindProvider(ResourceProvider):
@@ -160,7 +186,8 @@ class KindProvider(ResourceProvider):
         self._lock = threading.Lock()
 
     def configure(self, req: ConfigureRequest) -> None:
-        self._connection = _Connection(self.platform, PulumiSettings.from_config(req.config))
+        self._connection = _Connection(self.platform, PulumiSettings.from_config(req.config,
+                                                                                 get_platform(self.platform)))
 
     # ---- helpers -----------------------------------------------------------------------
 
@@ -229,7 +256,7 @@ class KindProvider(ResourceProvider):
         conn = self._conn()
         platform = conn.platform
         ctx = conn.context(self._settings_extra(control))
-        target = Target(platform=platform.name, endpoint=conn.endpoint, environment=conn.settings.environment,
+        target = Target(platform=platform.name, endpoint=conn.endpoint, environment=conn.config.scope(),
                         stack="pulumi")
         state = State()
         if owned:
@@ -245,7 +272,7 @@ class KindProvider(ResourceProvider):
         except ApplyError as exc:
             detail = "; ".join(f"{address}: {message}" for address, message in exc.failures)
             raise RuntimeError(f"{exc}: {detail}") from None
-        live = self._kind.read(ctx, resource.identity)
+        live = self._kind.read(ctx, ObjectRef(tuple(resource.identity)))
         return None if live is None else live.platform_id
 
     def _refuse(self, plan: Plan) -> None:
@@ -347,7 +374,7 @@ class KindProvider(ResourceProvider):
         if self._connection is None or not kind.secrets_readable:
             return {}
         ctx = self._conn().context(self._settings_extra(control))
-        live = kind.read(ctx, resource.identity)
+        live = kind.read(ctx, ObjectRef(tuple(resource.identity)))
         return {} if live is None else dict(kind.fingerprint_live(ctx, live, resource))
 
     def create(self, props: dict[str, Any]) -> CreateResult:
@@ -367,7 +394,7 @@ class KindProvider(ResourceProvider):
         identity = self._identity(id_)
         control = _control(props)
         ctx = self._conn().context(self._settings_extra(control))
-        live = self._kind.read(ctx, identity)
+        live = self._kind.read(ctx, ObjectRef(identity, props.get("platform_id")))
         if live is None:
             return ReadResult(None, {})
         kind = self._kind
@@ -401,9 +428,9 @@ class KindProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Idempotent: deleting something already gone succeeds."""
-        identity = self._identity(id_)
+        ref = ObjectRef(self._identity(id_), props.get("platform_id"))
         ctx = self._conn().context()
-        self._kind.delete(ctx, identity, self._kind.read(ctx, identity))
+        self._kind.delete(ctx, ref, self._kind.read(ctx, ref))
 
 
 def _control(props: Mapping[str, Any]) -> dict[str, Any]:

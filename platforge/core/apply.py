@@ -15,15 +15,16 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from threading import Lock
 from typing import Any
 
 from .diff import changes_against_live, declared_fingerprints
-from .errors import AdoptionError, ApplyError
+from .errors import AdoptionError, ApplyError, PermanentError, TemporaryError
 from .kind import Context, Kind
-from .model import Action, FieldChange, LiveObject, Op, Resource
+from .model import Action, Created, FieldChange, LiveObject, ObjectRef, Op, Resource
+from .outputs import resolve
 from .plan import Plan, Platform, unsettled
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
 
@@ -36,6 +37,8 @@ class ApplyResult:
     failed: list[tuple[Action, str]] = field(default_factory=list)
     skipped: list[Action] = field(default_factory=list)
     forgotten: list[str] = field(default_factory=list)
+    #: Address -> values the platform showed only once (never stored: the caller keeps them).
+    shown_once: dict[str, dict[str, str]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
@@ -85,12 +88,20 @@ class Applier:
         self.options = options or ApplyOptions()
         self.progress = progress or (lambda action, status: None)
         self._state_lock = Lock()
+        self._documents: dict[tuple[str, Any], Lock] = {}
+        #: Address -> platform_id/revision: what later actions of this apply may use.
+        self.outputs: dict[str, dict[str, Any]] = {}
+        #: Address -> values the platform showed once (an API key's secret): for the caller, never stored.
+        self.shown_once: dict[str, dict[str, str]] = {}
+        self._applied: dict[str, ResourceState] = {}
 
     def apply(self, plan: Plan, resources: list[Resource], state: State) -> ApplyResult:
         """Run `plan` (made under the caller's lock) and persist state after every level."""
         check_refusals(plan)
         by_address = {r.address: r for r in resources}
         result = ApplyResult()
+        self.outputs = {address: dict(values) for address, values in plan.outputs.items()}
+        self._applied = dict(state.resources)
         self._settle_journal(plan, state)
         self._forget_vanished(plan, state, result)
         self._record_noops(plan, by_address, state)
@@ -127,6 +138,7 @@ class Applier:
                 pool.shutdown(wait=True)
             self._record(batch, entries, futures, result, blocked)
             self._save(state)
+        result.shown_once = dict(self.shown_once)
         if result.failed:
             failures = [(a.address, e) for a, e in result.failed]
             raise ApplyError(
@@ -218,66 +230,130 @@ class Applier:
             entry = state.resources.get(action.address)
             if resource is None:
                 continue
-            wanted = self._resource_state(resource, action.platform_id)
+            resolved = self._resolved(resource)
+            known = self.outputs.get(action.address, {})
+            wanted = self._resource_state(resolved, action.platform_id or known.get("platform_id"),
+                                          known.get("revision"))
             if entry is None or entry.applied != wanted.applied or entry.fingerprints != wanted.fingerprints \
-                    or tuple(entry.identity) != tuple(wanted.identity):
+                    or tuple(entry.identity) != tuple(wanted.identity) or entry.revision != wanted.revision:
                 state.resources[action.address] = wanted
                 self._state_dirty = True
 
-    def _resource_state(self, resource: Resource, platform_id: Any) -> ResourceState:
+    def _resource_state(self, resource: Resource, platform_id: Any, revision: Any = None) -> ResourceState:
         kind = self.platform.kinds[resource.kind]
         return ResourceState(kind=resource.kind, identity=list(resource.identity), platform_id=platform_id,
-                             applied=resource.spec, fingerprints=declared_fingerprints(kind, self.ctx, resource))
+                             revision=revision, applied=resource.spec,
+                             fingerprints=declared_fingerprints(kind, self.ctx, resource))
+
+    def _resolved(self, resource: Resource) -> Resource:
+        """The resource with its output references replaced by the values earlier actions of
+        this apply produced (or the values live when nothing changed them)."""
+        with self._state_lock:
+            known = {address: dict(values) for address, values in self.outputs.items()}
+        spec, unknown = resolve(resource.spec, known)
+        if unknown:
+            raise PermanentError(f"{resource.address}: {', '.join(sorted(unknown))} depend(s) on a value no earlier "
+                                 "action produced")
+        return resource if spec == resource.spec else replace(resource, spec=spec)
+
+    def _document_lock(self, kind: Kind, action: Action) -> Lock | None:
+        """One lock per shared platform document: writes to it run one at a time, so each
+        read-modify-write sees the previous one."""
+        document = kind.document_of(ObjectRef(tuple(action.identity), action.platform_id))
+        if document is None:
+            return None
+        with self._state_lock:
+            return self._documents.setdefault((kind.name, document), Lock())
 
     def _run(self, action: Action, resource: Resource | None, state: State) -> Outcome | None:
-        """Write, read back, record. A write is sent again only when a read of live state
-        proves the first did not happen: after an ambiguous failure, the next step is always a
-        read; after an acknowledged write, only the read-back is repeated (an eventually
-        consistent platform may not show it yet, which is not proof). When no read could decide,
-        the outcome is `unknown` and the next plan decides from live state."""
         kind = self.platform.kinds[action.kind]
+        lock = self._document_lock(kind, action)
+        if lock is None:
+            return self._run_action(kind, action, resource, state)
+        with lock:
+            return self._run_action(kind, action, resource, state)
+
+    def _run_action(self, kind: Kind, action: Action, resource: Resource | None, state: State) -> Outcome | None:
+        """Write, read back, wait until ready, record. A write is sent again only when a read of
+        live state proves the first did not happen: after an ambiguous failure, the next step is
+        always a read; after an acknowledged write, only the read-back is repeated (an eventually
+        consistent platform may not show it yet, which is not proof). When no read could decide,
+        the outcome is `unknown` and the next plan decides from live state. A kind the platform
+        cannot show is never read: its write is recorded as soon as it is acknowledged."""
         self.progress(action, "start")
         attempt = 0
         step = "write"  # "decide": read live state first; "verify": the write is acknowledged
         todo: Action | None = action
-        platform_id = action.platform_id
+        created = Created(platform_id=action.platform_id)
+        target = resource
         while True:
             attempt += 1
             try:
+                if resource is not None and action.op is not Op.DELETE:
+                    target = self._resolved(resource)
                 if step == "decide":
-                    todo = self._reconsider(kind, action, resource)
+                    if not kind.observable:
+                        raise _Undecidable("the platform cannot show this kind, so nothing can tell what landed")
+                    todo = self._reconsider(kind, action, target)
                     step = "write" if todo is not None else "verify"
                 if step == "write" and todo is not None:
                     step = "decide"  # from here until acknowledged, a failure leaves live state unknown
-                    platform_id = self._execute(kind, todo, resource)
+                    created = _as_created(self._execute(kind, todo, target), created)
                     step = "verify"
                 if action.op is Op.DELETE:
-                    self._verify_deleted(kind, action)
+                    if kind.observable:
+                        self._verify_deleted(kind, action)
                     with self._state_lock:
                         state.resources.pop(action.address, None)
                 else:
-                    assert resource is not None
-                    platform_id = self._verify(kind, resource, platform_id)
+                    assert target is not None
+                    if kind.observable:
+                        live = self._verify(kind, target, created.platform_id)
+                        self._await_ready(kind, live)
+                        created.platform_id = live.platform_id if live.platform_id is not None else created.platform_id
+                        created.revision = live.revision if live.revision is not None else created.revision
                     with self._state_lock:
-                        state.resources[action.address] = self._resource_state(resource, platform_id)
+                        previous = state.resources.get(action.address)
+                        revision = created.revision if created.revision is not None else \
+                            (previous.revision if previous else None)
+                        state.resources[action.address] = self._resource_state(target, created.platform_id, revision)
+                        self.outputs[action.address] = {k: v for k, v in
+                                                        (("platform_id", created.platform_id), ("revision", revision))
+                                                        if v is not None}
+                        if created.shown_once:
+                            self.shown_once[action.address] = dict(created.shown_once)
                 break
+            except _Undecidable as exc:
+                self.progress(action, "failed")
+                return Outcome("unknown", str(exc))
             except Exception as exc:  # one failed action must not hide the others' outcome
-                if attempt >= self.options.max_attempts or not self._transient(exc):
+                if attempt >= self.options.max_attempts or not self._transient(kind, exc):
                     self.progress(action, "failed")
-                    ambiguous = step == "decide" and self._transient(exc)
+                    ambiguous = step == "decide" and self._transient(kind, exc)
                     return Outcome("unknown" if ambiguous else "failed", f"{type(exc).__name__}: {exc}")
                 time.sleep(min(self.options.retry_delay * 2 ** (attempt - 1), 5.0))
         self.progress(action, "done")
         return None
 
-    def _transient(self, exc: Exception) -> bool:
+    def _transient(self, kind: Kind, exc: Exception) -> bool:
+        """The kind says first (its own errors), then the platform; the core never guesses."""
+        if isinstance(exc, PermanentError):
+            return False
+        if isinstance(exc, TemporaryError):
+            return True
+        verdict = kind.classify_error(exc)
+        if verdict is not None:
+            return verdict
         check = getattr(self.platform, "is_transient", None)
         return bool(check and check(exc))
+
+    def _ref(self, action: Action) -> ObjectRef:
+        return ObjectRef(tuple(action.identity), action.platform_id)
 
     def _reconsider(self, kind: Kind, action: Action, resource: Resource | None) -> Action | None:
         """After an ambiguous failure (the write may or may not have happened), decide again from
         live state, level-triggered: nothing left to do (None), or the action still needed."""
-        live = kind.read(self.ctx, action.identity)
+        live = kind.read(self.ctx, self._ref(action))
         if action.op is Op.DELETE:
             return None if live is None else action
         assert resource is not None
@@ -286,55 +362,90 @@ class Applier:
         changes = self._remaining(kind, resource, live)
         if not changes:
             return None
-        op = Op.REPLACE if any(c.forces_replace for c in changes) else Op.UPDATE
+        op = Op.REPLACE if any(c.forces_replace for c in changes) else \
+            Op.SAVE if any(c.new_version for c in changes) else Op.UPDATE
         return Action(action.address, action.kind, action.identity, op, "retry after a failed write", changes,
                       live.platform_id)
+
+    def _current(self, kind: Kind, action: Action) -> LiveObject | None:
+        """The object as it is now: read from the platform, or, for a kind the platform cannot
+        show, as last applied."""
+        if kind.observable:
+            return kind.read(self.ctx, self._ref(action))
+        entry = self._applied.get(action.address)
+        if entry is None:
+            return None
+        return LiveObject(kind=action.kind, identity=tuple(entry.identity), fields=dict(entry.applied),
+                          platform_id=entry.platform_id, fingerprints=dict(entry.fingerprints), revision=entry.revision)
 
     def _execute(self, kind: Kind, action: Action, resource: Resource | None) -> Any:
         ctx = self.ctx
         if action.op is Op.IMPORT:  # consent was checked before the first write
             if not action.changes:
-                return action.platform_id
-            op = Op.REPLACE if action.forces_replace else Op.UPDATE
+                return Created(platform_id=action.platform_id)
+            op = Op.REPLACE if action.forces_replace else Op.SAVE if any(c.new_version for c in action.changes) \
+                else Op.UPDATE
             action = Action(action.address, action.kind, action.identity, op, action.reason, action.changes,
                             action.platform_id)
         if action.op is Op.DELETE:
-            kind.delete(ctx, action.identity, kind.read(ctx, action.identity))
+            kind.delete(ctx, self._ref(action), self._current(kind, action) if kind.observable else None)
             return None
         if resource is None:
             raise ValueError(f"{action.address}: a {action.op.value} needs the declared resource")
         if action.op is Op.CREATE:
             return kind.create(ctx, resource)
-        if action.op is Op.UPDATE:
-            live = kind.read(ctx, action.identity)
+        if action.op in (Op.UPDATE, Op.SAVE):
+            live = self._current(kind, action)
             if live is None:
                 return kind.create(ctx, resource)
+            if action.op is Op.SAVE:
+                return _as_created(kind.save(ctx, resource, live), Created(platform_id=live.platform_id))
             changed = {c.path.split(".", 1)[0] for c in action.changes}
             kind.update(ctx, resource, live, changed)
-            return live.platform_id
+            return Created(platform_id=live.platform_id, revision=live.revision)
         if action.op is Op.REPLACE:
-            live = kind.read(ctx, action.identity)
+            live = self._current(kind, action)
+            ref = live.ref if live is not None else self._ref(action)
             if kind.delete_before_replace:
-                kind.delete(ctx, action.identity, live)
+                kind.delete(ctx, ref, live)
                 return kind.create(ctx, resource)
-            new_id = kind.create(ctx, resource)
-            kind.delete(ctx, action.identity, live)
-            return new_id
+            new = kind.create(ctx, resource)
+            kind.delete(ctx, ref, live)
+            return new
         raise ValueError(f"{action.address}: apply does not know the operation {action.op.value!r}")
 
-    def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> Any:
+    def _verify(self, kind: Kind, resource: Resource, platform_id: Any) -> LiveObject:
         """Read back until the platform shows what was declared, within a bounded wait."""
         deadline = time.monotonic() + self.options.verify_timeout
+        ref = ObjectRef(tuple(resource.identity), platform_id)
         while True:
-            live = kind.read(self.ctx, resource.identity)
+            live = kind.read(self.ctx, ref)
             if live is not None:
                 remaining = self._remaining(kind, resource, live)
                 if not remaining:
-                    return live.platform_id if live.platform_id is not None else platform_id
+                    return live
             if time.monotonic() >= deadline:
                 detail = "object not found" if live is None else ", ".join(c.path for c in remaining)
                 raise ApplyError(f"read-back after write does not match the declaration ({detail})")
             time.sleep(self.options.verify_interval)
+
+    def _await_ready(self, kind: Kind, live: LiveObject) -> None:
+        """Wait, within the kind's own budget, until the object is usable (separate from the
+        read-back matching); a readiness failure is permanent, a timeout temporary."""
+        deadline = time.monotonic() + kind.ready_timeout
+        while True:
+            readiness = kind.ready(self.ctx, live)
+            if readiness.ready:
+                return
+            if readiness.failed:
+                raise PermanentError(f"not ready: {readiness.failed}")
+            if time.monotonic() >= deadline:
+                raise TemporaryError(f"not ready after {kind.ready_timeout:g} s")
+            time.sleep(self.options.verify_interval)
+            current = kind.read(self.ctx, live.ref)
+            if current is None:
+                raise TemporaryError("the object disappeared while becoming ready")
+            live = current
 
     def _remaining(self, kind: Kind, resource: Resource, live: LiveObject) -> list[FieldChange]:
         """What live still lacks after our own write. A secret the platform cannot read back is
@@ -342,8 +453,24 @@ class Applier:
         return changes_against_live(kind, self.ctx, resource, live, declared_fingerprints(kind, self.ctx, resource))
 
     def _verify_deleted(self, kind: Kind, action: Action) -> None:
-        deadline = time.monotonic() + self.options.verify_timeout
-        while kind.read(self.ctx, action.identity) is not None:
+        """Bounded by the kind's readiness budget: some platforms delete asynchronously."""
+        deadline = time.monotonic() + max(self.options.verify_timeout, kind.ready_timeout)
+        while kind.read(self.ctx, self._ref(action)) is not None:
             if time.monotonic() >= deadline:
-                raise ApplyError("object still present after delete")
+                raise TemporaryError("object still present after delete")
             time.sleep(self.options.verify_interval)
+
+
+class _Undecidable(Exception):
+    """Nothing can tell whether a write landed."""
+
+
+def _as_created(value: Any, fallback: Created) -> Created:
+    """A kind's create/save may return a `Created` or just an id (or nothing)."""
+    if isinstance(value, Created):
+        if value.platform_id is None:
+            value.platform_id = fallback.platform_id
+        return value
+    if value is None:
+        return fallback
+    return Created(platform_id=value, revision=fallback.revision)

@@ -9,14 +9,14 @@ they differ, one cause per finding:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from .diff import declared_fingerprints, diff_resource, live_fingerprints
 from .kind import Context, Kind
 from .model import Cause, FieldChange, Identity, LiveObject, Resource
-from .plan import LiveView, Platform, Target, find_unmanaged, ownership_index, read_live
+from .plan import LiveView, Platform, Target, find_unmanaged, locate, ownership_index, read_live
 from .policy import NO_POLICY, Policy
 from .state import ResourceState, State
 
@@ -99,66 +99,95 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
     owners = ownership_index(state)
     findings: list[DriftFinding] = []
     in_sync: list[str] = []
-    declared_keys = set()
+    declared_keys: set[tuple[str, Identity]] = set()
+    declared_addresses = {r.address for r in resources}
+    claimed: set[int] = set()
 
     for resource in resources:
         kind = platform.kinds[resource.kind]
         key = (resource.kind, tuple(resource.identity))
         declared_keys.add(key)
-        current = live.get(*key)
         owned = owners.get(key)
+        if owned is None and kind.identified_by_id and resource.address in state.resources:
+            owned = resource.address
         entry = state.resources.get(owned) if owned else None
+
+        def finding(cause: Cause, detail: str, changes: list[FieldChange] | None = None,
+                    detection: str = "fields", resource: Resource = resource) -> None:
+            findings.append(DriftFinding(cause, resource.address, resource.kind, resource.identity, detail,
+                                         changes or [], detection))
+
+        if not kind.observable:
+            if entry is None:
+                finding(Cause.DECLARED_CHANGE, "declared but not applied yet")
+                continue
+            declared = _declared_changes(kind, resource, entry, LiveObject(resource.kind, resource.identity, {}),
+                                         declared_fingerprints(kind, ctx, resource), dict(entry.fingerprints))
+            if declared:
+                finding(Cause.DECLARED_CHANGE, "declared change not applied yet", declared)
+            else:
+                finding(Cause.NOT_OBSERVABLE, "applied as declared; the platform cannot show this kind, so it "
+                                              "cannot be checked")
+            continue
+        located = locate(kind, resource, live, entry, owned is not None, policy)
+        if located.problem:
+            finding(Cause.DECLARED_CHANGE, located.problem)
+            continue
+        current = located.current
         if current is None:
             if entry is not None:
-                findings.append(DriftFinding(Cause.MISSING, resource.address, resource.kind, resource.identity,
-                                             "owned by this stack but missing on the platform"))
+                finding(Cause.MISSING, "owned by this stack but missing on the platform")
             else:
-                findings.append(DriftFinding(Cause.DECLARED_CHANGE, resource.address, resource.kind,
-                                             resource.identity, "declared but not created yet"))
+                finding(Cause.DECLARED_CHANGE, "declared but not created yet")
             continue
+        claimed.add(id(current))
         before = len(findings)
         live_fps = live_fingerprints(kind, ctx, current, resource, entry.fingerprints if entry else None)
         if owned is None:  # the plan shows an import here: agree with it
             desired_fps = declared_fingerprints(kind, ctx, resource)
-            findings.append(DriftFinding(
-                Cause.DECLARED_CHANGE, resource.address, resource.kind, resource.identity,
-                "exists on the platform but this stack does not own it yet; `apply --adopt` takes it over",
-                diff_resource(kind, resource, current, desired_fps, live_fps)))
+            finding(Cause.DECLARED_CHANGE,
+                    "exists on the platform but this stack does not own it yet; `apply --adopt` takes it over",
+                    diff_resource(kind, resource, current, desired_fps, live_fps))
             continue
         if entry is not None:
             applied = Resource(kind=resource.kind, name=resource.name, spec=entry.applied,
                                identity=resource.identity)
             # Read as "last applied -> live now": diff_resource gives (live, applied), so swap.
-            oob = [FieldChange(c.path, c.new, c.old, c.sensitive, c.forces_replace)
-                   for c in diff_resource(kind, applied, current, dict(entry.fingerprints), live_fps)]
+            oob = [FieldChange(c.path, c.new, c.old, c.sensitive, c.forces_replace, reason="remote")
+                   for c in diff_resource(kind, applied, current, dict(entry.fingerprints), live_fps)
+                   if not kind.rule(c.path.split(".", 1)[0]).ignore_remote_changes]
             if oob:
                 secret_only = all(c.sensitive for c in oob)
-                findings.append(DriftFinding(
-                    Cause.OUT_OF_BAND, resource.address, resource.kind, resource.identity,
-                    "changed on the platform since the last apply", oob,
-                    detection="fingerprint" if secret_only else "fields"))
+                finding(Cause.OUT_OF_BAND, "changed on the platform since the last apply", oob,
+                        "fingerprint" if secret_only else "fields")
         desired_fps = declared_fingerprints(kind, ctx, resource)
         baseline_fps = dict(entry.fingerprints) if entry else live_fps
         declared = _declared_changes(kind, resource, entry, current, desired_fps, baseline_fps)
         if declared:
-            findings.append(DriftFinding(Cause.DECLARED_CHANGE, resource.address, resource.kind,
-                                         resource.identity, "declared change not applied yet", declared))
+            finding(Cause.DECLARED_CHANGE, "declared change not applied yet", declared)
         if len(findings) == before:
             in_sync.append(resource.address)
 
     for address, entry in state.resources.items():
         key = (entry.kind, tuple(entry.identity))
-        if key in declared_keys:
+        if key in declared_keys or address in declared_addresses or entry.kind not in platform.kinds:
             continue
-        current = live.get(*key)
+        kind = platform.kinds[entry.kind]
+        if not kind.observable:
+            findings.append(DriftFinding(Cause.DECLARED_CHANGE, address, entry.kind, key[1],
+                                         "no longer declared; `apply --prune` would delete it"))
+            continue
+        current = live.with_id(entry.kind, entry.platform_id) if kind.identified_by_id and entry.platform_id \
+            is not None else live.get(*key)
         if current is None:
             findings.append(DriftFinding(Cause.MISSING, address, entry.kind, key[1],
                                          "owned by this stack, no longer declared, and missing on the platform"))
         else:
+            claimed.add(id(current))
             findings.append(DriftFinding(Cause.DECLARED_CHANGE, address, entry.kind, key[1],
                                          "no longer declared; `apply --prune` would delete it"))
 
-    unmanaged = find_unmanaged(platform, live, declared_keys | set(owners), policy)
+    unmanaged = find_unmanaged(platform, live, claimed, policy)
     for obj in unmanaged.objects:
         findings.append(DriftFinding(Cause.UNMANAGED, obj.address, obj.kind, obj.identity,
                                      "exists on the platform but is not managed by this stack"))
@@ -176,5 +205,6 @@ def _declared_changes(kind: Kind, resource: Resource, entry: ResourceState | Non
     if entry is None:
         return diff_resource(kind, resource, current, desired_fps, baseline_fps)
     applied_as_live = LiveObject(kind=resource.kind, identity=resource.identity, fields=entry.applied)
-    return diff_resource(kind, resource, applied_as_live, desired_fps, baseline_fps)
+    return [replace(c, reason="declared") for c in diff_resource(kind, resource, applied_as_live, desired_fps,
+                                                                 baseline_fps)]
 

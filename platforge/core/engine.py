@@ -32,7 +32,7 @@ class Engine:
         self.client = client
         self.backend = backend
         self.target = Target(platform=platform.name, endpoint=platform.endpoint_of(client),
-                             environment=stack.platform_config.environment, stack=stack.name)
+                             environment=stack.platform_config.scope(), stack=stack.name)
         # A state of another target is refused before anything is written. What was read is kept
         # for the first plan or drift of this run (reading a protected platform state costs a
         # dozen requests); anything under the lock reads afresh.

@@ -45,7 +45,17 @@ class ApplyError(Exception):
         self.failures = failures or []
 
 
-class UnsafeWrite(Exception):
+class TemporaryError(Exception):
+    """A failure a kind knows may pass (a build still running, a lock held elsewhere): apply
+    decides again from live state, within its attempts."""
+
+
+class PermanentError(Exception):
+    """A failure a kind knows will not pass by trying again (a rejected definition, a build
+    that failed): apply stops this action at once."""
+
+
+class UnsafeWrite(PermanentError):
     """A write was stopped because it would put a value where someone else controls who reads
     it; permanent, never retried."""
 

@@ -1,8 +1,21 @@
-"""The contract between the core and a platform's kinds of object.
+"""The contract between the core and a platform's kinds of object (contract v2).
 
 A kind is one unit, in the style of Terraform's plugin framework: its schema (a pydantic model),
-its identity, its field rules (which fields force a replace, which are secret, which are set
-once on create), and its list/read/create/update/delete. The core sees only this contract.
+its identity, its field rules as data (`field_rules`), and its list/read/create/update/delete.
+The core sees only this contract. Required: `name`, `spec_model`, `identity_fields`, `list`,
+`create`, `update`, `delete`. Optional capabilities, each with a safe default:
+
+- **server ids** (`identified_by_id`): the platform assigns ids and names need not be unique;
+  owned objects are found again by id (a rename is an update), adoption by name must be
+  unambiguous, and `read`/`delete` get the id in their `ObjectRef`;
+- **observability**: `FULL`, `SECRETS_WRITE_ONLY`, or `NONE` for deploy-only kinds that are
+  planned from the last applied state and never read back;
+- **documents** (`document_of`): objects that share one platform document (a settings document
+  holding many declared keys) are written one at a time, read-modify-write;
+- **versions** (`new_version` field rules and `save`): a save is its own operation and its
+  revision is recorded and available to later actions (`OutputRef`);
+- **readiness** (`ready`, `ready_timeout`): when an object a write produced is usable, with its
+  own time budget; and `classify_error`: whether a failure is temporary or permanent.
 """
 
 from __future__ import annotations
@@ -10,14 +23,27 @@ from __future__ import annotations
 import builtins
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
 from .fingerprint import Fingerprinter
-from .model import FieldChange, Identity, LiveObject, Ref, Resource, SourceLocation
+from .model import (
+    Created,
+    FieldChange,
+    Identity,
+    LiveObject,
+    ObjectRef,
+    Observability,
+    Readiness,
+    Ref,
+    Resource,
+    SourceLocation,
+)
+from .outputs import refs_of
+from .rules import NO_RULE, FieldRule, rules_from_sets
 from .secrets import SecretRef, resolve_secret
 
 #: Placeholder validated in place of a secret the caller supplies directly (see Kind.declare).
@@ -71,20 +97,52 @@ class Kind(ABC):
     spec_model: ClassVar[type[BaseModel]]
     #: Spec fields that identify the object on the platform (its natural key).
     identity_fields: ClassVar[tuple[str, ...]]
-    #: Changing these cannot be done in place: the object is replaced.
+    #: How each field compares and is written (see platforge.core.rules); unlisted fields are
+    #: compared as declared and changed in place.
+    field_rules: ClassVar[Mapping[str, FieldRule]] = {}
+    #: Derived from field_rules (a kind may also set these directly; they are merged in).
     replace_fields: ClassVar[frozenset[str]] = frozenset()
-    #: Values that are secrets: compared by keyed fingerprint, never stored or printed.
     sensitive_fields: ClassVar[frozenset[str]] = frozenset()
-    #: Set on create only (e.g. an initial password): never diffed afterwards.
     create_only_fields: ClassVar[frozenset[str]] = frozenset()
+    new_version_fields: ClassVar[frozenset[str]] = frozenset()
     #: Whether a delete deserves prominence in a plan (users and groups).
     destructive: ClassVar[bool] = False
     #: Whether the old object must go before its replacement exists (same natural key).
     delete_before_replace: ClassVar[bool] = True
-    #: Whether live values of sensitive fields can be read back (else only state fingerprints).
-    secrets_readable: ClassVar[bool] = True
+    #: What the platform lets this kind read back.
+    observability: ClassVar[Observability] = Observability.FULL
+    #: The platform assigns ids and names need not be unique: owned objects are found by id.
+    identified_by_id: ClassVar[bool] = False
+    #: How long a written object may take to become ready (see `ready`), in seconds.
+    ready_timeout: ClassVar[float] = 60.0
     #: Names the platform itself provides; they may be referenced without being declared.
     builtin_names: ClassVar[frozenset[str]] = frozenset()
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Keep the rules in one place: the per-rule sets and `field_rules` describe the same
+        thing, so each is completed from the other."""
+        super().__init_subclass__(**kwargs)
+        rules = dict(rules_from_sets(replace=cls.replace_fields, sensitive=cls.sensitive_fields,
+                                     create_only=cls.create_only_fields, new_version=cls.new_version_fields))
+        rules.update(cls.field_rules)
+        cls.field_rules = rules
+        cls.replace_fields = frozenset(n for n, r in rules.items() if r.replace)
+        cls.sensitive_fields = frozenset(n for n, r in rules.items() if r.sensitive)
+        cls.create_only_fields = frozenset(n for n, r in rules.items() if r.create_only)
+        cls.new_version_fields = frozenset(n for n, r in rules.items() if r.new_version)
+
+    @classmethod
+    def rule(cls, field_name: str) -> FieldRule:
+        return cls.field_rules.get(field_name, NO_RULE)
+
+    @property
+    def secrets_readable(self) -> bool:
+        """Whether live values of sensitive fields can be read back (else only state fingerprints)."""
+        return self.observability is Observability.FULL
+
+    @property
+    def observable(self) -> bool:
+        return self.observability is not Observability.NONE
 
     # ---- declaration -------------------------------------------------------------------
 
@@ -116,9 +174,10 @@ class Kind(ABC):
                     secrets[field_name] = resolve_secret(ref, base_dir, f"{self.name}.{name}.{field_name}")
                 spec[field_name] = ref.describe()
         identity = tuple(spec[f] for f in self.identity_fields)
+        refs = [*self.references(model), *(r for r in refs_of(spec))]
         return Resource(
             kind=self.name, name=name, spec=spec, identity=identity, secrets=secrets,
-            refs=tuple(self.references(model)), source=source, deferred=deferred,
+            refs=tuple(dict.fromkeys(refs)), source=source, deferred=deferred,
         )
 
     def resolve_deferred(self, resource: Resource) -> None:
@@ -141,6 +200,8 @@ class Kind(ABC):
         return canonical
 
     def references(self, model: BaseModel) -> Iterable[Ref]:
+        """References to other declared objects (by kind and name), for ordering and checks;
+        references through an `OutputRef` are added by the core."""
         return ()
 
     def identity_of_name(self, name: str) -> Identity:
@@ -165,11 +226,19 @@ class Kind(ABC):
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         """Every object of this kind in `scope`, read with list calls (one per page)."""
 
-    def read(self, ctx: Context, identity: Identity) -> LiveObject | None:
-        """One object by identity, for read-back after a write, refresh and import."""
-        scope = self.scope_of(identity)
-        for live in self.list(ctx, scope):
-            if live.identity == identity:
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        """One object, for read-back after a write and refresh: by id where the kind has ids and
+        the id is known, else by identity (the first match)."""
+        scope = self.scope_of(ref.identity)
+        listed = self.list(ctx, scope)
+        if ref.platform_id is not None:
+            for live in listed:
+                if live.platform_id == ref.platform_id:
+                    return live
+            if self.identified_by_id:
+                return None
+        for live in listed:
+            if live.identity == ref.identity:
                 return live
         return None
 
@@ -183,16 +252,39 @@ class Kind(ABC):
     # ---- writes ------------------------------------------------------------------------
 
     @abstractmethod
-    def create(self, ctx: Context, resource: Resource) -> Any:
-        """Create the object; return its platform id if the platform assigns one."""
+    def create(self, ctx: Context, resource: Resource) -> Created | Any:
+        """Create the object; return a `Created` (id, revision, values shown once), or just the
+        platform id if that is all the platform assigns."""
 
     @abstractmethod
     def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
-        """Bring `live` to `resource.spec` for the top-level fields in `changed`."""
+        """Bring `live` to `resource.spec` for the top-level fields in `changed` (in place)."""
 
     @abstractmethod
-    def delete(self, ctx: Context, identity: Identity, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
         """Delete the object; deleting something already gone is not an error."""
+
+    def save(self, ctx: Context, resource: Resource, live: LiveObject) -> Created | Any:
+        """Write a new version of a versioned object (a field with `new_version` changed);
+        return the `Created` with its revision."""
+        raise NotImplementedError(f"kind {self.name!r} has new_version fields but no save()")
+
+    # ---- capabilities with safe defaults ---------------------------------------------
+
+    def document_of(self, ref: ObjectRef) -> Hashable | None:
+        """The platform document this object is stored in, when several objects share one (a
+        settings document with many keys): writes to one document are serialised."""
+        return None
+
+    def ready(self, ctx: Context, live: LiveObject) -> Readiness:
+        """Whether the object a write produced is usable yet; polled after the read-back
+        matches, within `ready_timeout` seconds. A failure here is permanent."""
+        return Readiness.done()
+
+    def classify_error(self, exc: Exception) -> bool | None:
+        """True when a failure is temporary (worth deciding again from live state), False when
+        permanent, None to leave it to the platform."""
+        return None
 
     # ---- helpers -----------------------------------------------------------------------
 

@@ -20,6 +20,9 @@ class Op(str, Enum):
     #: Only with consent: `--adopt ADDRESS` or the stack's `[adopt]` table.
     IMPORT = "import"
     UPDATE = "update"
+    #: A new version of a versioned object (a job's save): its own operation, since it produces
+    #: a version number later actions may use, and leaves the older versions in place.
+    SAVE = "save"
     REPLACE = "replace"
     DELETE = "delete"
     NOOP = "no-op"
@@ -32,6 +35,7 @@ class Cause(str, Enum):
     OUT_OF_BAND = "out_of_band"  # somebody changed a managed field on the platform
     UNMANAGED = "unmanaged"  # exists live, never owned by this stack
     MISSING = "missing"  # owned by this stack, gone from the platform
+    NOT_OBSERVABLE = "not_observable"  # the platform cannot show it: applied, but unverifiable
 
 
 @dataclass(frozen=True)
@@ -86,6 +90,54 @@ def address_of(kind: str, identity: Identity | list[Any]) -> str:
     return f"{kind}.{'/'.join(str(part) for part in identity)}"
 
 
+class Observability(str, Enum):
+    """What a platform lets a kind read back."""
+
+    FULL = "full"  # list and read return every field, secrets included (fingerprinted)
+    SECRETS_WRITE_ONLY = "secrets_write_only"  # every field but sensitive values
+    NONE = "none"  # deploy-only: never read; planned from the last applied state
+
+
+@dataclass(frozen=True)
+class ObjectRef:
+    """How a kind is told which object to read, update or delete: its natural key and, where
+    the platform assigns one and the state knows it, its id."""
+
+    identity: Identity
+    platform_id: Any = None
+
+
+@dataclass
+class Created:
+    """What a create (or a save) returns: the id the platform assigned, the revision (version)
+    it produced, and values the platform shows only once (an API key's secret), which are
+    handed to the caller and never stored."""
+
+    platform_id: Any = None
+    revision: Any = None
+    shown_once: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether an object a write produced is usable yet (a job built, a delete finished)."""
+
+    ready: bool
+    failed: str | None = None  # why it will never become ready (a permanent failure)
+
+    @classmethod
+    def pending(cls) -> Readiness:
+        return cls(False)
+
+    @classmethod
+    def done(cls) -> Readiness:
+        return cls(True)
+
+    @classmethod
+    def failure(cls, reason: str) -> Readiness:
+        return cls(False, reason)
+
+
 @dataclass
 class LiveObject:
     """One object as read from the platform, in the kind's canonical form.
@@ -102,22 +154,49 @@ class LiveObject:
     fingerprints: dict[str, str] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict, repr=False)
     builtin: bool = False
+    #: The version the platform reports for a versioned object (None for others).
+    revision: Any = None
+
+    @property
+    def ref(self) -> ObjectRef:
+        return ObjectRef(self.identity, self.platform_id)
 
 
 @dataclass(frozen=True)
 class FieldChange:
+    """One field that differs: `old` is what the platform holds now, `new` what the stack
+    declares, and `reason` why they differ (a code, see REASONS)."""
+
     path: str
     old: Any
     new: Any
     sensitive: bool = False
     forces_replace: bool = False
+    reason: str = ""
+    #: The change needs a new version of the object (a save), not an in-place update.
+    new_version: bool = False
 
     def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"path": self.path, "old": self.old, "new": self.new, "sensitive": self.sensitive,
+                                "forces_replace": self.forces_replace}
         if self.sensitive:
-            return {"path": self.path, "old": "(sensitive)", "new": "(sensitive)", "sensitive": True,
-                    "forces_replace": self.forces_replace}
-        return {"path": self.path, "old": self.old, "new": self.new, "sensitive": False,
-                "forces_replace": self.forces_replace}
+            data["old"] = data["new"] = "(sensitive)"
+        if self.reason:
+            data["reason"] = self.reason
+        if self.new_version:
+            data["new_version"] = True
+        return data
+
+
+#: Why a field differs, as FieldChange.reason says it.
+REASONS: dict[str, str] = {
+    "create": "set by the create",
+    "declared": "the declaration changed since the last apply",
+    "remote": "changed on the platform since the last apply",
+    "both": "changed in the declaration and on the platform since the last apply",
+    "no_history": "differs, and there is no last apply to say which side changed",
+    "after_apply": "depends on a value another action of this apply produces",
+}
 
 
 @dataclass

@@ -11,18 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .diff import changes_against_live
+from .diff import changes_against_live, declared_fingerprints, diff_resource
 from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
 from .model import Action, FieldChange, Identity, LiveObject, Op, Resource, address_of
+from .outputs import AFTER_APPLY, resolve
 from .policy import NO_POLICY, Policy
 from .secrets import SecretUnavailable
-from .state import JournalEntry, State
+from .state import JournalEntry, ResourceState, State
 
 PLAN_FORMAT = "platforge.plan/v2"
 
@@ -35,6 +36,9 @@ class Platform(Protocol):
     kinds: Mapping[str, Kind]
     #: How out-of-band changes to secrets are detected, said in drift reports.
     secret_detection: str
+    # Optional: `config_model`, the platform's `[platform]` table (a core.stack.PlatformConfig
+    # subclass); `declaration_defaults(kind, config) -> dict`, what that table implies for a
+    # declaration; `is_internal(kind, identity) -> bool`, the tool's own objects.
 
     def validate_stack(self, resources: list[Resource]) -> list[Any]:
         """Cross-resource rules (e.g. one owner per collection); returns core.errors.Problem."""
@@ -85,13 +89,30 @@ class UnmanagedObject:
 
 @dataclass
 class LiveView:
-    """Everything read from the platform for one plan, keyed by (kind, identity)."""
+    """Everything read from the platform for one plan. Several live objects may share one
+    identity where names are not unique; each is kept, and found by identity or by id."""
 
-    objects: dict[tuple[str, Identity], LiveObject] = field(default_factory=dict)
+    by_identity: dict[tuple[str, Identity], list[LiveObject]] = field(default_factory=dict)
+    by_id: dict[tuple[str, Any], LiveObject] = field(default_factory=dict)
     listed_kinds: set[str] = field(default_factory=set)
 
+    def add(self, obj: LiveObject) -> None:
+        self.by_identity.setdefault((obj.kind, tuple(obj.identity)), []).append(obj)
+        if obj.platform_id is not None:
+            self.by_id[(obj.kind, obj.platform_id)] = obj
+
+    def matches(self, kind: str, identity: Identity) -> list[LiveObject]:
+        return self.by_identity.get((kind, tuple(identity)), [])
+
     def get(self, kind: str, identity: Identity) -> LiveObject | None:
-        return self.objects.get((kind, tuple(identity)))
+        found = self.matches(kind, identity)
+        return found[0] if found else None
+
+    def with_id(self, kind: str, platform_id: Any) -> LiveObject | None:
+        return self.by_id.get((kind, platform_id))
+
+    def all(self) -> list[LiveObject]:
+        return [obj for objs in self.by_identity.values() for obj in objs]
 
 
 @dataclass
@@ -105,19 +126,21 @@ class Unmanaged:
     ignored: int = 0
 
 
-def find_unmanaged(platform: Platform, live: LiveView, managed: set[tuple[str, Identity]], policy: Policy) -> Unmanaged:
+def find_unmanaged(platform: Platform, live: LiveView, claimed: set[int], policy: Policy) -> Unmanaged:
+    """`claimed`: the `id()` of every live object a declaration or an owned entry stands for."""
     external = {(kind, platform.kinds[kind].identity_of_name(name))
                 for kind, names in policy.external.items() if kind in platform.kinds for name in names}
     internal = getattr(platform, "is_internal", None)
     objects: list[UnmanagedObject] = []
     coverage: dict[str, dict[str, int]] = {}
     ignored = 0
-    for (kind, identity), obj in sorted(live.objects.items(), key=lambda kv: (kv[0][0], [str(x) for x in kv[0][1]])):
+    for obj in sorted(live.all(), key=lambda o: (o.kind, [str(x) for x in o.identity], str(o.platform_id))):
+        kind, identity = obj.kind, tuple(obj.identity)
         if obj.builtin or (internal is not None and internal(kind, identity)):
             continue
         counts = coverage.setdefault(kind, {"managed": 0, "live": 0})
         counts["live"] += 1
-        if (kind, identity) in managed:
+        if id(obj) in claimed:
             counts["managed"] += 1
             continue
         if (kind, identity) in external:
@@ -142,6 +165,9 @@ class Plan:
     state_lineage: str | None
     state_serial: int | None
     coverage: dict[str, dict[str, int]] = field(default_factory=dict)
+    #: Address -> what later actions may use of it (platform_id, revision) as planned; not in
+    #: the document: an apply resolves output references from live values and its own writes.
+    outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
     @property
@@ -216,7 +242,8 @@ def unsettled(state: State) -> list[JournalEntry]:
 
 def read_live(platform: Platform, ctx: Context, resources: list[Resource], state: State | None,
               policy: Policy = NO_POLICY) -> LiveView:
-    """List every kind the stack declares, owns or names as external, in every scope it touches."""
+    """List every observable kind the stack declares, owns or names as external, in every scope
+    it touches (deploy-only kinds are never read: they are planned from the state)."""
     view = LiveView()
     owned_by_kind: dict[str, list[Identity]] = {}
     if state is not None:
@@ -231,14 +258,49 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
         declared = declared_by_kind.get(kind_name, [])
         owned = owned_by_kind.get(kind_name, [])
         external = [kind.identity_of_name(n) for n in sorted(policy.external.get(kind_name, ()))]
-        if not declared and not owned and not external:
+        if not kind.observable or (not declared and not owned and not external):
             continue
         scopes = kind.scopes(declared, ctx.settings) | {kind.scope_of(i) for i in [*owned, *external]}
         for scope in sorted(scopes, key=lambda s: (s is None, str(s))):
             for live in kind.list(ctx, scope):
-                view.objects[(kind_name, tuple(live.identity))] = live
+                view.add(live)
         view.listed_kinds.add(kind_name)
     return view
+
+
+class Located:
+    """The live object a declaration stands for, or why it cannot be told."""
+
+    def __init__(self, current: LiveObject | None, problem: str | None = None) -> None:
+        self.current = current
+        self.problem = problem
+
+
+def locate(kind: Kind, resource: Resource, live: LiveView, entry: ResourceState | None,
+           owned: bool, policy: Policy) -> Located:
+    """Owned objects of kinds with server ids are found again by id, so a rename is an update;
+    others by natural key. Adoption by natural key only when it is unambiguous, or when the
+    stack names the id to adopt."""
+    if entry is not None and entry.platform_id is not None and kind.identified_by_id:
+        return Located(live.with_id(kind.name, entry.platform_id))
+    candidates = live.matches(kind.name, resource.identity)
+    chosen = policy.adopt_id(resource.address)
+    if chosen is not None and not owned:
+        picked = [c for c in candidates if str(c.platform_id) == chosen]
+        if not picked:
+            return Located(None, f"[adopt] names id {chosen} for it, but no {kind.name} "
+                                 f"{'/'.join(map(str, resource.identity))} with that id exists")
+        return Located(picked[0])
+    if len(candidates) > 1:
+        if entry is not None and entry.platform_id is not None:
+            mine = [c for c in candidates if c.platform_id == entry.platform_id]
+            if mine:
+                return Located(mine[0])
+        ids = ", ".join(str(c.platform_id) for c in candidates)
+        return Located(None, f"{len(candidates)} live {kind.name} objects match "
+                             f"{'/'.join(map(str, resource.identity))} (ids {ids}); name the one to adopt with "
+                             f'[adopt] ids = {{ "{resource.address}" = "<id>" }} or --adopt {resource.address}=<id>')
+    return Located(candidates[0] if candidates else None)
 
 
 def make_plan(
@@ -259,43 +321,78 @@ def make_plan(
     owners = ownership_index(state)
     actions: list[Action] = []
     declared_keys: set[tuple[str, Identity]] = set()
+    claimed: set[int] = set()
     digest_parts: list[Any] = []
-    unavailable: list[Problem] = []
+    problems: list[Problem] = []
+    outputs: dict[str, dict[str, Any]] = {}
+    producing: set[str] = set()  # addresses whose action produces new outputs
 
-    for resource in resources:
+    for resource in sorted(resources, key=lambda r: (levels.get(r.address, 0), r.address)):
         kind = platform.kinds[resource.kind]
         key = (resource.kind, tuple(resource.identity))
         declared_keys.add(key)
-        current = live.get(*key)
         owned_address = owners.get(key)
-        action = _plan_one(kind, ctx, resource, current, state, owned_address, policy)
+        if owned_address is None and state is not None and resource.address in state.resources \
+                and state.resources[resource.address].kind == resource.kind and kind.identified_by_id:
+            owned_address = resource.address  # renamed: its identity changed, its id did not
+        entry = state.resources.get(owned_address) if state and owned_address else None
+        known = {a: v for a, v in outputs.items() if a not in producing}
+        resolved, unknown = resolve(resource.spec, known)
+        target_resource = replace(resource, spec=resolved) if resolved != resource.spec else resource
+        if not kind.observable:
+            action = _plan_unobservable(kind, ctx, target_resource, entry, owned_address)
+            current = None
+        else:
+            located = locate(kind, resource, live, entry, owned_address is not None, policy)
+            if located.problem:
+                problems.append(_problem(resource, located.problem))
+                continue
+            current = located.current
+            if current is not None:
+                claimed.add(id(current))
+            action = _plan_one(kind, ctx, target_resource, current, state, owned_address, policy)
         action.level = levels.get(resource.address, 0)
+        for name in sorted(unknown):  # shown as known after apply; resolved when the apply gets there
+            if action.op is Op.NOOP:
+                action.op, action.reason = Op.UPDATE, "depends on a value an earlier action of this apply produces"
+            old = current.fields.get(name) if current is not None else None
+            action.changes = [c for c in action.changes if c.path != name]
+            action.changes.append(FieldChange(name, old, AFTER_APPLY, reason="after_apply"))
         if resource.deferred and (action.op is Op.CREATE or action.forces_replace):
             try:
                 kind.resolve_deferred(resource)
             except SecretUnavailable as exc:
-                unavailable.append(_problem(resource, str(exc)))
+                problems.append(_problem(resource, str(exc)))
+        if action.op in (Op.CREATE, Op.SAVE, Op.REPLACE) or (action.op is Op.IMPORT and action.forces_replace):
+            producing.add(resource.address)
+        outputs[resource.address] = _outputs_of(current, entry)
         actions.append(action)
         digest_parts.append([resource.kind, list(resource.identity), _live_digest_part(current, kind, ctx, resource)])
-    if unavailable:
-        raise StackError(unavailable)
+    if problems:
+        raise StackError(problems)
 
     orphans: list[str] = []
-    owned_keys: set[tuple[str, Identity]] = set()
     if state is not None:
-        candidates = [(address, entry.kind, tuple(entry.identity)) for address, entry in state.resources.items()]
-        candidates += [(e.address, e.kind, tuple(e.identity)) for e in unsettled(state) if e.op in ("create", "replace")]
-        seen: set[tuple[str, Identity]] = set()
-        for address, kind_name, identity in candidates:
-            key = (kind_name, identity)
-            owned_keys.add(key)
-            if key in declared_keys or key in seen or kind_name not in platform.kinds:
+        candidates = [(address, entry.kind, tuple(entry.identity), entry.platform_id)
+                      for address, entry in state.resources.items()]
+        candidates += [(e.address, e.kind, tuple(e.identity), None) for e in unsettled(state) if e.op in ("create", "replace")]
+        seen: set[str] = set()
+        declared_addresses = {r.address for r in resources}
+        for address, kind_name, identity, platform_id in candidates:
+            if address in declared_addresses or (kind_name, identity) in declared_keys or address in seen \
+                    or kind_name not in platform.kinds:
                 continue
-            seen.add(key)
+            seen.add(address)
             kind = platform.kinds[kind_name]
-            current = live.get(kind_name, identity)
-            if current is None:
-                continue  # already gone; apply forgets it
+            if not kind.observable:
+                current = LiveObject(kind=kind_name, identity=identity, fields={}, platform_id=platform_id)
+            else:
+                found = live.with_id(kind_name, platform_id) if kind.identified_by_id and platform_id is not None \
+                    else live.get(kind_name, identity)
+                if found is None:
+                    continue  # already gone; apply forgets it
+                current = found
+                claimed.add(id(found))
             if prune:
                 actions.append(Action(
                     address=address, kind=kind_name, identity=identity, op=Op.DELETE,
@@ -307,7 +404,7 @@ def make_plan(
             else:
                 orphans.append(address)
 
-    unmanaged = find_unmanaged(platform, live, declared_keys | owned_keys, policy)
+    unmanaged = find_unmanaged(platform, live, claimed, policy)
     actions.sort(key=lambda a: (a.level, _kind_rank(a.kind, platform), a.address))
     return Plan(
         target=target,
@@ -320,7 +417,46 @@ def make_plan(
         state_lineage=state.lineage if state else None,
         state_serial=state.serial if state else None,
         coverage=unmanaged.coverage,
+        outputs=outputs,
     )
+
+
+def _outputs_of(current: LiveObject | None, entry: ResourceState | None) -> dict[str, Any]:
+    """What later actions may use of an object as it is now (live first, else the state)."""
+    out: dict[str, Any] = {}
+    if entry is not None:
+        out = {"platform_id": entry.platform_id, "revision": entry.revision}
+    if current is not None:
+        if current.platform_id is not None:
+            out["platform_id"] = current.platform_id
+        if current.revision is not None:
+            out["revision"] = current.revision
+    return {k: v for k, v in out.items() if v is not None}
+
+
+def _plan_unobservable(kind: Kind, ctx: Context, resource: Resource, entry: ResourceState | None,
+                       owned_address: str | None) -> Action:
+    """A kind the platform cannot show is planned from the last applied state: what was applied
+    is taken to be what is there (drift says it cannot check)."""
+    def action(op: Op, reason: str, changes: list[FieldChange]) -> Action:
+        return Action(address=resource.address, kind=resource.kind, identity=tuple(resource.identity), op=op,
+                      reason=reason, changes=changes, platform_id=entry.platform_id if entry else None)
+
+    if entry is None:
+        reason = "not applied yet" if owned_address is None else "a previous write's outcome is unknown; deploying again"
+        return action(Op.CREATE, reason, _create_changes(kind, resource))
+    applied = LiveObject(kind=resource.kind, identity=tuple(entry.identity), fields=entry.applied,
+                         platform_id=entry.platform_id, fingerprints=dict(entry.fingerprints))
+    changes = diff_resource(kind, resource, applied, declared_fingerprints(kind, ctx, resource),
+                            dict(entry.fingerprints), entry.applied, entry.fingerprints)
+    changes = [replace_change(c, reason="declared") for c in changes]
+    if any(c.forces_replace for c in changes):
+        return action(Op.REPLACE, "changed since the last apply (the platform cannot show it)", changes)
+    if any(c.new_version for c in changes):
+        return action(Op.SAVE, "changed since the last apply: a new version (the platform cannot show it)", changes)
+    if changes:
+        return action(Op.UPDATE, "changed since the last apply (the platform cannot show it)", changes)
+    return action(Op.NOOP, "as last applied (the platform cannot show it)", [])
 
 
 def _check_external(platform: Platform, resources: list[Resource], live: LiveView, policy: Policy) -> None:
@@ -350,7 +486,7 @@ def _problem(resource: Resource, message: str) -> Problem:
 def _create_changes(kind: Kind, resource: Resource) -> list[FieldChange]:
     """What a create will set, so a reviewer sees the values (secrets stay `(sensitive)`)."""
     hidden = kind.sensitive_fields | kind.create_only_fields
-    return [FieldChange(name, None, None if name in hidden else value, sensitive=name in hidden)
+    return [FieldChange(name, None, None if name in hidden else value, sensitive=name in hidden, reason="create")
             for name, value in resource.spec.items()]
 
 
@@ -364,7 +500,8 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
         reason = "owned by this stack but missing on the platform" if owned_address else "does not exist"
         return action(Op.CREATE, reason, _create_changes(kind, resource))
     entry = state.resources.get(owned_address) if state and owned_address else None
-    changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None)
+    changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None,
+                                   entry.applied if entry else None)
     if owned_address is None:
         consent = policy.adopts(resource.address)
         if any(c.forces_replace for c in changes):
@@ -382,6 +519,10 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
         return action(Op.REPLACE, f"{fields} cannot change in place", changes, platform_id=current.platform_id,
                       destructive=kind.destructive)
+    if any(c.new_version for c in changes):
+        fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.new_version}))
+        return action(Op.SAVE, f"{fields} changed: a new version", changes, platform_id=current.platform_id,
+                      blocked=kind.refuse_write(ctx, resource, current, changes, adopting=False))
     if changes:
         return action(Op.UPDATE, "differs from the declaration", changes, platform_id=current.platform_id,
                       blocked=kind.refuse_write(ctx, resource, current, changes, adopting=False))
@@ -399,6 +540,10 @@ def _kind_rank(kind_name: str, platform: Platform) -> int:
 def _reverse_rank(kind: Kind, platform: Platform) -> int:
     names = list(platform.kinds)
     return len(names) - names.index(kind.name) if kind.name in names else 0
+
+
+def replace_change(change: FieldChange, **values: Any) -> FieldChange:
+    return replace(change, **values)
 
 
 def _live_digest_part(current: LiveObject | None, kind: Kind, ctx: Context, resource: Resource) -> Any:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
+from typing import Any
 
 
 def normalise_pattern(pattern: str) -> str:
@@ -30,21 +31,36 @@ class Policy:
     external: Mapping[str, frozenset[str]] = field(default_factory=dict)
     adopt: tuple[str, ...] = ()
     ignore: tuple[str, ...] = ()
+    #: Address -> the platform id to adopt, where several live objects share its name.
+    adopt_ids: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, external: Mapping[str, Iterable[str]] | None = None, adopt: Iterable[str] = (),
-              ignore: Iterable[str] = ()) -> Policy:
-        return cls(
-            external={kind: frozenset(names) for kind, names in (external or {}).items()},
-            adopt=tuple(normalise_pattern(p) for p in adopt),
-            ignore=tuple(normalise_pattern(p) for p in ignore),
-        )
+              ignore: Iterable[str] = (), adopt_ids: Mapping[str, Any] | None = None) -> Policy:
+        return cls(external={kind: frozenset(names) for kind, names in (external or {}).items()},
+                   ignore=tuple(normalise_pattern(p) for p in ignore)).with_adopt(adopt, adopt_ids)
 
-    def with_adopt(self, patterns: Iterable[str]) -> Policy:
-        return Policy(self.external, self.adopt + tuple(normalise_pattern(p) for p in patterns), self.ignore)
+    def with_adopt(self, patterns: Iterable[str], ids: Mapping[str, Any] | None = None) -> Policy:
+        """More consent: patterns, and `ADDRESS=ID` items naming the one object to adopt."""
+        chosen = dict(self.adopt_ids)
+        plain: list[str] = []
+        for item in patterns:
+            address, equals, platform_id = item.partition("=")
+            if equals:
+                chosen[address.strip()] = platform_id.strip()
+                plain.append(address.strip())
+            else:
+                plain.append(item)
+        for address, platform_id in (ids or {}).items():
+            chosen[address] = str(platform_id)
+            plain.append(address)
+        return Policy(self.external, self.adopt + tuple(normalise_pattern(p) for p in plain), self.ignore, chosen)
 
     def adopts(self, address: str) -> bool:
         return matches(self.adopt, address)
+
+    def adopt_id(self, address: str) -> str | None:
+        return self.adopt_ids.get(address)
 
     def ignores(self, address: str) -> bool:
         return matches(self.ignore, address)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, ClassVar, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -34,21 +34,36 @@ RESERVED_TABLES = {"stack", "platform", "state", "external", "adopt", "unmanaged
 
 
 class PlatformConfig(BaseModel):
-    """`[platform]`: which platform, where, and which environment variables hold credentials.
+    """`[platform]`: what every platform's table has. Each platform extends it with its own
+    fields (an environment, a team, an org or account, the names of the environment variables
+    holding its credentials) in its `config_model`; the core reads only these.
 
     Credentials themselves never live in the stack: only the *names* of the variables do.
     """
 
     model_config = ConfigDict(extra="forbid")
 
+    #: Credential -> the field of this table that names the environment variable holding it
+    #: (e.g. {"password": "password_env"}): how a front door that holds the values itself (the
+    #: Pulumi provider, from secret stack config) hands them over through the same model.
+    credential_fields: ClassVar[Mapping[str, str]] = {}
+
     type: Name
     endpoint: Name
-    environment: Name = "dev"
-    username_env: Name | None = None
-    password_env: Name | None = None
-    token_env: Name | None = None
     parallelism: StrictInt = Field(default=4, ge=1, le=64, json_schema_extra=expects("an integer from 1 to 64"))
-    rate_limit: StrictFloat | None = Field(default=None, gt=0, json_schema_extra=expects("a positive number of requests per second"))
+
+    def scope(self) -> str:
+        """The part of the target beyond the endpoint that a state is bound to (an environment,
+        an org), or "" where a platform has none."""
+        return ""
+
+
+class _PlatformType(BaseModel):
+    """The one field read before the platform is known: which platform owns the table."""
+
+    model_config = ConfigDict(extra="allow")
+
+    type: Name
 
 
 class StateConfig(BaseModel):
@@ -120,19 +135,23 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     if problems:
         raise StackError(problems)
 
-    platform_cfg = _single_table(documents, "platform", PlatformConfig, problems, required=True)
+    platform_type = _single_table(documents, "platform", _PlatformType, problems, required=True)
     state_cfg = _single_table(documents, "state", StateConfig, problems) or StateConfig()
     meta = _single_table(documents, "stack", StackMeta, problems) or StackMeta()
     adopt_cfg = _single_table(documents, "adopt", AdoptConfig, problems) or AdoptConfig()
     unmanaged_cfg = _single_table(documents, "unmanaged", UnmanagedConfig, problems) or UnmanagedConfig()
-    if platform_cfg is None or problems:
+    if platform_type is None or problems:
         raise StackError(problems)
     try:
-        platform = lookup(platform_cfg.type)
+        platform = lookup(platform_type.type)
     except KeyError as exc:
         where = _find_table(documents, "platform")
         raise StackError(Problem(file=where[0], line=where[1], path="platform.type",
-                                 message=f"unknown platform type {platform_cfg.type!r}: expected one of {exc.args[0]}")) from None
+                                 message=f"unknown platform type {platform_type.type!r}: expected one of {exc.args[0]}")) from None
+    # The platform owns the rest of its table's schema.
+    platform_cfg = _single_table(documents, "platform", getattr(platform, "config_model", PlatformConfig), problems)
+    if platform_cfg is None:
+        raise StackError(problems)
 
     external: dict[str, set[str]] = {}
     resources: list[Resource] = []
@@ -171,7 +190,7 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
                     continue
                 seen_addresses[address] = f"{path}:{line}" if line else str(path)
                 declared_names.add((table, name))
-                raw = _with_defaults(raw, kind, platform_cfg)
+                raw = _with_defaults(raw, kind, platform, platform_cfg)
                 try:
                     resources.append(kind.declare(name, raw, SourceLocation(str(path), line), str(root)))
                 except ValidationError as exc:
@@ -244,11 +263,12 @@ def _read_toml(path: Path, problems: list[Problem]) -> tuple[str, dict[str, Any]
     return None
 
 
-def _with_defaults(raw: dict[str, Any], kind: Any, platform_cfg: PlatformConfig) -> dict[str, Any]:
-    """Environment-scoped kinds default to the stack's [platform] environment."""
-    if "environment" in kind.spec_model.model_fields and "environment" not in raw:
-        return {**raw, "environment": platform_cfg.environment}
-    return raw
+def _with_defaults(raw: dict[str, Any], kind: Any, platform: Platform, platform_cfg: PlatformConfig) -> dict[str, Any]:
+    """What the platform's table implies for a declaration (a default environment, a project),
+    as the platform says: the core knows none of these fields."""
+    defaults = getattr(platform, "declaration_defaults", None)
+    implied = defaults(kind, platform_cfg) if defaults is not None else {}
+    return {**implied, **raw}
 
 
 Document = tuple[Path, str, dict[str, Any]]

@@ -53,6 +53,8 @@ class ResourceState(BaseModel):
     kind: str
     identity: list[Any]
     platform_id: Any = None
+    #: The version a save or create produced (versioned kinds), for later actions to use.
+    revision: Any = None
     applied: dict[str, Any] = Field(default_factory=dict)
     fingerprints: dict[str, str] = Field(default_factory=dict)
     applied_at: str = Field(default_factory=now_iso)

@@ -17,17 +17,19 @@ SENSITIVE = "(sensitive)"
 
 #: Ops in the order the summary reads them (Terraform puts imports first); `no-op` is counted
 #: but never listed.
-PLAN_OPS: tuple[str, ...] = ("import", "create", "update", "replace", "delete")
-#: `=` for an import is Pulumi's symbol: the object stays what it is, only its owner changes.
-OP_SYMBOL: dict[str, str] = {"create": "+", "import": "=", "update": "~", "replace": "-/+", "delete": "-",
+PLAN_OPS: tuple[str, ...] = ("import", "create", "update", "save", "replace", "delete")
+#: `=` for an import is Pulumi's symbol: the object stays what it is, only its owner changes;
+#: `^` for a save: a new version goes on top of the old ones, which stay.
+OP_SYMBOL: dict[str, str] = {"create": "+", "import": "=", "update": "~", "save": "^", "replace": "-/+", "delete": "-",
                              "no-op": " "}
-OP_VERB: dict[str, str] = {"create": "create", "import": "import", "update": "update", "replace": "replace",
-                           "delete": "destroy", "no-op": "no change"}
+OP_VERB: dict[str, str] = {"create": "create", "import": "import", "update": "update", "save": "save a new version of",
+                           "replace": "replace", "delete": "destroy", "no-op": "no change"}
 OP_PARTICIPLE: dict[str, str] = {"create": "created", "import": "imported", "update": "updated in place",
-                                 "replace": "destroyed and re-created", "delete": "destroyed"}
+                                 "save": "saved as a new version", "replace": "destroyed and re-created",
+                                 "delete": "destroyed"}
 
 #: Causes in the order a reader should act on them: surprises first, plans-in-waiting last.
-DRIFT_CAUSES: tuple[str, ...] = ("out_of_band", "missing", "declared_change", "unmanaged")
+DRIFT_CAUSES: tuple[str, ...] = ("out_of_band", "missing", "declared_change", "unmanaged", "not_observable")
 #: What fails drift when a document does not say (`fail_on` is missing from v1 reports).
 DEFAULT_FAIL_ON: tuple[str, ...] = ("declared_change", "missing", "out_of_band")
 CAUSE_TITLE: dict[str, str] = {
@@ -35,6 +37,7 @@ CAUSE_TITLE: dict[str, str] = {
     "missing": "Missing on the platform",
     "declared_change": "Declared but not applied",
     "unmanaged": "Unmanaged",
+    "not_observable": "Not observable",
     "in_sync": "In sync",
 }
 CAUSE_MEANING: dict[str, str] = {
@@ -42,6 +45,7 @@ CAUSE_MEANING: dict[str, str] = {
     "missing": "owned by this stack but gone from the platform",
     "declared_change": "the stack says something the platform does not have yet",
     "unmanaged": "exists on the platform, never owned by this stack",
+    "not_observable": "applied as declared, but the platform cannot show this kind, so it cannot be checked",
     "in_sync": "live matches both the stack and the last apply",
 }
 #: Said next to a cause that does not fail drift (unmanaged, by default).
@@ -104,10 +108,11 @@ def plan_counts(plan: Document) -> dict[str, int]:
 
 
 def plan_line(counts: Mapping[str, int]) -> str:
-    imports = counts.get("import", 0)
+    imports, saves = counts.get("import", 0), counts.get("save", 0)
     return ("Plan: " + (f"{imports} to import, " if imports else "")
             + f"{counts.get('create', 0)} to create, {counts.get('update', 0)} to update, "
-            f"{counts.get('replace', 0)} to replace, {counts.get('delete', 0)} to destroy.")
+            + (f"{saves} new version{'s' if saves != 1 else ''} to save, " if saves else "")
+            + f"{counts.get('replace', 0)} to replace, {counts.get('delete', 0)} to destroy.")
 
 
 NO_CHANGES = "No changes. The platform matches the stack."

@@ -86,7 +86,7 @@ padding:1px 4px;border-radius:4px;white-space:pre-wrap;word-break:break-all}
 .card .n{font-size:26px;font-weight:600}.card .label{color:var(--muted)}
 .card.zero{opacity:.55}
 .op-create{border-top-color:var(--create)}.op-import{border-top-color:var(--import)}
-.op-update{border-top-color:var(--update)}
+.op-update{border-top-color:var(--update)}.op-save{border-top-color:var(--update)}
 .op-replace{border-top-color:var(--replace)}.op-delete{border-top-color:var(--delete)}
 .cause-out_of_band{border-top-color:var(--update)}.cause-missing{border-top-color:var(--delete)}
 .cause-declared_change{border-top-color:var(--info)}.cause-unmanaged{border-top-color:var(--replace)}
@@ -114,7 +114,8 @@ def plan_html(plan: Document) -> str:
     counts = plan_counts(plan)
     target = target_of(plan)
     changed = changed_actions(plan)
-    labels = {"import": "to import", "create": "to create", "update": "to update", "replace": "to replace",
+    labels = {"import": "to import", "create": "to create", "update": "to update", "save": "new versions",
+              "replace": "to replace",
               "delete": "to destroy", "no-op": "unchanged", "unmanaged": "unmanaged", "orphaned": "orphaned"}
     if changed:
         status = plan_line(counts)

@@ -109,7 +109,7 @@ def plan_markdown(plan: Document, max_chars: int = GITHUB_COMMENT_LIMIT) -> str:
     head = [
         marker("plan", target["stack"]),
         _title("plan", target),
-        _table(["Import", "Create", "Update", "Replace", "Destroy", "Unchanged", "Unmanaged", "Orphaned"],
+        _table(["Import", "Create", "Update", "Save", "Replace", "Destroy", "Unchanged", "Unmanaged", "Orphaned"],
                [[str(counts[k]) for k in (*PLAN_OPS, "no-op", "unmanaged", "orphaned")]]),
         f"**{headline}**",
     ]

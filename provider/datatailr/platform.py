@@ -6,14 +6,18 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar, Literal
+
+from pydantic import Field
 
 from platforge.core.errors import Problem, StateError
 from platforge.core.model import Resource
+from platforge.core.schema import Name, StrictFloat, expects
+from platforge.core.stack import PlatformConfig
 from platforge.core.state import AccessKind, Exposure, ObjectInfo, ObjectStore
 
 from .. import PlatformConnectionError
-from .._kit.transport import (
+from .._kit.client import (
     DnsError,
     NotFound,
     PermissionDenied,
@@ -174,8 +178,27 @@ class DatatailrObjectStore(ObjectStore):
         return True
 
 
+class DatatailrConfig(PlatformConfig):
+    """Datatailr's `[platform]` table: the environment kv and secret entries default to, and
+    the names of the environment variables that hold the credentials."""
+
+    credential_fields: ClassVar[Mapping[str, str]] = {
+        "username": "username_env", "password": "password_env", "token": "token_env"}
+
+    environment: Literal["dev", "pre", "prod"] = "dev"
+    username_env: Name | None = None
+    password_env: Name | None = None
+    token_env: Name | None = None
+    rate_limit: StrictFloat | None = Field(default=None, gt=0,
+                                           json_schema_extra=expects("a positive number of requests per second"))
+
+    def scope(self) -> str:
+        return self.environment
+
+
 class DatatailrPlatform:
     name = "datatailr"
+    config_model = DatatailrConfig
     secret_detection = (
         "fingerprint: Datatailr exposes no version or modification time for secure KV entries, so "
         "platforge reads each managed secret's value (kv get --secure) and compares its keyed "
@@ -213,6 +236,10 @@ class DatatailrPlatform:
                     problems.append(_problem(r, f"lists group {group!r} in `groups`, but that group's membership is "
                                                 f"managed by {where}; remove it from this user's groups"))
         return problems
+
+    def declaration_defaults(self, kind: Any, config: DatatailrConfig) -> dict[str, Any]:
+        """Environment-scoped kinds default to the table's environment."""
+        return {"environment": config.environment} if "environment" in kind.spec_model.model_fields else {}
 
     def settings(self, config: Any, resources: list[Resource]) -> dict[str, Any]:
         owned = {r.spec["name"] for r in resources if r.kind == "group" and "members" in r.spec}

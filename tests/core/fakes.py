@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict
 from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import LiveObject, Ref, Resource
 from platforge.core.secrets import SecretRef
+from platforge.core.stack import PlatformConfig
 from platforge.core.state import ObjectInfo, ObjectStore
 
 
@@ -125,11 +126,11 @@ class TeamKind(Kind):
         if "members" in changed:
             store.teams[name]["members"] = set(resource.spec["members"])
 
-    def delete(self, ctx, identity, live):
+    def delete(self, ctx, ref, live):
         store: FakeBackendStore = ctx.client
-        if identity[0] in store.teams:
-            store.write("delete", identity[0])
-            del store.teams[identity[0]]
+        if ref.identity[0] in store.teams:
+            store.write("delete", ref.identity[0])
+            del store.teams[ref.identity[0]]
 
 
 class ItemKind(Kind):
@@ -175,11 +176,11 @@ class ItemKind(Kind):
         ctx.client.write("update", resource.spec["name"])
         self._write(ctx, resource)
 
-    def delete(self, ctx, identity, live):
+    def delete(self, ctx, ref, live):
         store: FakeBackendStore = ctx.client
-        if identity[0] in store.items:
-            store.write("delete", identity[0])
-            del store.items[identity[0]]
+        if ref.identity[0] in store.items:
+            store.write("delete", ref.identity[0])
+            del store.items[ref.identity[0]]
 
 
 class FakeObjectStore(ObjectStore):
@@ -206,8 +207,16 @@ class FakeObjectStore(ObjectStore):
         return [ObjectInfo(name) for name in sorted(list(self.objects)) if name.startswith(prefix)]
 
 
+class FakeConfig(PlatformConfig):
+    environment: str = "dev"
+
+    def scope(self) -> str:
+        return self.environment
+
+
 class FakePlatform:
     name = "fake"
+    config_model = FakeConfig
     secret_detection = "fingerprint of the value read back"
 
     def __init__(self, store: FakeBackendStore | None = None) -> None:

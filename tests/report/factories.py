@@ -21,9 +21,10 @@ from pydantic import BaseModel, ConfigDict
 from platforge.core.drift import DEFAULT_FAIL_ON, DriftFinding, DriftReport, detect_drift
 from platforge.core.fingerprint import Fingerprinter
 from platforge.core.kind import Context, Kind, sorted_unique
-from platforge.core.model import Action, Cause, FieldChange, LiveObject, Op, Resource
+from platforge.core.model import Action, Cause, FieldChange, LiveObject, Observability, Op, Resource
 from platforge.core.plan import Plan, Target, UnmanagedObject, make_plan
 from platforge.core.policy import Policy
+from platforge.core.rules import FieldRule
 from platforge.core.secrets import SecretRef
 from platforge.core.state import ResourceState, State
 
@@ -276,6 +277,46 @@ class _SecretKind(_TableKind):
         return None
 
 
+class _JobSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    image: str = ""
+    schedule: str = ""
+
+
+class _JobKind(_TableKind):
+    """Versioned: a new image is a new version (a save); the schedule changes in place."""
+
+    name = "job"
+    spec_model = _JobSpec
+    identity_fields = ("name",)
+    field_rules = {"image": FieldRule(new_version=True)}
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        listed = super().list(ctx, scope)
+        for live in listed:
+            live.revision = live.fields.pop("revision", None)
+        return listed
+
+
+class _FlowSpec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str
+    steps: list[str] = []
+
+
+class _FlowKind(_TableKind):
+    """Deploy-only: the platform cannot show it, so it is planned from the state."""
+
+    name = "flow"
+    spec_model = _FlowSpec
+    identity_fields = ("name",)
+    observability = Observability.NONE
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        raise AssertionError("a deploy-only kind is never listed")
+
+
 class ReportPlatform:
     """Just enough of a platform for `make_plan` and `detect_drift`."""
 
@@ -283,7 +324,8 @@ class ReportPlatform:
     secret_detection = "Secret values are read back and compared by keyed fingerprint."
 
     def __init__(self) -> None:
-        self.kinds = {"group": _GroupKind(), "user": _UserKind(), "secret": _SecretKind()}
+        self.kinds = {"group": _GroupKind(), "user": _UserKind(), "secret": _SecretKind(), "job": _JobKind(),
+                      "flow": _FlowKind()}
 
 
 def _world() -> dict[str, dict[tuple, dict[str, Any]]]:
@@ -300,10 +342,11 @@ def _world() -> dict[str, dict[tuple, dict[str, Any]]]:
               ("everyone",): {"id": 1, "name": "everyone", "members": [], "builtin": True}}
     secrets = {("prod", "warehouse/url"): {"id": "s9", "environment": "prod", "key": "warehouse/url",
                                             "acl": {"read": ["carol"]}, "secret": "postgres://old"}}
-    return {"user": users, "group": groups, "secret": secrets}
+    jobs = {("etl",): {"id": "j1", "name": "etl", "image": "etl:1", "schedule": "daily", "revision": 3}}
+    return {"user": users, "group": groups, "secret": secrets, "job": jobs}
 
 
-def _declare(platform: ReportPlatform, secrets: bool = True) -> list[Resource]:
+def _declare(platform: ReportPlatform, secrets: bool = True, versioned: bool = True) -> list[Resource]:
     kinds = platform.kinds
     resources = [
         kinds["user"].declare("alice", {"email": "alice@example.com", "groups": ["analysts"]}, None,
@@ -313,6 +356,9 @@ def _declare(platform: ReportPlatform, secrets: bool = True) -> list[Resource]:
         kinds["group"].declare("analysts", {"members": ["alice", "carol"]}, None),
         kinds["group"].declare("ops", {"members": ["dave"]}, None),
     ]
+    if versioned:  # a new version to save, and a deploy-only kind the platform cannot show
+        resources += [kinds["job"].declare("etl", {"image": "etl:2", "schedule": "daily"}, None),
+                      kinds["flow"].declare("nightly", {"steps": ["extract", "load"]}, None)]
     if secrets:
         resources.append(kinds["secret"].declare("warehouse_url", {"environment": "prod", "key": "warehouse/url"},
                                                  None, secret_values={"value": SECRET}))
@@ -320,9 +366,14 @@ def _declare(platform: ReportPlatform, secrets: bool = True) -> list[Resource]:
 
 
 def _state(owned: dict[str, tuple[str, tuple]]) -> State:
-    return State(serial=4, resources={address: ResourceState(kind=kind, identity=list(identity),
-                                                             applied={"name": identity[0]})
-                                      for address, (kind, identity) in owned.items()})
+    state = State(serial=4, resources={address: ResourceState(kind=kind, identity=list(identity),
+                                                              applied={"name": identity[0]})
+                                       for address, (kind, identity) in owned.items()})
+    state.resources["job.etl"] = ResourceState(kind="job", identity=["etl"], platform_id="j1", revision=3,
+                                               applied={"name": "etl", "image": "etl:1", "schedule": "daily"})
+    state.resources["flow.nightly"] = ResourceState(kind="flow", identity=["nightly"], platform_id="f1",
+                                                    applied={"name": "nightly", "steps": ["extract", "load"]})
+    return state
 
 
 def _context(world: dict[str, Any]) -> Context:
@@ -365,7 +416,7 @@ def core_unmanaged_only_drift_doc(fail_on: frozenset[Cause] = DEFAULT_FAIL_ON) -
     world["user"][("bob",)]["email"] = "bob@example.com"
     world["user"][("alice",)] = {"id": 6, "name": "alice", "email": "alice@example.com", "groups": ["analysts"]}
     world["group"][("analysts",)]["members"] = ["alice", "carol"]
-    resources = _declare(platform, secrets=False)
+    resources = _declare(platform, secrets=False, versioned=False)
     state = State(serial=4, resources={
         r.address: ResourceState(kind=r.kind, identity=list(r.identity), applied=dict(r.spec)) for r in resources})
     report = detect_drift(platform, _context(world), target(), resources, state, platform.secret_detection,

@@ -204,5 +204,5 @@ def test_the_planner_s_documents_render():
     assert card(page, "to import") == 4 and "1 blocked action and 2 imports without consent" in page
     assert SECRET not in page
     page = drift_html(core_drift_doc())
-    assert '<p class="status bad">Drift detected: 7 findings.</p>' in page
+    assert '<p class="status bad">Drift detected: 8 findings.</p>' in page
     assert "Secrets: Secret values are read back" in page

@@ -36,7 +36,7 @@ from .factories import (
 #: Characters that mean something to Markdown, HTML or GitHub.
 NASTY = list("|`<>&*_[]@#$\\\n\r\"'~!:-+ aZé😀")
 
-PLAN_SUMMARY_HEADER = "| Import | Create | Update | Replace | Destroy | Unchanged | Unmanaged | Orphaned |"
+PLAN_SUMMARY_HEADER = "| Import | Create | Update | Save | Replace | Destroy | Unchanged | Unmanaged | Orphaned |"
 
 
 def details_count(md: str) -> int:
@@ -66,7 +66,7 @@ def test_plan_starts_with_the_hidden_marker_then_the_summary_table():
     md = plan_markdown(plan_doc())
     assert md.splitlines()[0] == "<!-- platforge:plan:team-data -->"
     assert md.index(PLAN_SUMMARY_HEADER) < md.index("<details>")
-    assert "| 0 | 1 | 1 | 1 | 3 | 1 | 1 | 0 |" in table_rows(md)
+    assert "| 0 | 1 | 1 | 0 | 1 | 3 | 1 | 1 | 0 |" in table_rows(md)
     assert "**Plan: 1 to create, 1 to update, 1 to replace, 3 to destroy.**" in md
 
 
@@ -230,7 +230,7 @@ def test_drift_starts_with_marker_and_summary_then_sections_in_cause_order():
     md = drift_markdown(drift_doc())
     assert md.splitlines()[0] == "<!-- platforge:drift:team-data -->"
     assert "**Drift detected: 4 findings.**" in md  # the unmanaged finding does not fail drift
-    assert "| 2 | 1 | 1 | 1 | 1 |" in md
+    assert "| 2 | 1 | 1 | 1 | 0 | 1 |" in md
     headings = re.findall(r"^#### (.+)$", md, flags=re.M)
     assert headings == ["Changed outside platforge (2)", "Missing on the platform (1)",
                         "Declared but not applied (1)", "Unmanaged (1)"]
@@ -306,7 +306,7 @@ def test_no_refusal_callout_when_apply_would_go_ahead():
 
 def test_import_blocks_carry_their_status_live_fields_and_changes():
     md = plan_markdown(plan_doc(import_actions()))
-    assert "| 3 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in table_rows(md)
+    assert "| 3 | 0 | 0 | 0 | 0 | 0 | 0 | 1 | 0 |" in table_rows(md)
     assert "**Plan: 3 to import, 0 to create, 0 to update, 0 to replace, 0 to destroy.**" in md
     consented = action_block(md, "group.analysts")
     assert "<summary><code>= group.analysts</code> import · consent given</summary>" in consented
@@ -388,7 +388,7 @@ def test_ten_thousand_imports_without_consent_keep_the_refusal_and_the_bound():
 
 def test_the_planner_s_own_plan_in_markdown():
     md = plan_markdown(core_plan_doc())
-    assert "| 4 | 1 | 1 | 0 | 0 | 0 | 16 | 1 |" in table_rows(md)
+    assert "| 4 | 1 | 1 | 1 | 0 | 0 | 1 | 16 | 1 |" in table_rows(md)  # a save of job.etl; flow.nightly as applied
     assert "1 blocked action and 2 imports without consent" in md
     assert "| <code>email</code> | <code>&#34;alice&#64;example.com&#34;</code> |" in md
     assert "- **user** (15): " in md and ", and 5 more; see the JSON artifact" in md

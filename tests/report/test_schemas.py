@@ -96,9 +96,12 @@ def test_the_core_documents_exercise_what_the_schemas_describe():
     assert any("blocked" in a for a in imports) and all(isinstance(a["live"], dict) for a in imports)
     create = next(a for a in plan["actions"] if a["op"] == "create")
     assert {"path": "email", "old": None, "new": "alice@example.com", "sensitive": False,
-            "forces_replace": False} in create["changes"]
+            "forces_replace": False, "reason": "create"} in create["changes"]
     assert {"path": "password", "old": "(sensitive)", "new": "(sensitive)", "sensitive": True,
-            "forces_replace": False} in create["changes"]
+            "forces_replace": False, "reason": "create"} in create["changes"]
+    save = next(a for a in plan["actions"] if a["op"] == "save")
+    assert save["address"] == "job.etl" and save["changes"][0]["new_version"] is True
+    assert next(a for a in plan["actions"] if a["address"] == "flow.nightly")["op"] == "no-op"
     assert plan["summary"]["import"] == len(imports) and plan["coverage"]["user"]["live"] > 0
     assert all("[" not in u["address"] and u["address"].startswith(u["kind"] + ".") for u in plan["unmanaged"])
     quiet = core_unmanaged_only_drift_doc()

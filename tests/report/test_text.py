@@ -284,7 +284,7 @@ def test_a_destructive_import_is_in_the_warning_block():
 def test_the_planner_s_own_plan_reads_right():
     """A plan from make_plan, not hand-made: what the reviewer must see is there."""
     out = plan_text(core_plan_doc())
-    assert "Plan: 4 to import, 1 to create, 1 to update, 0 to replace, 0 to destroy." in out
+    assert "Plan: 4 to import, 1 to create, 1 to update, 1 new version to save, 0 to replace, 0 to destroy." in out
     assert "needs consent: apply refuses this plan unless you pass --adopt group.ops" in block(out, "group.ops")
     assert "BLOCKED: a secret that exists on the platform" in block(out, "secret.warehouse_url")
     assert '+ email = "alice@example.com"' in block(out, "user.alice")
@@ -383,7 +383,7 @@ def test_unmanaged_findings_fail_drift_when_asked_to():
 
 def test_drift_counts_only_failing_findings_in_its_headline():
     out = drift_text(core_drift_doc())
-    assert "Drift detected: 7 findings." in out  # 16 unmanaged ones are listed, not counted here
+    assert "Drift detected: 8 findings." in out  # 16 unmanaged ones are listed, not counted here
     assert "Unmanaged (16)" in out.splitlines()
     assert "Secrets: Secret values are read back" in out  # this stack has a secret
 

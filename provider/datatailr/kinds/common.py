@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
 from platforge.core.kind import Context
 from platforge.core.schema import Expect
 
-from ..._kit.transport import NotFound
+from ..._kit.client import NotFound
 from ..client import DatatailrClient
 from ..models import Group, User
 

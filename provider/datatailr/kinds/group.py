@@ -16,10 +16,11 @@ from typing import Any
 from pydantic import Field
 
 from platforge.core.kind import Context, Kind, sorted_unique
-from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import expects
 
-from ..._kit.transport import NotFound
+from ..._kit.client import NotFound
 from ..models import Group
 from .common import (
     BUILTIN_GROUPS,
@@ -43,6 +44,7 @@ class GroupKind(Kind):
     name = "group"
     spec_model = GroupSpec
     identity_fields = ("name",)
+    field_rules = {"members": FieldRule(collection=Collection.SET)}
     destructive = True
     builtin_names = BUILTIN_GROUPS
 
@@ -63,8 +65,9 @@ class GroupKind(Kind):
         names = user_names(ctx)
         return [self._live(g, names) for g in groups(ctx)]
 
-    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
         """One `group get`, plus one filtered `user ls` to name its members."""
+        identity = ref.identity
         try:
             group = client(ctx).groups.get(identity[0])
         except NotFound:
@@ -98,6 +101,7 @@ class GroupKind(Kind):
             api.rm_users(resource.spec["name"], sorted(have - want))
         identities_changed(ctx)
 
-    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        identity = ref.identity
         ignore_missing(lambda: client(ctx).groups.rm(identity[0]))
         identities_changed(ctx)

@@ -22,11 +22,12 @@ from typing import Any
 
 from platforge.core.errors import UnsafeWrite
 from platforge.core.kind import Context, Kind
-from platforge.core.model import FieldChange, LiveObject, Resource
+from platforge.core.model import FieldChange, LiveObject, ObjectRef, Resource
+from platforge.core.rules import FieldRule
 from platforge.core.schema import Name
 from platforge.core.secrets import SecretRef
 
-from ..._kit.transport import NotFound
+from ..._kit.client import NotFound
 from ..models import KvEntry
 from .acl import AclSpec, canonical_acl, describe_acl, foreign_principals, live_acl, to_client_acl
 from .common import Environment, KvKey, Spec, client, ignore_missing
@@ -82,8 +83,9 @@ class KvKind(Kind):
             environment=env, acls=True, include_values=not self.secure))
         return [self._live(ctx, entry, env) for entry in entries]
 
-    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
         """One filtered `kv ls` for this key (it carries the ACL, which `kv get` does not)."""
+        identity = ref.identity
         env, key = identity
         entries = self._api(ctx).ls(environment=env, where={"key": key}, acls=True, include_values=not self.secure)
         return next((self._live(ctx, e, env) for e in entries if e.key == key), None)
@@ -118,7 +120,8 @@ class KvKind(Kind):
             self._write_value(ctx, resource)
         self._changed(ctx, resource.spec["environment"])
 
-    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        identity = ref.identity
         ignore_missing(lambda: self._api(ctx).rm(identity[1], environment=identity[0]))
         self._changed(ctx, identity[0])
 
@@ -137,7 +140,7 @@ class SecretKind(KvKind):
 
     name = "secret"
     spec_model = SecretSpec
-    sensitive_fields = frozenset({"value"})
+    field_rules = {"value": FieldRule(sensitive=True)}
     secure = True
     #: What a create writes before the ACL is known to be ours: not a secret.
     PLACEHOLDER = "(platforge: value pending)"

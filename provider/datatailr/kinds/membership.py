@@ -13,9 +13,9 @@ from __future__ import annotations
 from typing import Any
 
 from platforge.core.kind import Context, Kind
-from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
 
-from ..._kit.transport import NotFound
+from ..._kit.client import NotFound
 from .common import PrincipalName, Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
 
 
@@ -51,7 +51,8 @@ class GroupMembershipKind(Kind):
                                       fields={"group": g.name, "user": user}))
         return out
 
-    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        identity = ref.identity
         group_name, user = identity
         try:
             group = client(ctx).groups.get(group_name)
@@ -72,6 +73,7 @@ class GroupMembershipKind(Kind):
     def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
         """A membership has nothing but its identity; there is never anything to update."""
 
-    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        identity = ref.identity
         ignore_missing(lambda: client(ctx).groups.rm_users(identity[0], [identity[1]]))
         identities_changed(ctx)

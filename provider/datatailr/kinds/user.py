@@ -24,11 +24,12 @@ from typing import Any
 from pydantic import EmailStr, Field
 
 from platforge.core.kind import Context, Kind, sorted_unique
-from platforge.core.model import LiveObject, Ref, Resource
+from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from ..._kit.transport import NotFound
+from ..._kit.client import NotFound
 from ..models import User
 from .common import DEFAULT_GROUP, PrincipalName, Spec, client, identities_changed, ignore_missing, signed_in_user, users
 
@@ -50,8 +51,11 @@ class UserKind(Kind):
     name = "user"
     spec_model = UserSpec
     identity_fields = ("name",)
-    replace_fields = frozenset({"system"})
-    create_only_fields = frozenset({"initial_password"})
+    field_rules = {
+        "system": FieldRule(replace=True),  # the API sets the flag but cannot clear it in place
+        "initial_password": FieldRule(create_only=True),
+        "groups": FieldRule(collection=Collection.SET),
+    }
     destructive = True
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -72,8 +76,9 @@ class UserKind(Kind):
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         return [self._live(ctx, u) for u in users(ctx)]
 
-    def read(self, ctx: Context, identity: tuple) -> LiveObject | None:
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
         """One `user get`: read-back after a write must not list every user again."""
+        identity = ref.identity
         try:
             return self._live(ctx, client(ctx).users.get(identity[0]))
         except NotFound:
@@ -130,6 +135,7 @@ class UserKind(Kind):
             (api.enable if spec.get("enabled") else api.disable)(spec["name"])
         identities_changed(ctx)
 
-    def delete(self, ctx: Context, identity: tuple, live: LiveObject | None) -> None:
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        identity = ref.identity
         ignore_missing(lambda: client(ctx).users.rm(identity[0]))
         identities_changed(ctx)

@@ -89,7 +89,7 @@ def test_secret_rotation_is_an_update_detected_by_fingerprint(world, applied, mo
     action = next(a for a in plan["actions"] if a["address"] == "secret.pw")
     assert action["op"] == "update"
     assert action["changes"] == [{"path": "value", "old": "(sensitive)", "new": "(sensitive)",
-                                  "sensitive": True, "forces_replace": False}]
+                                  "sensitive": True, "forces_replace": False, "reason": "declared"}]
     assert world.cli("apply", applied, "--yes").exit_code == 0
     assert world.cli("plan", applied).exit_code == 0
 

@@ -10,7 +10,7 @@ import json
 import secrets as pysecrets
 
 import pytest
-from platforge.provider._kit.transport import PermissionDenied
+from platforge.provider._kit.client import PermissionDenied
 from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
 from platforge.provider.datatailr.models import Acl
 from platforge.provider.datatailr.platform import DatatailrObjectStore

@@ -335,8 +335,8 @@ def test_creates_show_their_values_everywhere_and_secrets_stay_sensitive(world, 
     text = world.cli("plan", stack, "--markdown", md).stdout
     document = json.loads(world.cli("plan", stack, "--json").stdout)
     zoe = next(a for a in document["actions"] if a["address"] == "user.zoe")
-    assert {"path": "email", "old": None, "new": "zoe@example.com", "sensitive": False, "forces_replace": False} \
-        in zoe["changes"]
+    assert {"path": "email", "old": None, "new": "zoe@example.com", "sensitive": False, "forces_replace": False,
+            "reason": "create"} in zoe["changes"]
     assert next(c for c in zoe["changes"] if c["path"] == "initial_password")["new"] == "(sensitive)"
     assert "Zoe Zimmer" in text and "Zoe Zimmer" in md.read_text()
     for output in (text, md.read_text(), json.dumps(document)):
