@@ -59,16 +59,18 @@ from ..core.policy import Policy
 from ..core.schema import describe_found, explain
 from ..core.secrets import SecretUnavailable
 from ..core.state import MemoryStateBackend, ResourceState, State
-from ..provider import get_platform
+from ..provider import PLATFORMS, get_platform
 
 PROVIDER_KEY = "__provider"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 #: Outputs the provider adds to the inputs it echoes.
 OUTPUT_ONLY = ("platform_id",)
-#: Inputs that are not part of a kind's schema: they say how the provider reads live state
-#: (`membership_owned_elsewhere`: groups whose membership another resource owns) and whether
-#: `create` may take over an object that already exists (`adopt`).
-CONTROL_INPUTS = ("membership_owned_elsewhere", "adopt")
+#: Inputs that are not part of a kind's schema: whether `create` may take over an object that
+#: already exists (`adopt`), and the settings each platform says a one-object plan needs
+#: (`object_settings`, e.g. Datatailr's `membership_owned_elsewhere`: groups whose membership
+#: another resource owns).
+CONTROL_INPUTS = ("adopt", *sorted({name for platform in PLATFORMS
+                                   for name in getattr(get_platform(platform), "object_settings", {})}))
 #: What a refresh records for a secret changed outside Pulumi (the live value is never copied into
 #: state); it differs from any declared value, so the next `up` plans an update that restores it.
 SECRET_CHANGED = "(changed outside Pulumi)"
@@ -229,8 +231,9 @@ class KindProvider(ResourceProvider):
         return describe_errors(self._kind, errors)
 
     def _settings_extra(self, control: Mapping[str, Any]) -> dict[str, Any]:
-        owned = control.get("membership_owned_elsewhere")
-        return {"datatailr.membership_owned_groups": sorted(owned)} if owned else {}
+        """The per-object settings the platform names, from this object's control inputs."""
+        wanted = getattr(get_platform(self.platform), "object_settings", {})
+        return {key: sorted(control[name]) for name, (key, _) in wanted.items() if control.get(name)}
 
     def _outputs(self, resource: Resource, platform_id: Any, control: Mapping[str, Any]) -> dict[str, Any]:
         outs = {k: v for k, v in resource.spec.items() if k not in resource.secrets}
@@ -300,7 +303,7 @@ class KindProvider(ResourceProvider):
         name, raw, secrets, control = self._split(known)
         for field_name in unknown:
             raw.pop(field_name, None)
-        failures: list[CheckFailure] = [CheckFailure(k, f"{k}: {why}") for k, why in _control_problems(control)]
+        failures: list[CheckFailure] = [CheckFailure(k, f"{k}: {why}") for k, why in _control_problems(control, self.platform)]
         for field_name in sorted(hidden & set(raw)):  # the Pulumi door takes the secret value itself
             failures.append(CheckFailure(field_name, f"{field_name}: expected the secret value as a string; "
                                                      f"found {_type_of(raw.pop(field_name))}"))
@@ -345,10 +348,7 @@ class KindProvider(ResourceProvider):
                    if k in kind.sensitive_fields and k not in unheld}
         if unheld & set(desired):  # the state holds no value (read back without it): ask the platform
             current.update({k: v for k, v in self._live_fingerprints(new_resource, control).items() if k in unheld})
-        old_fields = dict(old_resource.spec)
-        owned = set(control.get("membership_owned_elsewhere") or ())
-        if owned and isinstance(old_fields.get("groups"), list):  # another resource owns these memberships
-            old_fields["groups"] = [g for g in old_fields["groups"] if g not in owned]
+        old_fields = kind.normalise_fields(dict(old_resource.spec), self._settings_extra(control))
         old_view = LiveObject(kind=kind.name, identity=old_resource.identity, fields=old_fields)
         changes = diff_resource(kind, new_resource, old_view, desired, current)
         replaces = sorted({c.path.split(".")[0] for c in changes if c.forces_replace})
@@ -437,15 +437,15 @@ def _control(props: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _plain(props[k]) for k in CONTROL_INPUTS if props.get(k) is not None and not _is_unknown(props[k])}
 
 
-def _control_problems(control: Mapping[str, Any]) -> list[tuple[str, str]]:
+def _control_problems(control: Mapping[str, Any], platform: str) -> list[tuple[str, str]]:
     problems = []
     adopt = control.get("adopt")
     if adopt is not None and not isinstance(adopt, bool):
         problems.append(("adopt", f"expected true or false; found {describe_found(adopt)}"))
-    owned = control.get("membership_owned_elsewhere")
-    if owned is not None and not (isinstance(owned, list) and all(isinstance(g, str) for g in owned)):
-        problems.append(("membership_owned_elsewhere",
-                         f"expected a list of group names; found {describe_found(owned)}"))
+    for name, (_, expected) in getattr(get_platform(platform), "object_settings", {}).items():
+        value = control.get(name)
+        if value is not None and not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            problems.append((name, f"expected {expected}; found {describe_found(value)}"))
     return problems
 
 

@@ -27,7 +27,7 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
     stack, platform = load_stack(stack_dir, get_platform)
     classes = CLASSES[platform.name]
     settings = platform.settings(stack.platform_config, stack.resources)
-    owned_elsewhere = settings.get("datatailr.membership_owned_groups") or None
+    object_settings = getattr(platform, "object_settings", {})
     consent = Policy.build(adopt=stack.adopt)
     levels = dependency_levels(stack.resources)
     _resolve_create_only_secrets(platform, stack.resources)
@@ -37,8 +37,9 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
                                   if k not in resource.secrets and k not in resource.deferred}
         for name, value in resource.secrets.items():
             inputs[name] = pulumi.Output.secret(value)
-        if resource.kind == "user" and owned_elsewhere:
-            inputs["membership_owned_elsewhere"] = owned_elsewhere
+        for name, (key, _) in object_settings.items():  # what a one-object plan of this kind needs
+            if key in platform.kinds[resource.kind].settings_used and settings.get(key):
+                inputs[name] = settings[key]
         if consent.adopts(resource.address):
             inputs["adopt"] = True
         deps = [declared[ref.address] for ref in resource.refs if ref.address in declared]

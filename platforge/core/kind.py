@@ -117,6 +117,9 @@ class Kind(ABC):
     ready_timeout: ClassVar[float] = 60.0
     #: Names the platform itself provides; they may be referenced without being declared.
     builtin_names: ClassVar[frozenset[str]] = frozenset()
+    #: The `Context.settings` keys this kind reads (a front door that plans one object at a
+    #: time, like Pulumi, must hand them over per object).
+    settings_used: ClassVar[frozenset[str]] = frozenset()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         """Keep the rules in one place: the per-rule sets and `field_rules` describe the same
@@ -244,6 +247,12 @@ class Kind(ABC):
 
     def scope_of(self, identity: Identity) -> Any:
         return None
+
+    def normalise_fields(self, fields: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Fields as this kind compares them under a run's settings (the Datatailr user kind leaves
+        out groups whose membership another resource owns); used for live objects and for what a
+        front door recorded earlier."""
+        return fields
 
     def fingerprint_live(self, ctx: Context, live: LiveObject, resource: Resource) -> dict[str, str]:
         """Keyed fingerprints of the live secret values a declared resource manages."""

@@ -199,6 +199,9 @@ class DatatailrConfig(PlatformConfig):
 class DatatailrPlatform:
     name = "datatailr"
     config_model = DatatailrConfig
+    #: Settings a front door that plans one object at a time hands over per object, by the name of
+    #: its input (Pulumi's `User(membership_owned_elsewhere=[...])`): setting key, expected words.
+    object_settings = {"membership_owned_elsewhere": (MEMBERSHIP_OWNED_ELSEWHERE, "a list of group names")}
     secret_detection = (
         "fingerprint: Datatailr exposes no version or modification time for secure KV entries, so "
         "platforge reads each managed secret's value (kv get --secure) and compares its keyed "

@@ -19,6 +19,7 @@ Field rules:
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import EmailStr, Field
@@ -57,10 +58,19 @@ class UserKind(Kind):
         "groups": FieldRule(collection=Collection.SET),
     }
     destructive = True
+    settings_used = frozenset({MEMBERSHIP_OWNED_ELSEWHERE})
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("name", name)
         return raw
+
+    def normalise_fields(self, fields: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
+        """Groups whose membership another resource owns (a group's `members`, or a
+        group_membership) are that resource's business, not this user's."""
+        elsewhere = set(settings.get(MEMBERSHIP_OWNED_ELSEWHERE, ()))
+        if elsewhere and isinstance(fields.get("groups"), list):
+            fields = {**fields, "groups": [g for g in fields["groups"] if g not in elsewhere]}
+        return fields
 
     def canonical_spec(self, model: UserSpec) -> dict[str, Any]:
         spec = super().canonical_spec(model)
@@ -85,12 +95,10 @@ class UserKind(Kind):
             return None
 
     def _live(self, ctx: Context, u: User) -> LiveObject:
-        elsewhere = set(ctx.settings.get(MEMBERSHIP_OWNED_ELSEWHERE, ()))
-        fields: dict[str, Any] = {
+        fields: dict[str, Any] = self.normalise_fields({
             "name": u.name, "first_name": u.first_name, "last_name": u.last_name,
-            "email": u.email or None, "system": u.is_system,
-            "groups": sorted(g for g in set(u.groups) if g not in elsewhere),
-        }
+            "email": u.email or None, "system": u.is_system, "groups": sorted(set(u.groups)),
+        }, ctx.settings)
         if u.disabled is not None:
             fields["enabled"] = not u.disabled
         return LiveObject(kind=self.name, identity=(u.name,), platform_id=u.user_id, fields=fields,
