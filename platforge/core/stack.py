@@ -27,7 +27,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from .errors import Problem, StackError
 from .model import Identity, Resource, SourceLocation
 from .plan import Platform
-from .schema import Name, StrictFloat, StrictInt, describe_found, expects, explain
+from .schema import Name, StrictInt, describe_found, expects, explain
 from .secrets import SecretUnavailable
 
 RESERVED_TABLES = {"stack", "platform", "state", "external", "adopt", "unmanaged"}

@@ -6,8 +6,8 @@ tests use.
 Both run uvicorn's h11 protocol with two guards (`ServerLimits`):
 
 - **Concurrent connections.** Beyond `max_connections` open connections, a new connection's
-  request is answered `503` with the `{"error": ...}` envelope, `Retry-After: 1` and
-  `Connection: close`; connections already accepted are not disturbed.
+  request is answered `503` in the app's error envelope (`app.state.envelope`), `Retry-After: 1`
+  and `Connection: close`; connections already accepted are not disturbed.
 - **Idle timeout.** A connection on which the server waits for the client (before the first
   request, inside a partial request line, headers or body, or between keep-alive requests) is
   closed after `idle_timeout` seconds without a byte, so half-open and slowloris sockets do not
@@ -24,32 +24,23 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 
 import h11
 import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-DEFAULT_MAX_CONNECTIONS = 128
-DEFAULT_IDLE_TIMEOUT = 15.0
+from .errors import FALLBACK_ENVELOPE, Envelope, envelope_of
+from .settings import DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_CONNECTIONS, ServerLimits
+
+__all__ = ["DEFAULT_IDLE_TIMEOUT", "DEFAULT_MAX_CONNECTIONS", "EmbeddedServer", "ServerLimits", "bind", "embedded",
+           "guarded_protocol", "limits_of", "serve_foreground", "url_of", "uvicorn_config"]
+
 RETRY_AFTER_SECONDS = 1
 
 
-@dataclass(frozen=True)
-class ServerLimits:
-    max_connections: int = DEFAULT_MAX_CONNECTIONS  # 0: no limit
-    idle_timeout: float = DEFAULT_IDLE_TIMEOUT  # seconds; > 0
-
-    def validate(self) -> None:
-        if self.max_connections < 0:
-            raise ValueError(f"--max-connections must be >= 0 (0: no limit), got {self.max_connections}")
-        if not self.idle_timeout > 0:
-            raise ValueError(f"--idle-timeout must be > 0 seconds, got {self.idle_timeout}")
-
-
-def _over_capacity_app(limit: int):
+def _over_capacity_app(limit: int, envelope: Envelope):
     payload = json.dumps(
-        {"error": f"Too many open connections (the sandbox allows {limit}); retry shortly"}
+        envelope.body(503, f"Too many open connections (the sandbox allows {limit}); retry shortly")
     ).encode()
 
     async def app(scope, receive, send) -> None:
@@ -70,12 +61,12 @@ def _over_capacity_app(limit: int):
     return app
 
 
-def guarded_protocol(limits: ServerLimits) -> type[asyncio.Protocol]:
+def guarded_protocol(limits: ServerLimits, envelope: Envelope = FALLBACK_ENVELOPE) -> type[asyncio.Protocol]:
     """An h11 protocol class enforcing `limits`; one class per server (it counts that server's
-    accepted connections)."""
+    accepted connections). The refusal is worded in `envelope`, the served platform's."""
     limits.validate()
     accepted: set[H11Protocol] = set()
-    refuse = _over_capacity_app(limits.max_connections)
+    refuse = _over_capacity_app(limits.max_connections, envelope)
 
     class GuardedH11Protocol(H11Protocol):
         _idle_timer: asyncio.TimerHandle | None = None
@@ -172,7 +163,7 @@ def limits_of(app, limits: ServerLimits | None = None) -> ServerLimits:
 
 def uvicorn_config(app, host: str, port: int, limits: ServerLimits, **kwargs) -> uvicorn.Config:
     return uvicorn.Config(
-        app, host=host, port=port, http=guarded_protocol(limits), timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
+        app, host=host, port=port, http=guarded_protocol(limits, envelope_of(app)), timeout_keep_alive=limits.idle_timeout,  # type: ignore[arg-type]
         **kwargs,
     )
 

@@ -1,38 +1,25 @@
 """Request field types shared by the identity and data routes (users, groups, KV, blobs).
 
-Two hazards drive these types. JSON bodies may carry lone surrogates (`"\\ud800"`), which
-Python's `json` accepts but SQLite cannot encode, so an unchecked string would become a 500 at
-the first INSERT. And the SDK wraps positional arguments containing a space or a quote in
-literal double quotes (contract §7.2.2); identifiers are unwrapped with the exact inverse of
-the SDK's `add_quotes`, so that the SDK and a raw HTTP client name the same object.
+Two hazards drive these types. Text must be storable in SQLite (the kit's `Text`: valid UTF-8,
+no NUL). And the SDK wraps positional arguments containing a space or a quote in literal double
+quotes (contract §7.2.2); identifiers are unwrapped with the exact inverse of the SDK's
+`add_quotes`, so that the SDK and a raw HTTP client name the same object.
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated
 
-from pydantic import AfterValidator, Field
+from pydantic import Field
 
+from ..._kit.sandbox.fields import Text
 from .errors import BadRequest
 from .wire import WireModel
 
+__all__ = ["AclOptions", "Paging", "Text", "identifier", "principal_name", "unquote"]
+
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.@-]{0,63}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-
-
-def _utf8(value: str) -> str:
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise ValueError("must be valid UTF-8 text (no lone surrogates)") from exc
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters")
-    return value
-
-
-Text = Annotated[str, AfterValidator(_utf8)]
-"""Any storable text: valid UTF-8, no NUL."""
 
 
 def unquote(value: str) -> str:

@@ -1,4 +1,5 @@
-"""Filtering, sorting and paging for every `ls` command (contract §1.4).
+"""Datatailr's filter DSL, and its spelling of sorting and paging, for every `ls` command
+(contract §1.4). Sorting and offset paging themselves are the kit's (`_kit/sandbox/listing.py`).
 
 Filter grammar (the subset the SDK and the skills doc use):
 
@@ -11,19 +12,18 @@ Filter grammar (the subset the SDK and the skills doc use):
 `field = [a, b]` means membership. Sorting is `-field` (descending) or `+field`/`field`
 (ascending), several fields separated by spaces. Paging is offset/limit (`offset`,
 `batch-size`); a negative or missing batch size means "no limit" unless the command has a
-default.
+default. The SDK sends an omitted filter or sort as the string `"None"`.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from typing import Any
 
+from ..._kit.sandbox import listing as kit
+from ..._kit.sandbox.listing import OffsetPaging, Predicate, Row
 from .errors import BadRequest
-
-Row = dict[str, Any]
-Predicate = Callable[[Row], bool]
 
 _TOKEN = re.compile(
     r"""\s*(?:
@@ -227,42 +227,14 @@ class _Parser:
         return _literal(kind, text)
 
 
+def _given(text: str | None) -> str | None:
+    return None if text is None or not text.strip() or text.strip() == "None" else text
+
+
 def compile_filter(text: str | None, fields: Iterable[str] = ()) -> Predicate:
-    if text is None or not text.strip() or text.strip() == "None":
+    if text is None or _given(text) is None:
         return lambda row: True
     return _Parser(_tokenize(text), set(fields), text).parse()
-
-
-def sort_rows(rows: list[Row], sort: str | None, fields: Iterable[str] = ()) -> list[Row]:
-    if sort is None or not sort.strip() or sort.strip() == "None":
-        return rows
-    allowed = set(fields)
-    keys = sort.replace(",", " ").split()
-    for spec in reversed(keys):
-        descending = spec.startswith("-")
-        name = spec.lstrip("+-")
-        if allowed and name not in allowed:
-            raise BadRequest(f"Invalid sort {sort!r}: unknown field {name!r}")
-        rows = sorted(rows, key=lambda r: _sort_key(r.get(name)), reverse=descending)
-    return rows
-
-
-def _sort_key(value: Any) -> tuple[int, Any]:
-    if value is None:
-        return (0, 0)
-    if isinstance(value, bool):
-        return (1, int(value))
-    if isinstance(value, (int, float)):
-        return (1, value)
-    return (2, str(value))
-
-
-def page(rows: Sequence[Row], offset: int | None, batch_size: int | None, default: int | None) -> list[Row]:
-    start = max(0, offset or 0)
-    limit = default if batch_size is None else batch_size
-    if limit is None or limit < 0:
-        return list(rows[start:])
-    return list(rows[start : start + limit])
 
 
 def apply_listing(
@@ -277,7 +249,8 @@ def apply_listing(
 ) -> tuple[list[Row], int]:
     """Filter, sort and page `rows`. Returns the page and the total number of matches."""
     fields = tuple(fields)
-    predicate = compile_filter(filter, fields)
-    matched = [row for row in rows if predicate(row)]
-    matched = sort_rows(matched, sort, fields)
-    return page(matched, offset, batch_size, default_batch), len(matched)
+    page = kit.apply_listing(
+        rows, predicate=compile_filter(filter, fields), sort=_given(sort), fields=fields,
+        paging=OffsetPaging(offset, batch_size, default_batch),
+    )
+    return page.items, page.total

@@ -1,41 +1,23 @@
-"""SQLite storage for the Datatailr sandbox.
+"""Datatailr's tables over the kit's store (`_kit/sandbox/store.py`: one SQLite file, WAL, one
+transaction per request, owner-only files, the size limit).
 
-One connection guarded by one lock: every request runs its whole read-modify-write inside a
-single `BEGIN IMMEDIATE` transaction, so concurrent requests serialise instead of interleaving,
-and a request that fails or whose client vanishes leaves either all of its writes or none.
-WAL mode keeps the file consistent across crashes and restarts.
-
-The file holds password hashes and every secret, so it and its `-wal`/`-shm` files are
-owner-only (0600): created so before SQLite opens them, tightened if an older run left them
-wider. An optional size limit (`set_max_bytes`) stops the file from growing past a number of
-bytes: a write that would need a new page fails with 507 and changes nothing, while reads, and
-writes that fit in freed pages (such as deletes), keep working.
+The tables here are the ones several features share (identities, ACLs, tags) and the kit's
+session table, whose rows cascade away with their user. Feature modules (jobs, blobs, ...)
+bring their own DDL.
 """
 
 from __future__ import annotations
 
-import sqlite3
-import threading
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
-from pathlib import Path
+from collections.abc import Iterable
 
-from ..._kit.sandbox.private import prepare_database, tighten_database
-from .errors import InsufficientStorage
+from ..._kit.sandbox.sessions import sessions_ddl
+from ..._kit.sandbox.store import Db, Store, store_of
+
+__all__ = ["CORE_DDL", "SCHEMA_VERSION", "Db", "Store", "open_store", "store_of"]
 
 SCHEMA_VERSION = 2
-# Room above the size limit for session bookkeeping (log in, log out), so that an administrator
-# can still sign in to a full sandbox and remove data. About ten thousand sessions.
-SESSION_HEADROOM_BYTES = 1024 * 1024
-# The WAL file is truncated back to this size after a checkpoint.
-JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 
-# Tables shared by every feature. Feature modules (jobs, blobs, ...) bring their own DDL.
 CORE_DDL = """
-CREATE TABLE IF NOT EXISTS meta (
-    key   TEXT PRIMARY KEY,
-    value TEXT NOT NULL
-);
 CREATE TABLE IF NOT EXISTS users (
     user_id       INTEGER PRIMARY KEY,
     name          TEXT NOT NULL UNIQUE,
@@ -75,169 +57,9 @@ CREATE TABLE IF NOT EXISTS tags (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL
 );
--- Live sessions (see auth.py). Only a SHA-256 of each session id is kept; a user's removal
--- removes its sessions.
-CREATE TABLE IF NOT EXISTS sessions (
-    session_hash TEXT PRIMARY KEY,
-    user_id      INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
-    created      INTEGER NOT NULL,
-    expires      INTEGER NOT NULL
-);
-CREATE INDEX IF NOT EXISTS sessions_by_user ON sessions(user_id);
 """
 
 
-def _is_full(exc: sqlite3.Error) -> bool:
-    return getattr(exc, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL or "database or disk is full" in str(exc)
-
-
-class Store:
-    """The sandbox's database: one file, one connection, one writer at a time."""
-
-    def __init__(self, path: str | Path, ddl: Iterable[str] = ()) -> None:
-        self.path = str(path)
-        self.in_memory = self.path == ":memory:"
-        self._lock = threading.RLock()
-        self._max_bytes = 0
-        self._max_pages = 0
-        if not self.in_memory:
-            prepare_database(self.path)
-        self._conn = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._conn.row_factory = sqlite3.Row
-        self._conn.execute("PRAGMA foreign_keys = ON")
-        if not self.in_memory:
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.execute(f"PRAGMA journal_size_limit = {JOURNAL_SIZE_LIMIT}")
-            tighten_database(self.path)  # side files SQLite just created take the file's mode
-        self.page_size = int(self._conn.execute("PRAGMA page_size").fetchone()[0])
-        with self.tx() as db:
-            db.executescript_in_tx(CORE_DDL)
-            for script in ddl:
-                db.executescript_in_tx(script)
-            db.set_meta("schema_version", str(SCHEMA_VERSION))
-
-    # ── size limit ───────────────────────────────────────────────────────────────────────────
-
-    def set_max_bytes(self, max_bytes: int) -> None:
-        """Refuse writes that would grow the file beyond `max_bytes` (0: no limit). A file
-        already larger keeps its size: reads and writes into freed pages still work."""
-        with self._lock:
-            self._max_bytes = max(0, int(max_bytes))
-            self._max_pages = max(1, self._max_bytes // self.page_size) if self._max_bytes else 0
-            if self._max_pages:
-                self._set_page_limit(self._max_pages)
-
-    def _set_page_limit(self, pages: int) -> None:
-        # SQLite never lowers the limit below the current page count.
-        self._conn.execute(f"PRAGMA max_page_count = {int(pages)}")
-
-    # ── transactions ─────────────────────────────────────────────────────────────────────────
-
-    @contextmanager
-    def tx(self, *, essential: bool = False) -> Iterator[Db]:
-        """A write transaction. Commits on success, rolls back on any exception.
-
-        `essential` writes (session bookkeeping) may use a little room above the size limit."""
-        with self._lock:
-            raised = essential and self._max_pages
-            if raised:
-                self._set_page_limit(self._max_pages + SESSION_HEADROOM_BYTES // self.page_size)
-            try:
-                self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    yield Db(self._conn)
-                except BaseException as exc:
-                    self._rollback()
-                    if isinstance(exc, sqlite3.OperationalError) and _is_full(exc):
-                        raise self._full() from exc
-                    raise
-                else:
-                    try:
-                        self._conn.execute("COMMIT")
-                    except sqlite3.OperationalError as exc:
-                        self._rollback()
-                        if _is_full(exc):
-                            raise self._full() from exc
-                        raise
-            finally:
-                if raised:
-                    self._set_page_limit(self._max_pages)
-
-    def _rollback(self) -> None:
-        # SQLite may already have rolled back (for instance on SQLITE_FULL).
-        if self._conn.in_transaction:
-            self._conn.execute("ROLLBACK")
-
-    def _full(self) -> InsufficientStorage:
-        if self._max_bytes:
-            return InsufficientStorage(
-                f"The sandbox database is full (limit {self._max_bytes} bytes, --max-db-bytes): "
-                "nothing was changed. Remove data or restart the sandbox with a larger limit."
-            )
-        return InsufficientStorage("The disk holding the sandbox database is full: nothing was changed.")
-
-    @contextmanager
-    def read(self) -> Iterator[Db]:
-        """A consistent read: a deferred transaction under the same lock as writers."""
-        with self._lock:
-            self._conn.execute("BEGIN")
-            try:
-                yield Db(self._conn)
-            finally:
-                self._rollback()
-
-    def checkpoint(self) -> None:
-        """Copy the WAL into the database file and truncate it."""
-        if not self.in_memory:
-            with self._lock:
-                self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-
-    def close(self) -> None:
-        with self._lock:
-            self._conn.close()
-
-
-class Db:
-    """The connection as seen inside a transaction, with a few conveniences."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self.conn = conn
-
-    def execute(self, sql: str, params: Iterable | dict = ()) -> sqlite3.Cursor:
-        return self.conn.execute(sql, params)
-
-    def executemany(self, sql: str, rows: Iterable) -> sqlite3.Cursor:
-        return self.conn.executemany(sql, rows)
-
-    def one(self, sql: str, params: Iterable | dict = ()) -> sqlite3.Row | None:
-        return self.conn.execute(sql, params).fetchone()
-
-    def all(self, sql: str, params: Iterable | dict = ()) -> list[sqlite3.Row]:
-        return self.conn.execute(sql, params).fetchall()
-
-    def scalar(self, sql: str, params: Iterable | dict = ()):
-        row = self.conn.execute(sql, params).fetchone()
-        return None if row is None else row[0]
-
-    def executescript_in_tx(self, script: str) -> None:
-        # sqlite3.executescript() would COMMIT first; run statement by statement instead. A `;`
-        # inside a comment or string does not end a statement, so pieces are joined until
-        # SQLite itself calls the statement complete.
-        pending = ""
-        for piece in script.split(";"):
-            pending += piece + ";"
-            if sqlite3.complete_statement(pending):
-                if pending.strip(" \t\r\n;"):
-                    self.conn.execute(pending)
-                pending = ""
-
-    def get_meta(self, key: str) -> str | None:
-        return self.scalar("SELECT value FROM meta WHERE key = ?", (key,))
-
-    def set_meta(self, key: str, value: str) -> None:
-        self.execute(
-            "INSERT INTO meta(key, value) VALUES (?, ?) "
-            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-            (key, value),
-        )
+def open_store(path: str, feature_ddl: Iterable[str] = ()) -> Store:
+    # Live sessions (see auth.py): a user's removal removes its sessions.
+    return Store(path, ddl=[CORE_DDL, sessions_ddl("users(user_id)"), *feature_ddl], schema_version=SCHEMA_VERSION)

@@ -84,11 +84,7 @@ def seed(db: Db, config: SandboxConfig, admin_password: str) -> None:
 
 def _allocate(db: Db, kind: str) -> int:
     table, column, first = ("users", "user_id", FIRST_USER_ID) if kind == "user" else ("groups", "group_id", FIRST_GROUP_ID)
-    counter = int(db.get_meta(f"next_{kind}_id") or first)
-    top = db.scalar(f"SELECT MAX({column}) FROM {table}") or 0
-    new_id = max(counter, top + 1, first)
-    db.set_meta(f"next_{kind}_id", str(new_id + 1))
-    return new_id
+    return db.allocate(f"next_{kind}_id", table, column, first)
 
 
 # ── reading ──────────────────────────────────────────────────────────────────────────────────

@@ -14,6 +14,7 @@ from ..auth import Principal, current_principal
 from ..errors import BadRequest, Conflict, NotFound
 from ..fields import Paging
 from ..listing import apply_listing
+from ..store import store_of
 from ..wire import environment, ok
 from .definition import job_id
 from .models import PromoteBody, RemoveBody, RerunBody, StartBody, StopBody
@@ -26,7 +27,6 @@ from .versions import (
     pick_version,
     resolve_one,
     resource,
-    store_of,
     version_rows,
     versions_text,
 )

@@ -17,6 +17,7 @@ from ..acl import allowed, require
 from ..auth import Principal, current_principal
 from ..errors import BadRequest, Conflict
 from ..listing import apply_listing
+from ..store import store_of
 from ..wire import environment, ok
 from .definition import modify_job, modify_task
 from .models import CronQuery, JobQuery, JobRef, LsQuery, ModifyBody, SaveBody
@@ -31,7 +32,6 @@ from .versions import (
     resolve_one,
     resource,
     save_version,
-    store_of,
     version_rows,
 )
 

@@ -18,13 +18,11 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi import Request
-
 from .. import cron
 from ..acl import PERMISSIONS, delete_acl, require, write_acl
 from ..auth import Principal
 from ..errors import BadRequest, Conflict, NotFound
-from ..store import Db, Store
+from ..store import Db
 from .definition import check_acl, check_run_as, job_id, normalize_name, parse_spec
 from .models import SaveBody
 from .values import now_us
@@ -73,10 +71,6 @@ _CHILD = re.compile(r"^(.+)-(\d+)$")
 
 def resource(env: str, name: str, version: int) -> str:
     return f"job/{env}/{name}/{version}"
-
-
-def store_of(request: Request) -> Store:
-    return request.app.state.store
 
 
 @dataclass(frozen=True)
