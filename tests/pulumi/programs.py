@@ -8,6 +8,7 @@ and refuses a second registration of one URN as the engine does.
 
 from __future__ import annotations
 
+import asyncio
 import runpy
 import threading
 from collections.abc import Callable, Mapping
@@ -137,6 +138,10 @@ def run_program(program: Callable[[], dict[str, Any] | None], mocks: Mocks, *,
     """Run `program` as the Pulumi runtime would, wait for every registration and output, and
     return what the monitor captured plus the resolved stack exports."""
     ROOT.set(None)
+    # Another test in this worker may have run asyncio.run(), which leaves the main thread with
+    # no current loop; the SDK's Stack() needs one.
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
     set_all_config(dict(config or {}), list(secret_config))
     monitor = CapturingMonitor(mocks)
     if isinstance(mocks, EngineMocks):
