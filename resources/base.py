@@ -53,6 +53,8 @@ class PlatforgeResource(Resource):
     kind: ClassVar[str]
 
     platform_id: pulumi.Output[Any]
+    #: The version the last write produced, for versioned objects (a job's save); else None.
+    revision: pulumi.Output[Any]
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)

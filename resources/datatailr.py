@@ -122,7 +122,95 @@ class Secret(PlatforgeResource, module="datatailr", name="Secret"):
         }, opts)
 
 
+class _Job(PlatforgeResource):
+    """What every job takes: `display_name` (default: the resource name; its normalised form
+    is the job's name), `image` (`{"python_version", "requirements", "source": {"path": ...}}`),
+    `memory` ("256m"), `cpus`, `vram`, `env` (a dict), `run_as`, `acl`. `revision` is the
+    version the last save produced: pass it to a `Promotion`."""
+
+    platform = "datatailr"
+    name: pulumi.Output[str]
+
+    def __init__(self, resource_name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None) -> None:
+        props["display_name"] = props.get("display_name") or resource_name
+        super().__init__(resource_name, props, opts)
+
+
+class Service(_Job, module="datatailr", name="Service"):
+    """A service: `entrypoint` ("module:function"), `state` ("running" or "stopped")."""
+
+    kind = "service"
+
+    def __init__(self, resource_name: str, *, entrypoint: Input, display_name: Input = None, image: Input = None,
+                 memory: Input = None, cpus: Input = None, vram: Input = None, env: Input = None,
+                 run_as: Input = None, acl: Input = None, app_section: Input = None, state: Input = None,
+                 adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(resource_name, {
+            "entrypoint": entrypoint, "display_name": display_name, "image": image, "memory": memory, "cpus": cpus,
+            "vram": vram, "env": env, "run_as": run_as, "acl": acl, "app_section": app_section, "state": state,
+            "adopt": adopt}, opts)
+
+
+class App(_Job, module="datatailr", name="App"):
+    """An app: a service with a `framework` (streamlit, dash, ...) and an `app_section`."""
+
+    kind = "app"
+
+    def __init__(self, resource_name: str, *, entrypoint: Input, framework: Input = None, display_name: Input = None,
+                 image: Input = None, memory: Input = None, cpus: Input = None, vram: Input = None,
+                 env: Input = None, run_as: Input = None, acl: Input = None, app_section: Input = None,
+                 state: Input = None, adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(resource_name, {
+            "entrypoint": entrypoint, "framework": framework, "display_name": display_name, "image": image,
+            "memory": memory, "cpus": cpus, "vram": vram, "env": env, "run_as": run_as, "acl": acl,
+            "app_section": app_section, "state": state, "adopt": adopt}, opts)
+
+
+class ExcelAddin(_Job, module="datatailr", name="ExcelAddin"):
+    """An Excel add-in."""
+
+    kind = "excel_addin"
+
+    def __init__(self, resource_name: str, *, entrypoint: Input, display_name: Input = None, image: Input = None,
+                 memory: Input = None, cpus: Input = None, vram: Input = None, env: Input = None,
+                 run_as: Input = None, acl: Input = None, state: Input = None, adopt: Input = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(resource_name, {
+            "entrypoint": entrypoint, "display_name": display_name, "image": image, "memory": memory, "cpus": cpus,
+            "vram": vram, "env": env, "run_as": run_as, "acl": acl, "state": state, "adopt": adopt}, opts)
+
+
+class Workflow(_Job, module="datatailr", name="Workflow"):
+    """A workflow: `tasks` ({name: {"entrypoint", "depends_on": [names], "memory", "cpus", "env"}}),
+    `schedule` ({"cron": ...} or helper fields, with "timezone"), `state` ("scheduled" or "stopped")."""
+
+    kind = "workflow"
+
+    def __init__(self, resource_name: str, *, tasks: Input, schedule: Input = None, display_name: Input = None,
+                 image: Input = None, memory: Input = None, cpus: Input = None, vram: Input = None,
+                 env: Input = None, run_as: Input = None, acl: Input = None, state: Input = None,
+                 adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(resource_name, {
+            "tasks": tasks, "schedule": schedule, "display_name": display_name, "image": image, "memory": memory,
+            "cpus": cpus, "vram": vram, "env": env, "run_as": run_as, "acl": acl, "state": state,
+            "adopt": adopt}, opts)
+
+
+class Promotion(PlatforgeResource, module="datatailr", name="Promotion"):
+    """Which version of a job pre and prod run: `job` is the job's address in a TOML stack's
+    words ("service.price-server"), `name` the job's name; `pre`/`prod` a version number, such as
+    `service.revision`."""
+
+    platform = "datatailr"
+    kind = "promotion"
+
+    def __init__(self, resource_name: str, *, job: Input, name: Input = None, pre: Input = None, prod: Input = None,
+                 adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(resource_name, {"job": job, "name": name, "pre": pre, "prod": prod, "adopt": adopt}, opts)
+
+
 #: Kind name -> class, so a TOML stack can be declared generically (stacks/__main__.py).
 RESOURCES: dict[str, type[PlatforgeResource]] = {
-    cls.kind: cls for cls in (Group, User, GroupMembership, KvEntry, Secret)
+    cls.kind: cls for cls in (Group, User, GroupMembership, KvEntry, Secret, Workflow, Service, App, ExcelAddin,
+                              Promotion)
 }

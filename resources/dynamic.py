@@ -64,7 +64,7 @@ from ..provider import PLATFORMS, get_platform
 PROVIDER_KEY = "__provider"
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 #: Outputs the provider adds to the inputs it echoes.
-OUTPUT_ONLY = ("platform_id",)
+OUTPUT_ONLY = ("platform_id", "revision")
 #: Inputs that are not part of a kind's schema: whether `create` may take over an object that
 #: already exists (`adopt`), and the settings each platform says a one-object plan needs
 #: (`object_settings`, e.g. Datatailr's `membership_owned_elsewhere`: groups whose membership
@@ -235,11 +235,13 @@ class KindProvider(ResourceProvider):
         wanted = getattr(get_platform(self.platform), "object_settings", {})
         return {key: sorted(control[name]) for name, (key, _) in wanted.items() if control.get(name)}
 
-    def _outputs(self, resource: Resource, platform_id: Any, control: Mapping[str, Any]) -> dict[str, Any]:
+    def _outputs(self, resource: Resource, written: tuple[Any, Any], control: Mapping[str, Any]) -> dict[str, Any]:
+        platform_id, revision = written
         outs = {k: v for k, v in resource.spec.items() if k not in resource.secrets}
         outs.update(resource.secrets)  # secret outputs: declared in additional_secret_outputs
         outs.update(control)  # a refresh's Read sees only these outputs: it needs them to read alike
         outs["platform_id"] = platform_id
+        outs["revision"] = revision  # the version a save produced (a job's), for a later promotion
         return outs
 
     def _id(self, identity: tuple) -> str:
@@ -251,7 +253,7 @@ class KindProvider(ResourceProvider):
             raise ValueError(f"invalid {self.kind} id {id_!r}: expected {'/'.join(self._kind.identity_fields)}")
         return tuple(parts)
 
-    def _apply(self, resource: Resource, control: Mapping[str, Any], *, owned: bool) -> Any:
+    def _apply(self, resource: Resource, control: Mapping[str, Any], *, owned: bool) -> tuple[Any, Any]:
         """Plan and apply this one resource through the core, exactly as `platforge apply`.
 
         `owned`: the Pulumi state already holds it (update), so the plan shows an update, never
@@ -276,7 +278,7 @@ class KindProvider(ResourceProvider):
             detail = "; ".join(f"{address}: {message}" for address, message in exc.failures)
             raise RuntimeError(f"{exc}: {detail}") from None
         live = self._kind.read(ctx, ObjectRef(tuple(resource.identity)))
-        return None if live is None else live.platform_id
+        return (None, None) if live is None else (live.platform_id, live.revision)
 
     def _refuse(self, plan: Plan) -> None:
         """Say, before any write, why this create or update may not happen, in Pulumi's words."""
@@ -379,13 +381,13 @@ class KindProvider(ResourceProvider):
 
     def create(self, props: dict[str, Any]) -> CreateResult:
         resource, control = self._resource(props)
-        platform_id = self._apply(resource, control, owned=False)
-        return CreateResult(self._id(resource.identity), self._outputs(resource, platform_id, control))
+        written = self._apply(resource, control, owned=False)
+        return CreateResult(self._id(resource.identity), self._outputs(resource, written, control))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         resource, control = self._resource(news)
-        platform_id = self._apply(resource, control, owned=True)
-        return UpdateResult(self._outputs(resource, platform_id, control))
+        written = self._apply(resource, control, owned=True)
+        return UpdateResult(self._outputs(resource, written, control))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh by natural key: the id is the identity joined with `/`. The control inputs
@@ -406,7 +408,7 @@ class KindProvider(ResourceProvider):
             if props.get(name) is not None:  # values never read back keep what Pulumi already has
                 inputs[name] = props[name]
         inputs.update(control)
-        outs = {**inputs, "platform_id": live.platform_id}
+        outs = {**inputs, "platform_id": live.platform_id, "revision": live.revision}
         for name in self._drifted_secrets(ctx, live, props):
             outs[name] = SECRET_CHANGED  # the next `up` diffs it against the declared value and rewrites it
         return ReadResult(id_, outs, inputs)

@@ -38,6 +38,9 @@ Endpoint = Annotated[str | None, typer.Option("--endpoint", help="Override the s
 Adopt = Annotated[list[str] | None, typer.Option(
     "--adopt", metavar="ADDRESS",
     help="Consent to take over this existing object (repeatable; patterns such as 'user.*', or '*').")]
+ConfirmDelete = Annotated[list[str] | None, typer.Option(
+    "--confirm-delete", metavar="ADDRESS",
+    help="Confirm a delete the platform protects beyond --yes, such as a job in prod (repeatable).")]
 
 EXIT_INTERRUPTED = 130
 
@@ -102,12 +105,14 @@ def register(app: typer.Typer) -> None:
         as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON instead of text.")] = False,
         prune: Annotated[bool, typer.Option("--prune", help="Plan deletes of owned objects no longer declared.")] = False,
         adopt: Adopt = None,
+        confirm_delete: ConfirmDelete = None,
     ) -> None:
         """Show what apply would change. Exit 0: nothing to do; 2: changes, or owned objects no
         longer declared (apply --prune deletes them); 1: error."""
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
+            engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
             the_plan = engine.plan(prune=prune, adopt=adopt or ())
             document = the_plan.to_json()
             if out_file:
@@ -130,6 +135,7 @@ def register(app: typer.Typer) -> None:
         yes: Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")] = False,
         prune: Annotated[bool, typer.Option("--prune", help="Delete owned objects that are no longer declared.")] = False,
         adopt: Adopt = None,
+        confirm_delete: ConfirmDelete = None,
         parallelism: Annotated[int | None, typer.Option(
             "--parallelism", min=1, max=64, help="Actions run at once (default: the stack's [platform] parallelism).")] = None,
     ) -> None:
@@ -137,6 +143,7 @@ def register(app: typer.Typer) -> None:
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
+            engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
             saved = load_plan_file(plan_file) if plan_file else None
             consent = list(adopt or ())
             preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune, adopt=consent)

@@ -254,7 +254,8 @@ class Applier:
         if unknown:
             raise PermanentError(f"{resource.address}: {', '.join(sorted(unknown))} depend(s) on a value no earlier "
                                  "action produced")
-        return resource if spec == resource.spec else replace(resource, spec=spec)
+        resolved = resource if spec == resource.spec else replace(resource, spec=spec)
+        return self.platform.kinds[resource.kind].desired(self.ctx, resolved)
 
     def _document_lock(self, kind: Kind, action: Action) -> Lock | None:
         """One lock per shared platform document: writes to it run one at a time, so each
@@ -313,6 +314,8 @@ class Applier:
                         created.platform_id = live.platform_id if live.platform_id is not None else created.platform_id
                         created.revision = live.revision if live.revision is not None else created.revision
                     with self._state_lock:
+                        if action.replaces and action.replaces["address"] != action.address:
+                            state.resources.pop(action.replaces["address"], None)
                         previous = state.resources.get(action.address)
                         revision = created.revision if created.revision is not None else \
                             (previous.revision if previous else None)
@@ -403,6 +406,16 @@ class Applier:
             changed = {c.path.split(".", 1)[0] for c in action.changes}
             kind.update(ctx, resource, live, changed)
             return Created(platform_id=live.platform_id, revision=live.revision)
+        if action.op is Op.REPLACE and action.replaces:
+            # The identity changes: the old object is found under its old identity (and kind),
+            # and goes first, since both may claim one name on the platform.
+            old = action.replaces
+            old_kind = self.platform.kinds[old["kind"]]
+            old_ref = ObjectRef(tuple(old["identity"]), old["platform_id"])
+            old_live = old_kind.read(ctx, old_ref) if old_kind.observable else None
+            if old_live is not None or not old_kind.observable:
+                old_kind.delete(ctx, old_ref, old_live)
+            return kind.create(ctx, resource)
         if action.op is Op.REPLACE:
             live = self._current(kind, action)
             ref = live.ref if live is not None else self._ref(action)

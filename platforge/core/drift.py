@@ -16,6 +16,7 @@ from typing import Any
 from .diff import declared_fingerprints, diff_resource, live_fingerprints
 from .kind import Context, Kind
 from .model import Cause, FieldChange, Identity, LiveObject, Resource
+from .outputs import output_refs, resolve
 from .plan import LiveView, Platform, Target, find_unmanaged, locate, ownership_index, read_live
 from .policy import NO_POLICY, Policy
 from .state import ResourceState, State
@@ -102,9 +103,14 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
     declared_keys: set[tuple[str, Identity]] = set()
     declared_addresses = {r.address for r in resources}
     claimed: set[int] = set()
+    recorded = {address: {"platform_id": e.platform_id, "revision": e.revision} for address, e in state.resources.items()}
 
     for resource in resources:
         kind = platform.kinds[resource.kind]
+        if output_refs(resource.spec):  # as of the last apply: what the referred objects produced then
+            spec, unknown = resolve(resource.spec, recorded)
+            resource = replace(resource, spec={k: v for k, v in spec.items() if k not in unknown})
+        resource = kind.desired(ctx, resource)
         key = (resource.kind, tuple(resource.identity))
         declared_keys.add(key)
         owned = owners.get(key)
@@ -158,8 +164,8 @@ def detect_drift(platform: Platform, ctx: Context, target: Target, resources: li
                    if not kind.rule(c.path.split(".", 1)[0]).ignore_remote_changes]
             if oob:
                 secret_only = all(c.sensitive for c in oob)
-                finding(Cause.OUT_OF_BAND, "changed on the platform since the last apply", oob,
-                        "fingerprint" if secret_only else "fields")
+                finding(Cause.OUT_OF_BAND, kind.describe_drift(oob) or "changed on the platform since the last apply",
+                        oob, "fingerprint" if secret_only else "fields")
         desired_fps = declared_fingerprints(kind, ctx, resource)
         baseline_fps = dict(entry.fingerprints) if entry else live_fps
         declared = _declared_changes(kind, resource, entry, current, desired_fps, baseline_fps)

@@ -117,6 +117,10 @@ class Kind(ABC):
     ready_timeout: ClassVar[float] = 60.0
     #: Names the platform itself provides; they may be referenced without being declared.
     builtin_names: ClassVar[frozenset[str]] = frozenset()
+    #: Kinds that share one namespace on the platform (Datatailr's workflows, services and apps
+    #: are all jobs named by one name): an object that moves from one such kind to another under
+    #: the same identity is replaced, never created beside the one it displaces.
+    identity_space: ClassVar[str | None] = None
     #: The `Context.settings` keys this kind reads (a front door that plans one object at a
     #: time, like Pulumi, must hand them over per object).
     settings_used: ClassVar[frozenset[str]] = frozenset()
@@ -201,6 +205,22 @@ class Kind(ABC):
             data[field_name] = getattr(model, field_name)
         canonical: dict[str, Any] = canonicalize(data)
         return canonical
+
+    def desired(self, ctx: Context, resource: Resource) -> Resource:
+        """The declaration in the form live values take, where only the platform can compute it
+        (a schedule written as helper fields, compiled by the server into cron). Called when
+        planning and before each write; cache what it asks the platform within the run."""
+        return resource
+
+    def delete_confirmation(self, ref: ObjectRef, live: LiveObject | None) -> str | None:
+        """Why deleting this object needs its own confirmation beyond `--yes` (a job in prod),
+        or None. Apply refuses such a delete unless `--confirm-delete ADDRESS` names it."""
+        return None
+
+    def describe_drift(self, changes: builtins.list[FieldChange]) -> str | None:
+        """A kind's own words for what changed on the platform ("prod runs version 2, declared
+        3", "job stopped"), or None for the generic description."""
+        return None
 
     def references(self, model: BaseModel) -> Iterable[Ref]:
         """References to other declared objects (by kind and name), for ordering and checks;

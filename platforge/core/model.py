@@ -218,6 +218,13 @@ class Action:
     #: For an import: what the platform holds now (non-sensitive fields), so a reviewer sees
     #: what is being taken over.
     live: dict[str, Any] | None = None
+    #: For a replace whose identity changes (a rename, or a move to another kind of the same
+    #: identity space): the object it replaces, {"address", "kind", "identity", "platform_id"}.
+    replaces: dict[str, Any] | None = None
+    #: Why this delete needs its own confirmation (`--confirm-delete ADDRESS`), and whether it
+    #: was given.
+    confirm: str | None = None
+    confirmed: bool = False
 
     @property
     def forces_replace(self) -> bool:
@@ -240,4 +247,9 @@ class Action:
             data["live"] = self.live
         if self.blocked:
             data["blocked"] = self.blocked
+        if self.replaces:
+            data["replaces"] = {**self.replaces, "identity": list(self.replaces["identity"])}
+        if self.confirm:
+            data["confirm"] = self.confirm
+            data["confirmed"] = self.confirmed
         return data

@@ -19,7 +19,7 @@ from .diff import changes_against_live, declared_fingerprints, diff_resource
 from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
-from .model import Action, FieldChange, Identity, LiveObject, Op, Resource, address_of
+from .model import Action, FieldChange, Identity, LiveObject, ObjectRef, Op, Resource, address_of
 from .outputs import AFTER_APPLY, resolve
 from .policy import NO_POLICY, Policy
 from .secrets import SecretUnavailable
@@ -194,6 +194,8 @@ class Plan:
         out = [(a.address, a.blocked) for a in self.actions if a.blocked and a.op is not Op.NOOP]
         out += [(a.address, "exists on the platform and is not owned by this stack: adopting it needs consent")
                 for a in self.imports if not a.adopt and not a.blocked]
+        out += [(a.address, f"{a.confirm}; confirm this delete with --confirm-delete {a.address}")
+                for a in self.actions if a.confirm and not a.confirmed and a.op in (Op.DELETE, Op.REPLACE)]
         return out
 
     def summary(self) -> dict[str, int]:
@@ -327,6 +329,10 @@ def make_plan(
     outputs: dict[str, dict[str, Any]] = {}
     producing: set[str] = set()  # addresses whose action produces new outputs
 
+    declared_addresses = {r.address for r in resources}
+    displaced = _displaceable(platform, state, declared_addresses)
+    moved: set[str] = set()
+
     for resource in sorted(resources, key=lambda r: (levels.get(r.address, 0), r.address)):
         kind = platform.kinds[resource.kind]
         key = (resource.kind, tuple(resource.identity))
@@ -339,6 +345,8 @@ def make_plan(
         known = {a: v for a, v in outputs.items() if a not in producing}
         resolved, unknown = resolve(resource.spec, known)
         target_resource = replace(resource, spec=resolved) if resolved != resource.spec else resource
+        if not unknown:
+            target_resource = kind.desired(ctx, target_resource)
         if not kind.observable:
             action = _plan_unobservable(kind, ctx, target_resource, entry, owned_address)
             current = None
@@ -351,6 +359,13 @@ def make_plan(
             if current is not None:
                 claimed.add(id(current))
             action = _plan_one(kind, ctx, target_resource, current, state, owned_address, policy)
+            if action.op is Op.CREATE and owned_address is None:
+                old = _displaced(kind, resource, state, displaced, live)
+                if old is not None:
+                    _as_identity_replace(kind, action, *old, policy)
+                    moved.add(old[0])
+                    if old[2] is not None:
+                        claimed.add(id(old[2]))
         action.level = levels.get(resource.address, 0)
         for name in sorted(unknown):  # shown as known after apply; resolved when the apply gets there
             if action.op is Op.NOOP:
@@ -376,8 +391,7 @@ def make_plan(
         candidates = [(address, entry.kind, tuple(entry.identity), entry.platform_id)
                       for address, entry in state.resources.items()]
         candidates += [(e.address, e.kind, tuple(e.identity), None) for e in unsettled(state) if e.op in ("create", "replace")]
-        seen: set[str] = set()
-        declared_addresses = {r.address for r in resources}
+        seen: set[str] = set(moved)
         for address, kind_name, identity, platform_id in candidates:
             if address in declared_addresses or (kind_name, identity) in declared_keys or address in seen \
                     or kind_name not in platform.kinds:
@@ -394,11 +408,13 @@ def make_plan(
                 current = found
                 claimed.add(id(found))
             if prune:
+                confirm = kind.delete_confirmation(ObjectRef(identity, current.platform_id), current)
                 actions.append(Action(
                     address=address, kind=kind_name, identity=identity, op=Op.DELETE,
                     reason="owned by this stack and no longer declared (--prune)",
                     platform_id=current.platform_id, level=max_level + 1 + _reverse_rank(kind, platform),
-                    destructive=kind.destructive,
+                    destructive=kind.destructive, confirm=confirm,
+                    confirmed=bool(confirm) and policy.confirms_delete(address),
                 ))
                 digest_parts.append([kind_name, list(identity), current.fields])
             else:
@@ -419,6 +435,70 @@ def make_plan(
         coverage=unmanaged.coverage,
         outputs=outputs,
     )
+
+
+Displaced = tuple[str, ResourceState, LiveObject | None]
+
+
+def _displaceable(platform: Platform, state: State | None, declared: set[str]) -> dict[Any, list[str]]:
+    """(identity space, identity) -> owned addresses that a declaration may take the place of:
+    those no longer declared (a move to another kind of the same space), and any owned address,
+    for a declaration at that same address whose identity changed (a rename)."""
+    out: dict[Any, list[str]] = {}
+    if state is None:
+        return out
+    for address, entry in state.resources.items():
+        kind = platform.kinds.get(entry.kind)
+        if kind is None:
+            continue
+        out.setdefault((kind.identity_space or kind.name, tuple(entry.identity)), []).append(address)
+    return out
+
+
+def _displaced(kind: Kind, resource: Resource, state: State | None, displaced: dict[Any, list[str]],
+               live: LiveView) -> Displaced | None:
+    """The owned object a new declaration replaces instead of being created beside it: the object
+    at the same address under its old identity (the identity changed, and the kind has no server
+    ids to follow), or an object of another kind of the same identity space, no longer declared,
+    that holds this identity now."""
+    if state is None:
+        return None
+    entry = state.resources.get(resource.address)
+    if entry is not None and not kind.identified_by_id and tuple(entry.identity) != tuple(resource.identity) \
+            and entry.kind == kind.name:
+        return resource.address, entry, live.get(entry.kind, tuple(entry.identity))
+    if kind.identity_space is None:
+        return None
+    for address in displaced.get((kind.identity_space, tuple(resource.identity)), []):
+        other = state.resources[address]
+        if address != resource.address and other.kind != kind.name:
+            found = live.get(other.kind, tuple(other.identity))
+            if found is not None:
+                return address, other, found
+    return None
+
+
+def _as_identity_replace(kind: Kind, action: Action, address: str, entry: ResourceState,
+                         old: LiveObject | None, policy: Policy) -> None:
+    """Turn a create into the replace of the owned object it displaces, shown as such."""
+    moved_kind = entry.kind != kind.name
+    changes = [FieldChange("kind", entry.kind, kind.name, forces_replace=True, reason="declared")] if moved_kind \
+        else [FieldChange(name, before, after, forces_replace=True, reason="declared")
+              for name, before, after in zip(kind.identity_fields, entry.identity, action.identity, strict=False)
+              if before != after]
+    what = f"{entry.kind} → {kind.name}" if moved_kind else \
+        f"{'/'.join(map(str, entry.identity))} → {'/'.join(map(str, action.identity))}"
+    action.op = Op.REPLACE
+    action.reason = (f"{'its kind' if moved_kind else 'its identity'} changes ({what}): the old object is deleted "
+                     "and the new one created")
+    action.changes = changes + action.changes
+    action.replaces = {"address": address, "kind": entry.kind, "identity": tuple(entry.identity),
+                       "platform_id": old.platform_id if old is not None else entry.platform_id,
+                       "exists": old is not None}
+    action.platform_id = None
+    if old is not None:
+        confirm = kind.delete_confirmation(ObjectRef(tuple(entry.identity), old.platform_id), old)
+        action.confirm, action.confirmed = confirm, bool(confirm) and policy.confirms_delete(action.address)
 
 
 def _outputs_of(current: LiveObject | None, entry: ResourceState | None) -> dict[str, Any]:

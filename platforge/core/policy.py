@@ -33,6 +33,8 @@ class Policy:
     ignore: tuple[str, ...] = ()
     #: Address -> the platform id to adopt, where several live objects share its name.
     adopt_ids: Mapping[str, str] = field(default_factory=dict)
+    #: Deletes confirmed beyond `--yes` (`--confirm-delete ADDRESS`): patterns.
+    confirm_deletes: tuple[str, ...] = ()
 
     @classmethod
     def build(cls, external: Mapping[str, Iterable[str]] | None = None, adopt: Iterable[str] = (),
@@ -54,7 +56,15 @@ class Policy:
         for address, platform_id in (ids or {}).items():
             chosen[address] = str(platform_id)
             plain.append(address)
-        return Policy(self.external, self.adopt + tuple(normalise_pattern(p) for p in plain), self.ignore, chosen)
+        return Policy(self.external, self.adopt + tuple(normalise_pattern(p) for p in plain), self.ignore, chosen,
+                      self.confirm_deletes)
+
+    def with_confirmed_deletes(self, patterns: Iterable[str]) -> Policy:
+        return Policy(self.external, self.adopt, self.ignore, self.adopt_ids,
+                      self.confirm_deletes + tuple(normalise_pattern(p) for p in patterns))
+
+    def confirms_delete(self, address: str) -> bool:
+        return matches(self.confirm_deletes, address)
 
     def adopts(self, address: str) -> bool:
         return matches(self.adopt, address)

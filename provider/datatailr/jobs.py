@@ -133,9 +133,12 @@ class JobsApi:
         return found[0] if found else None
 
     def ls(self, filter: str | None = None, *, where: Mapping[str, Any] | None = None,
-           sort: str | None = None, include_removed: bool = False) -> list[Job]:
-        """Every job's current version (all pages; the server returns 100 at a time)."""
-        base = {"filter": combine(filter, where), "sort": sort, "all": include_removed, "json": True}
+           sort: str | None = None, include_removed: bool = False, show_children: bool = False) -> list[Job]:
+        """Every job's current version (all pages; the server returns 100 at a time). With
+        `show_children`, workflows carry their tasks (a sandbox decision the contract leaves
+        open; a server that ignores it returns workflows without `children_full`)."""
+        base = {"filter": combine(filter, where), "sort": sort, "all": include_removed, "json": True,
+                "show-children": show_children or None}
         rows = self._client._ls("job/ls", base, key=lambda r: (r.get("name"), r.get("environment")))
         return [Job.model_validate(r) for r in rows]
 

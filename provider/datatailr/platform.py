@@ -28,7 +28,18 @@ from .._kit.client import (
     TransportError,
 )
 from .client import ConfigurationError, DatatailrClient, PasswordLogin, TokenLogin
-from .kinds import GroupKind, GroupMembershipKind, KvKind, SecretKind, UserKind
+from .kinds import (
+    AppKind,
+    ExcelAddinKind,
+    GroupKind,
+    GroupMembershipKind,
+    KvKind,
+    PromotionKind,
+    SecretKind,
+    ServiceKind,
+    UserKind,
+    WorkflowKind,
+)
 from .kinds.common import BUILTIN_GROUPS
 from .kinds.user import MEMBERSHIP_OWNED_ELSEWHERE
 from .models import Acl, User
@@ -209,7 +220,8 @@ class DatatailrPlatform:
     )
 
     def __init__(self) -> None:
-        kinds = [GroupKind(), UserKind(), GroupMembershipKind(), KvKind(), SecretKind()]
+        kinds = [GroupKind(), UserKind(), GroupMembershipKind(), KvKind(), SecretKind(), WorkflowKind(), ServiceKind(),
+                 AppKind(), ExcelAddinKind(), PromotionKind()]
         self.kinds = {k.name: k for k in kinds}
 
     # ---- stack rules -------------------------------------------------------------------
@@ -238,6 +250,7 @@ class DatatailrPlatform:
                     where = authoritative[group].address if group in authoritative else "group_membership resources"
                     problems.append(_problem(r, f"lists group {group!r} in `groups`, but that group's membership is "
                                                 f"managed by {where}; remove it from this user's groups"))
+        problems += _job_problems(resources)
         return problems
 
     def declaration_defaults(self, kind: Any, config: DatatailrConfig) -> dict[str, Any]:
@@ -297,6 +310,41 @@ class DatatailrPlatform:
 
     def object_store(self, client: DatatailrClient, config: Any) -> DatatailrObjectStore:
         return DatatailrObjectStore(client, config.environment)
+
+
+JOB_KINDS = ("workflow", "service", "app", "excel_addin")
+
+
+def _job_problems(resources: list[Resource]) -> list[Problem]:
+    """Jobs of every type share one name per environment; a promotion names a declared job and
+    carries that job's name."""
+    problems: list[Problem] = []
+    jobs: dict[str, Resource] = {}
+    by_address = {r.address: r for r in resources}
+    for r in resources:
+        if r.kind in JOB_KINDS:
+            other = jobs.setdefault(r.spec["name"], r)
+            if other is not r:
+                problems.append(_problem(r, f"its job name {r.spec['name']!r} is also the name of {other.address} "
+                                            f"({other.source}); jobs of every type share one name space"))
+    promoted: dict[str, Resource] = {}
+    for r in resources:
+        if r.kind != "promotion":
+            continue
+        job_address = next((ref.address for ref in r.refs if ref.kind in JOB_KINDS), "")
+        job = by_address.get(job_address)
+        if job is None:
+            if any(isinstance(r.spec.get(env), dict) for env in ("pre", "prod")):
+                problems.append(_problem(r, f"promotes \"promoted\" versions of {job_address}, which this stack "
+                                            "does not declare; declare the job or pin version numbers"))
+        elif job.spec["name"] != r.spec["name"]:
+            problems.append(_problem(r, f"name {r.spec['name']!r} differs from the name of {job.address}, "
+                                        f"{job.spec['name']!r}; set name = {job.spec['name']!r}"))
+        other = promoted.setdefault(r.spec["name"], r)
+        if other is not r:
+            problems.append(_problem(r, f"job {r.spec['name']!r} is already promoted by {other.address}; one "
+                                        "promotion per job"))
+    return problems
 
 
 def _problem(resource: Resource, message: str) -> Problem:

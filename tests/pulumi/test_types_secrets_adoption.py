@@ -29,7 +29,8 @@ from .harness import (
 )
 from .programs import EngineMocks, PlainMocks, run_program, stack_program
 
-CLASSES = ("Group", "User", "GroupMembership", "KvEntry", "Secret")
+CLASSES = ("Group", "User", "GroupMembership", "KvEntry", "Secret", "Service", "App", "ExcelAddin", "Workflow",
+           "Promotion")
 
 
 # ---- one resource type per class --------------------------------------------------------------
@@ -45,6 +46,11 @@ def test_each_class_has_its_own_type_so_names_can_repeat() -> None:
         datatailr.GroupMembership("alice", group=group.name, user="alice")
         datatailr.KvEntry("alice", value="v")
         datatailr.Secret("alice", value="s")
+        datatailr.Service("alice", entrypoint="svc.main:run")
+        datatailr.App("alice", entrypoint="dash.app:main", framework="streamlit")
+        datatailr.ExcelAddin("alice", entrypoint="xl.addin:main")
+        datatailr.Workflow("alice", tasks={"only": {"entrypoint": "etl.tasks:run"}})
+        datatailr.Promotion("alice", job="service.alice", pre=1)
 
     run = run_program(program, PlainMocks())
     registered = run.monitor.by_urn

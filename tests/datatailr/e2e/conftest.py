@@ -70,6 +70,16 @@ class World:
     def mark(self) -> int:
         return len(self.log_lines())
 
+    def sandbox_client(self):
+        """An admin client of the sandbox, for changes made behind platforge's back."""
+        from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
+
+        if getattr(self, "_client", None) is None:
+            self._client = DatatailrClient(self.sandbox.url, PasswordLogin(self.sandbox.admin_user,
+                                                                           self.sandbox.admin_password))
+            self._client.login()
+        return self._client
+
 
 @pytest.fixture
 def world(sandbox_factory, tmp_path, monkeypatch) -> World:
