@@ -139,10 +139,12 @@ class PromotionKind(Kind):
             wanted = spec.get(env)
             if not isinstance(wanted, int) or live.get(env) == wanted:
                 continue
-            jobs.promote(name, wanted, PREVIOUS[env])
             current = live.get(env)
+            present = jobs.versions(name, environment=env) if isinstance(current, int) else []
+            if wanted not in present:
+                jobs.promote(name, wanted, PREVIOUS[env])
             if isinstance(current, int) and current > wanted:  # a rollback: newer versions step aside
-                for version in jobs.versions(name, environment=env):
+                for version in present:
                     if version > wanted:
                         jobs.rm(name, environment=env, version=version)
             ctx.invalidate(f"jobs:{env}")

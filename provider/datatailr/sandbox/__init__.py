@@ -40,5 +40,8 @@ SANDBOX = PlatformSandbox(
     flags=(
         Flag("max_blob_bytes_per_user", int, after="max_body_bytes",
              help="Answer 507 to a blob write that would take its writer past N bytes of blobs (0: no limit)."),
+        Flag("build_seconds", float, after="latency_ms",
+             help="Keep every saved job version `building` for N seconds before it is `ready` (0: ready at once); "
+                  "a version whose python_requirements has the line `platforge-sandbox:fail-build` then `failed`."),
     ),
 )

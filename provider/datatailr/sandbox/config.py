@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -20,5 +21,13 @@ class SandboxConfig(SandboxSettings):
     public_domain: str = "localhost"
     # 0 means no limit.
     max_blob_bytes_per_user: int = DEFAULT_MAX_BLOB_BYTES_PER_USER
+    # How long a saved job version stays `building` before it is `ready` (or `failed`); 0: built at
+    # once, as before builds were simulated. Opt-in, so that clients that wait for builds can be tested.
+    build_seconds: float = 0.0
 
     QUOTAS: ClassVar[tuple[str, ...]] = ("max_blob_bytes_per_user", "max_db_bytes")
+
+    def validate(self) -> None:
+        super().validate()
+        if not (math.isfinite(self.build_seconds) and self.build_seconds >= 0):
+            raise ValueError(f"--build-seconds must be a number >= 0 (0: built at once), got {self.build_seconds}")

@@ -172,3 +172,137 @@ def test_task_order_in_the_file_does_not_matter(world, applied):
     text = text.replace("[promotion.price-server]", extract + "\n[promotion.price-server]")
     main.write_text(text)
     assert world.cli("plan", applied).exit_code == 0
+
+
+def drift_json(world, stack):
+    result = world.cli("drift", stack, "--format", "json")
+    assert result.exit_code in (0, 2), result.stderr
+    return json.loads(result.stdout)
+
+
+def finding(report, address):
+    found = [f for f in report["findings"] if f["address"] == address]
+    assert found, report["findings"]
+    return found[0]
+
+
+def test_out_of_band_changes_are_found_under_their_cause(world, applied):
+    api = world.sandbox_client().jobs
+    assert drift_json(world, applied)["drifted"] is False
+    api.modify("nightly-etl", schedule="0 0 3 * * *")            # a schedule modified behind our back
+    api.stop("price-server")                                      # a job stopped
+    api.rm("dashboard", all_versions=True)                        # a job deleted
+    raw = world.sandbox_client().call("GET", "job/get", {"job_name": "price-server", "json": True})[0]
+    api.save({**raw, "entrypoint": "pricing.server:other"})      # a new version nobody declared
+    report = drift_json(world, applied)
+    assert report["drifted"] is True
+    nightly = finding(report, "workflow.nightly")
+    assert (nightly["cause"], nightly["detail"]) == ("out_of_band", "schedule changed")
+    service = finding(report, "service.price-server")
+    assert service["cause"] == "out_of_band"
+    assert "job stopped" in service["detail"] and "entrypoint" in service["detail"], service
+    assert finding(report, "app.dashboard")["cause"] == "missing"
+    result = world.cli("apply", applied, "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert world.cli("plan", applied).exit_code == 0
+    assert api.get("price-server").state == "running"
+
+
+def test_prod_promoted_to_another_version_is_drift_and_apply_puts_it_back(world, applied):
+    api = world.sandbox_client().jobs
+    edit(applied, 'entrypoint = "pricing.server:main"', 'entrypoint = "pricing.server:v2"')
+    edit(applied, 'prod = "promoted"', "prod = 1")
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    assert (api.get("price-server", environment="pre").version, api.get("price-server", environment="prod").version) \
+        == (2, 1)
+    api.promote("price-server", 2, "pre")                          # someone promotes 2 to prod by hand
+    report = drift_json(world, applied)
+    promo = finding(report, "promotion.price-server")
+    assert (promo["cause"], promo["detail"]) == ("out_of_band", "prod runs version 2, declared 1")
+    plan = plan_json(world, applied)
+    assert action_of(plan, "promotion.price-server")["op"] == "update"
+    mark = world.mark()
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    # rolled back by soft-deleting version 2 in prod; nothing was saved
+    writes = [(r["method"], r["path"]) for r in world.writes_since(mark)]
+    assert writes == [("DELETE", "/api/job/rm")], writes
+    assert api.get("price-server", environment="prod").version == 1
+    assert api.versions("price-server", environment="prod") == [1]
+    assert world.cli("plan", applied).exit_code == 0
+
+
+def test_a_new_version_is_saved_built_and_promoted_in_one_apply(world, applied):
+    api = world.sandbox_client().jobs
+    edit(applied, 'requirements = ["flask"]', 'requirements = ["flask", "gunicorn"]')
+    plan = plan_json(world, applied)
+    promo = action_of(plan, "promotion.price-server")
+    assert {c["path"]: c["new"] for c in promo["changes"]} == {"pre": "(known after apply)",
+                                                                "prod": "(known after apply)"}
+    assert action_of(plan, "service.price-server")["op"] == "save"
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    assert [api.get("price-server", environment=e).version for e in ("dev", "pre", "prod")] == [2, 2, 2]
+    assert world.cli("plan", applied).exit_code == 0
+
+
+def test_removing_a_promotion_deletes_in_prod_only_with_its_own_confirmation(world, applied):
+    api = world.sandbox_client().jobs
+    main = applied / "main.toml"
+    text = main.read_text()
+    main.write_text(text[:text.index("[promotion.price-server]")])
+    plan = plan_json(world, applied, "--prune")
+    delete = action_of(plan, "promotion.price-server")
+    assert delete["op"] == "delete" and delete["confirm"] and delete["confirmed"] is False
+    mark = world.mark()
+    refused = world.cli("apply", applied, "--yes", "--prune")
+    assert refused.exit_code == 1
+    assert "--confirm-delete promotion.price-server" in refused.stderr + refused.stdout
+    assert world.writes_since(mark) == []
+    assert api.get("price-server", environment="prod") is not None
+    done = world.cli("apply", applied, "--yes", "--prune", "--confirm-delete", "promotion.price-server")
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert api.get("price-server", environment="prod") is None
+    api.restore("price-server", environment="prod", all_versions=True)  # a soft delete: it can come back
+    assert api.get("price-server", environment="prod").version == 1
+
+
+def test_a_new_name_or_another_type_is_a_replace_shown_as_such(world, applied):
+    api = world.sandbox_client().jobs
+    edit(applied, 'display_name = "Nightly ETL"', 'display_name = "Nightly Load"')
+    plan = plan_json(world, applied)
+    action = action_of(plan, "workflow.nightly")
+    assert action["op"] == "replace" and action["replaces"]["identity"] == ["nightly-etl"], action
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    assert api.get("nightly-etl") is None and api.get("nightly-load") is not None
+    assert world.cli("plan", applied).exit_code == 0
+    # the excel add-in becomes a service of the same name: the add-in is replaced, not left beside it
+    edit(applied, "[excel_addin.pricer]", "[service.pricer]")
+    plan = plan_json(world, applied)
+    action = action_of(plan, "service.pricer")
+    assert action["op"] == "replace" and action["replaces"]["address"] == "excel_addin.pricer", action
+    assert plan["orphans"] == []
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    assert api.get("pricer").type == "service"
+    assert world.cli("plan", applied).exit_code == 0
+
+
+def test_apply_waits_for_the_build_and_reports_a_failed_one_with_its_log(sandbox_factory, tmp_path, monkeypatch):
+    from .conftest import World
+
+    world = World(sandbox_factory(access_log=True, build_seconds=0.6), tmp_path, monkeypatch)
+    api = world.sandbox_client().jobs
+    stack = world.stack(JOBS)
+    result = world.cli("apply", stack, "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    # started only once built (the sandbox refuses to start a version that is still building)
+    assert api.get("price-server").state == "running"
+    assert api.get("price-server", environment="prod").version == 1
+    assert world.cli("plan", stack).exit_code == 0
+
+    edit(stack, 'requirements = ["flask"]', 'requirements = ["flask", "platforge-sandbox:fail-build"]')
+    failed = world.cli("apply", stack, "--yes")
+    assert failed.exit_code == 1
+    output = failed.stdout + failed.stderr
+    assert "the build of job price-server version 2 failed" in output
+    assert "No matching distribution found for platforge-sandbox:fail-build" in output
+    # the promotion depended on that version: not attempted, pre and prod still run version 1
+    assert [api.get("price-server", environment=e).version for e in ("pre", "prod")] == [1, 1]

@@ -41,6 +41,8 @@ IMAGE_KEYS = {
     "build_stdout", "build_stderr", "name", "last_build_succeeded", "bundle_name", "registry",
     "run_after_build", "tag", "id",
 }
+# What a build fills in (`build`); a read-back image carries them, a save ignores them.
+BUILD_OUTPUT_KEYS = {"build_stdout", "build_stderr", "last_build_succeeded"}
 DEFINITION_KEYS = {
     "environment", "image", "type", "display_name", "name", "run_as", "memory", "num_cpus",
     "app_section", "vram", "acl", "entrypoint", "env", "budget_id", "jobs", "schedule",
@@ -109,7 +111,7 @@ class Spec:
 def _image(value: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise BadRequest("Invalid image: expected an object")
-    image = {k: v for k, v in value.items() if k not in ("image_id", "image_name")}
+    image = {k: v for k, v in value.items() if k not in ("image_id", "image_name") and k not in BUILD_OUTPUT_KEYS}
     unknown = sorted(set(image) - IMAGE_KEYS)
     if unknown:
         raise BadRequest(f"Invalid image: unknown keys {', '.join(unknown)}")

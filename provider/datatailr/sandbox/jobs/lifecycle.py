@@ -16,6 +16,7 @@ from ..fields import Paging
 from ..listing import apply_listing
 from ..store import store_of
 from ..wire import environment, ok
+from .build import require_built
 from .definition import job_id
 from .models import PromoteBody, RemoveBody, RerunBody, StartBody, StopBody
 from .render import DEFAULT_BATCH, RUN_FILTER_FIELDS, run_dict
@@ -23,6 +24,7 @@ from .runs import ACTIVE_JOB_STATES, ACTIVE_RUN_STATES, record_run, start_versio
 from .values import now_us, parse_int, parse_run_date, parse_version
 from .versions import (
     current_version,
+    load_definition,
     mark_removed,
     pick_version,
     resolve_one,
@@ -99,8 +101,10 @@ def restore(body: RemoveBody, request: Request, who: Principal = Depends(current
 
 @router.post("/promote")
 def promote(body: PromoteBody, request: Request, who: Principal = Depends(current_principal)) -> dict:
-    """Copy a version from `environment` to the next one, keeping its number. Promoting a version
-    that is already there is a no-op, and one that was removed there is restored."""
+    """Copy a version from `environment` to the next one, keeping its number and its build (the
+    copy is `ready`: nothing is built in pre or prod, so only a built version may be promoted).
+    Promoting a version that is already there is a no-op, and one that was removed there is
+    restored."""
     source = environment(body.environment)
     if source not in NEXT_ENVIRONMENT:
         raise BadRequest(f"Cannot promote from {source}: it is the last environment")
@@ -117,6 +121,7 @@ def promote(body: PromoteBody, request: Request, who: Principal = Depends(curren
         if row["removed"]:
             raise Conflict(f"Version {number} of job {name} in {source} is removed; restore it first")
         require(db, resource(source, name, number), who, "promote", f"job {name} in {source}")
+        require_built(row, load_definition(row), f"{name} in {source}")  # the copy is never built
         existing = version_rows(db, dest, name)
         if existing and existing[-1]["type"] != row["type"]:
             raise Conflict(f"Job {name} in {dest} is a {existing[-1]['type']}, not a {row['type']}")
@@ -196,6 +201,7 @@ def rerun(body: RerunBody, request: Request, who: Principal = Depends(current_pr
         if row["removed"]:
             raise Conflict(f"Version {row['version']} of job {name} in {env} is removed")
         require(db, resource(env, name, row["version"]), who, "operate", f"job {name} in {env}")
+        require_built(row, load_definition(row), f"{name} in {env}")
         only = None
         if not body.full:
             only = [r["child_number"] for r in runs if r["child_number"] is not None and r["state"] != "completed"]

@@ -89,6 +89,7 @@ class JobQuery(JobRef):
 
 class LsQuery(Paging):
     all: bool = False
+    show_children: bool = Field(False, alias="show-children")
 
 
 class CronQuery(WireModel):

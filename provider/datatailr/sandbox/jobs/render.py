@@ -11,7 +11,9 @@ from typing import Any
 from ..acl import read_acl, read_others
 from ..errors import NotFound
 from ..store import Db
+from .build import build_fields, version_state
 from .definition import job_id
+from .values import now_us
 from .versions import load_definition, resource
 
 DEFAULT_BATCH = 100
@@ -26,6 +28,7 @@ RUN_FILTER_FIELDS = (
 
 
 def _child_dict(row: sqlite3.Row, parent: dict[str, Any], task: dict[str, Any]) -> dict[str, Any]:
+    """A task as a job: the workflow version's state, ACL and image, the task's own resources."""
     name = f"{row['name']}-{task['child_number']}"
     out = {
         "id": job_id(name, row["environment"]),
@@ -34,7 +37,7 @@ def _child_dict(row: sqlite3.Row, parent: dict[str, Any], task: dict[str, Any]) 
         "environment": row["environment"],
         "type": row["type"],
         "version": row["version"],
-        "state": row["state"],
+        "state": parent["state"],
         "create_time": row["create_time"],
         "run_as": parent["run_as"],
         "acl": parent["acl"],
@@ -55,10 +58,14 @@ def _child_dict(row: sqlite3.Row, parent: dict[str, Any], task: dict[str, Any]) 
     return out
 
 
-def job_dict(db: Db, row: sqlite3.Row, *, show_children: bool = False) -> dict[str, Any]:
+def job_dict(db: Db, row: sqlite3.Row, *, show_children: bool = False, now: int | None = None) -> dict[str, Any]:
+    """The version as `Job.from_dict` reads it; its state and image build fields as of `now`
+    (default: the clock), since a build's progress is derived when read (`build`)."""
     d = load_definition(row)
+    now = now_us() if now is None else now
     where = resource(row["environment"], row["name"], row["version"])
     image = dict(d["image"])
+    image.update(build_fields(row, d, now))
     image["image_id"] = d["image_id"]
     image["image_name"] = f"{row['name']}:{row['version']}"
     out: dict[str, Any] = {
@@ -68,7 +75,7 @@ def job_dict(db: Db, row: sqlite3.Row, *, show_children: bool = False) -> dict[s
         "environment": row["environment"],
         "type": row["type"],
         "version": row["version"],
-        "state": row["state"],
+        "state": version_state(row, d, now),
         "create_time": row["create_time"],
         "run_as": d["run_as"],
         "acl": read_acl(db, where),

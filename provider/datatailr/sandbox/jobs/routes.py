@@ -23,7 +23,7 @@ from .definition import modify_job, modify_task
 from .models import CronQuery, JobQuery, JobRef, LsQuery, ModifyBody, SaveBody
 from .render import DEFAULT_BATCH, JOB_FILTER_FIELDS, job_dict, render
 from .runs import start_version
-from .values import parse_int, parse_version
+from .values import now_us, parse_int, parse_version
 from .versions import (
     current_version,
     load_definition,
@@ -48,16 +48,17 @@ def cron_command(q: Annotated[CronQuery, Query()]) -> dict:
 def save(body: SaveBody, request: Request, who: Principal = Depends(current_principal)) -> dict:
     """Upsert: a new `(name, environment)` gets version 1, an existing one version N+1."""
     with store_of(request).tx() as db:
-        rows = save_version(db, who, body)
+        rows = save_version(db, who, body, request.app.state.config.build_seconds)
     last = rows[-1]
     return ok({"versions": {last["id"]: last["version"]}})
 
 
 @router.post("/run")
 def run(body: SaveBody, request: Request, who: Principal = Depends(current_principal)) -> dict:
-    """Save a new version and start it, in one transaction: a refused start saves nothing."""
+    """Save a new version and start it, in one transaction: a refused start saves nothing, so
+    with `build_seconds` > 0 (the version is still building) or a failing build this is a 409."""
     with store_of(request).tx() as db:
-        rows = save_version(db, who, body)
+        rows = save_version(db, who, body, request.app.state.config.build_seconds)
         result = start_version(db, who, rows, rows[-1]["version"], False, None)
     return ok(result)
 
@@ -83,7 +84,9 @@ def get(request: Request, q: Annotated[JobQuery, Query()], who: Principal = Depe
 
 @router.get("/ls")
 def ls(request: Request, q: Annotated[LsQuery, Query()], who: Principal = Depends(current_principal)) -> dict:
-    """The current version of every job the caller may read; removed jobs only with `all`."""
+    """The current version of every job the caller may read; removed jobs only with `all`;
+    workflows with their tasks (`children_full`, as `get` gives them) with `show-children`."""
+    now = now_us()
     with store_of(request).read() as db:
         groups: dict[tuple[str, str], list[sqlite3.Row]] = {}
         for row in db.all("SELECT * FROM job_versions ORDER BY name, environment, version"):
@@ -92,7 +95,7 @@ def ls(request: Request, q: Annotated[LsQuery, Query()], who: Principal = Depend
         for rows in groups.values():
             row = current_version(rows) or (rows[-1] if q.all else None)
             if row is not None and allowed(db, resource(row["environment"], row["name"], row["version"]), who, "read"):
-                jobs.append(job_dict(db, row))
+                jobs.append(job_dict(db, row, show_children=q.show_children, now=now))
     page, _ = apply_listing(
         jobs, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size,
         default_batch=DEFAULT_BATCH, fields=JOB_FILTER_FIELDS,

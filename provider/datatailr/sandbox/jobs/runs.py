@@ -1,7 +1,8 @@
 """Runs and the job states they drive: start, stop, and the run records a start leaves.
 
-The sandbox builds and executes nothing: services and apps stay `running` until stopped, one-off
-workflow runs complete at once, and a scheduled workflow is merely `scheduled`. A workflow run
+The sandbox executes nothing: services and apps stay `running` until stopped, one-off workflow
+runs complete at once, and a scheduled workflow is merely `scheduled`. Only a version whose
+(simulated) build succeeded can start. A workflow run
 records one row for the workflow and one per task, sharing its run id, which is what
 `Workflow.run_details` reads back.
 """
@@ -16,6 +17,7 @@ from ..acl import require
 from ..auth import Principal
 from ..errors import Conflict
 from ..store import Db
+from .build import require_built
 from .definition import job_id
 from .values import now_us
 from .versions import current_version, load_definition, pick_version, resource
@@ -96,6 +98,7 @@ def start_version(db: Db, who: Principal, rows: list[sqlite3.Row], version: int 
         raise Conflict(f"Version {row['version']} of job {name} in {env} is removed; restore it first")
     require(db, resource(env, name, row["version"]), who, "operate", f"job {name} in {env}")
     d = load_definition(row)
+    require_built(row, d, f"{name} in {env}")
     current = current_version(rows)
     schedule_it = row["type"] == "batch" and d.get("schedule") and not now
     if schedule_it and current is not None and row["version"] != current["version"]:

@@ -2,7 +2,8 @@
 
 Every `job save` appends an immutable version of `(name, environment)`; `job modify` is the only
 in-place edit, and `rm` only marks versions removed, so that `restore` can undo it. One row per
-version holds the normalised definition as JSON; a workflow's tasks live inside it. Each
+version holds the normalised definition as JSON; a workflow's tasks live inside it, and so does
+the record of the version's simulated build (`build`), which keeps the table as it was. Each
 version's ACL lives in the shared ACL tables under `resource(env, name, version)`.
 """
 
@@ -23,6 +24,7 @@ from ..acl import PERMISSIONS, delete_acl, require, write_acl
 from ..auth import Principal
 from ..errors import BadRequest, Conflict, NotFound
 from ..store import Db
+from .build import BUILD_KEY, new_build
 from .definition import check_acl, check_run_as, job_id, normalize_name, parse_spec
 from .models import SaveBody
 from .values import now_us
@@ -168,7 +170,10 @@ def resolve_one(db: Db, job_name: str, env: str) -> Target:
     return targets[0]
 
 
-def save_version(db: Db, who: Principal, body: SaveBody) -> list[sqlite3.Row]:
+def save_version(db: Db, who: Principal, body: SaveBody, build_seconds: float = 0.0) -> list[sqlite3.Row]:
+    """Append version N+1 (1 for a new job). Its image is `building` for `build_seconds`
+    (see `build`): the record of when the build ends, and whether it fails, goes into the
+    definition."""
     options = {h: getattr(body, h) for h in cron.HELPERS}
     options["timezone"] = body.timezone
     spec = parse_spec(body.data, options)
@@ -195,10 +200,12 @@ def save_version(db: Db, who: Principal, body: SaveBody) -> list[sqlite3.Row]:
     image_id = int(db.get_meta("job_image_seq") or 0) + 1
     db.set_meta("job_image_seq", str(image_id))
     definition["image_id"] = image_id
+    created = now_us()
+    definition[BUILD_KEY] = new_build(definition["image"], created, build_seconds)
     db.execute(
         "INSERT INTO job_versions(environment, name, version, id, type, display_name, state, removed, "
         "create_time, definition) VALUES (?, ?, ?, ?, ?, ?, 'ready', 0, ?, ?)",
-        (env, name, version, job_id(name, env), spec.type, definition["display_name"], now_us(),
+        (env, name, version, job_id(name, env), spec.type, definition["display_name"], created,
          json.dumps(definition)),
     )
     write_acl(db, resource(env, name, version), acl if acl is not None else
@@ -214,7 +221,8 @@ def _purge(db: Db, env: str, name: str, rows: list[sqlite3.Row]) -> None:
 
 def _bundle(body: SaveBody) -> dict[str, Any] | None:
     """What the remote CLI uploaded (contract §3.1). The sandbox keeps a fingerprint, not the
-    archive: nothing is built, and a 100 MB blob per version would only bloat the database."""
+    archive: builds are simulated and read no code, and a 100 MB blob per version would only bloat
+    the database."""
     if body.repo_archive_b64 is None:
         return None
     try:
