@@ -102,6 +102,8 @@ def run_demo(stack_source: Path, output: Path) -> int:
         say("  - the dev feature-flags entry deleted")
         client.groups.add("shadow-it")
         say("  - a group nobody declared created")
+        client.jobs.stop("feature-api", environment="dev")
+        say("  - the Feature API service stopped in dev")
 
         heading("6. platforge drift")
         report = _engine(stack_dir).drift()
@@ -115,7 +117,9 @@ def run_demo(stack_source: Path, output: Path) -> int:
 
         expected = {"out_of_band", "missing", "unmanaged"}
         found = {f["cause"] for f in document["findings"]}
-        ok = not again.has_changes and expected <= found
+        stopped = any(f["address"] == "service.feature-api" and "job stopped" in f["detail"]
+                      for f in document["findings"])
+        ok = not again.has_changes and expected <= found and stopped
         if ok:
             heading("demo complete", "bold green")
         else:

@@ -24,7 +24,7 @@ from .diff import changes_against_live, declared_fingerprints
 from .errors import AdoptionError, ApplyError, PermanentError, TemporaryError
 from .kind import Context, Kind
 from .model import Action, Created, FieldChange, LiveObject, ObjectRef, Op, Resource
-from .outputs import resolve
+from .outputs import output_refs, resolve
 from .plan import Plan, Platform, unsettled
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
 
@@ -248,8 +248,11 @@ class Applier:
     def _resolved(self, resource: Resource) -> Resource:
         """The resource with its output references replaced by the values earlier actions of
         this apply produced (or the values live when nothing changed them)."""
+        refs = output_refs(resource.spec)
+        if not refs:  # most resources: no copy of every output per action (that made apply quadratic)
+            return self.platform.kinds[resource.kind].desired(self.ctx, resource)
         with self._state_lock:
-            known = {address: dict(values) for address, values in self.outputs.items()}
+            known = {address: dict(self.outputs[address]) for address, _ in refs.values() if address in self.outputs}
         spec, unknown = resolve(resource.spec, known)
         if unknown:
             raise PermanentError(f"{resource.address}: {', '.join(sorted(unknown))} depend(s) on a value no earlier "

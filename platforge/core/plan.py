@@ -20,7 +20,7 @@ from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
 from .model import Action, FieldChange, Identity, LiveObject, ObjectRef, Op, Resource, address_of
-from .outputs import AFTER_APPLY, resolve
+from .outputs import AFTER_APPLY, output_refs, resolve
 from .policy import NO_POLICY, Policy
 from .secrets import SecretUnavailable
 from .state import JournalEntry, ResourceState, State
@@ -342,8 +342,10 @@ def make_plan(
                 and state.resources[resource.address].kind == resource.kind and kind.identified_by_id:
             owned_address = resource.address  # renamed: its identity changed, its id did not
         entry = state.resources.get(owned_address) if state and owned_address else None
-        known = {a: v for a, v in outputs.items() if a not in producing}
-        resolved, unknown = resolve(resource.spec, known)
+        # Only what this resource refers to: copying every output per resource made planning quadratic.
+        known = {a: outputs[a] for a, _ in output_refs(resource.spec).values() if a in outputs and a not in producing}
+        resolved, unknown = resolve(resource.spec, known) if known or output_refs(resource.spec) \
+            else (resource.spec, set())
         target_resource = replace(resource, spec=resolved) if resolved != resource.spec else resource
         if not unknown:
             target_resource = kind.desired(ctx, target_resource)

@@ -163,7 +163,7 @@ def test_demo_runs_the_whole_loop_on_the_embedded_sandbox(tmp_path):
                              "--output", str(tmp_path / "reports")], capture_output=True, text=True, timeout=300,
                             env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    assert "12 to create" in result.stdout and "No changes" in result.stdout
+    assert "14 to create" in result.stdout and "No changes" in result.stdout
     assert "second apply: 0 write requests" in result.stdout
     report = json.loads((tmp_path / "reports/drift.json").read_text())
     assert {f["cause"] for f in report["findings"]} == {"out_of_band", "missing", "unmanaged"}

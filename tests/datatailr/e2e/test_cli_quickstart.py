@@ -13,7 +13,7 @@ def test_exit_codes_plan_apply_drift(world):
     stack = world.quickstart()
     first = world.cli("plan", stack)
     assert first.exit_code == 2, first.stdout + first.stderr
-    assert "12 to create" in first.stdout
+    assert "14 to create" in first.stdout
 
     applied = world.cli("apply", stack, "--yes")
     assert applied.exit_code == 0, applied.stdout + applied.stderr

@@ -306,3 +306,58 @@ def test_apply_waits_for_the_build_and_reports_a_failed_one_with_its_log(sandbox
     assert "No matching distribution found for platforge-sandbox:fail-build" in output
     # the promotion depended on that version: not attempted, pre and prod still run version 1
     assert [api.get("price-server", environment=e).version for e in ("pre", "prod")] == [1, 1]
+
+
+def test_the_jobs_example_applies_promotes_to_prod_and_rebuilds_only_changed_code(world):
+    import re
+    import shutil
+
+    from .conftest import REPO
+
+    stack = world.tmp_path / "jobs"
+    shutil.copytree(REPO / "examples" / "jobs", stack, ignore=shutil.ignore_patterns(".platforge", "__pycache__"))
+    platform = stack / "platform.toml"
+    platform.write_text(re.sub(r'endpoint = ".*"', f'endpoint = "{world.sandbox.url}"', platform.read_text()))
+    result = world.cli("apply", stack, "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    api = world.sandbox_client().jobs
+    assert [api.get("nightly-prices", environment=e).version for e in ("dev", "pre", "prod")] == [1, 1, 1]
+    assert api.get("nightly-prices").schedule == "0 30 6 * * 1,2,3,4,5"
+    assert world.cli("plan", stack).exit_code == 0
+    mark = world.mark()
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    assert world.writes_since(mark) == []
+
+    # the same code, touched and copied afresh: the same bundle, so no version
+    server = stack / "src" / "pricing" / "server.py"
+    server.write_text(server.read_text())
+    assert world.cli("plan", stack).exit_code == 0
+    # changed code: a new version of both jobs built from it, promoted along; the workflow is untouched
+    server.write_text(server.read_text() + "\n# v2\n")
+    plan = plan_json(world, stack)
+    changed = {a["address"]: a["op"] for a in plan["actions"] if a["op"] != "no-op"}
+    assert changed == {"service.price-server": "save", "app.risk-dashboard": "save",
+                       "promotion.price-server": "update"}, changed
+    mark = world.mark()
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    assert len(saves(world, mark)) == 2
+    assert [api.get("price-server", environment=e).version for e in ("dev", "pre", "prod")] == [2, 2, 2]
+    assert world.cli("plan", stack).exit_code == 0
+
+
+@pytest.mark.parametrize("seed", [3, 11])
+def test_apply_under_faults_converges_with_no_extra_version(sandbox_factory, tmp_path, monkeypatch, seed):
+    from .conftest import World
+
+    world = World(sandbox_factory(access_log=True, error_rate=0.15, drop_rate=0.1, seed=seed), tmp_path, monkeypatch)
+    stack = world.stack(JOBS)
+    for _ in range(6):
+        if world.cli("apply", stack, "--yes").exit_code == 0:
+            break
+    else:
+        pytest.fail("apply did not converge under faults in 6 runs")
+    assert world.cli("plan", stack).exit_code == 0
+    landed = [r for r in world.log_lines() if r["path"] == "/api/job/save" and r["status"] == 200]
+    assert len(landed) == 4  # one version per job: a failed or retried save never made a second
+    api = world.sandbox_client().jobs
+    assert [api.versions(n) for n in ("price-server", "dashboard", "pricer", "nightly-etl")] == [[1]] * 4

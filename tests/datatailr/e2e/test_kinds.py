@@ -46,8 +46,10 @@ MATRIX = [
     ("kv acl principal", 'read = { users = ["alice"],', 'read = { users = [],', "kv.url", "update", ["acl.read.users"]),
     ("kv acl permission", 'read = { users = ["alice"], groups = ["analysts", "engineers"] }',
      'read = { users = ["alice"], groups = ["analysts", "engineers"] }\nwrite = { users = ["alice"] }', "kv.url", "update", ["acl.write"]),
-    ("kv environment is identity", 'environment = "prod"', 'environment = "pre"', "kv.url", "create",
-     ["acl", "environment", "key", "value"]),  # a create shows every value it will set
+    # the identity changes at the same address: a replace (the prod entry is deleted, never left
+    # behind unowned), showing every value the create sets
+    ("kv environment is identity", 'environment = "prod"', 'environment = "pre"', "kv.url", "replace",
+     ["acl", "environment", "key", "value"]),
     ("omitted optional field", 'first_name = "Alice"\n', '', "user.alice", "no-op", []),
 ]
 
@@ -118,3 +120,13 @@ def test_live_acl_names_ids_and_keeps_unknown_ids_visible():
     ctx.cached("group_names", lambda: {100: "dtusers"})
     acl = live_acl(ctx, AclIds.model_validate({"read": [1001, -100, 4242], "write": []}))
     assert acl == {"read": {"groups": ["dtusers"], "users": ["#4242", "alice"]}}
+
+
+def test_a_changed_identity_replaces_the_old_object_instead_of_leaving_it_unowned(world, applied):
+    """Moving `kv.url` from prod to pre used to create the pre entry and forget the prod one,
+    which stayed on the platform owned by nobody."""
+    main = applied / "main.toml"
+    main.write_text(main.read_text().replace('environment = "prod"', 'environment = "pre"', 1))
+    assert world.cli("apply", applied, "--yes").exit_code == 0
+    report = json.loads(world.cli("drift", applied, "--format", "json", "--fail-on", "unmanaged").stdout)
+    assert not [f for f in report["findings"] if f["address"] == "kv.prod/url"], report["findings"]
