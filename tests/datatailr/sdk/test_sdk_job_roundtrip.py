@@ -136,3 +136,36 @@ def test_jobs_applied_by_platforge_read_back_through_the_sdk(sdk_env: SdkEnv, st
     assert back["flow"][1] == 1
     assert back["tasks"] == [["add", "mypkg.tasks:add", "512m", 2.0],
                              ["get_number", "mypkg.tasks:get_number", "100m", 1.0]]
+
+
+def test_every_cron_example_compiles_the_same_through_platforge_and_the_sdk(sdk_env: SdkEnv) -> None:
+    """The contract's §6 examples: the schedule platforge plans with (helper fields compiled by
+    the platform, through the workflow kind) equals what the SDK's `Schedule` produces."""
+    from platforge.core.kind import Context
+    from platforge.core.model import Resource
+    from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
+    from platforge.provider.datatailr.kinds import WorkflowKind
+
+    examples = [
+        {"in_month": ["Jul"], "weekdays": ["Sun"], "every_minute": 24, "at_hours": [2, 15]},
+        {"at_minutes": [0, 15, 30, 45], "at_hours": [0, 12], "weekdays": ["Mon", "Wed", "Fri"], "day_of_month": 15,
+         "in_month": ["Jan", "Jul"]},
+        {"at_hours": [10, 22], "at_minutes": [15]},
+        {"every_minute": 15, "weekdays": ["monday", "FRIDAY"]},
+    ]
+    sdk = sdk_env.run(
+        f"""
+        from datatailr import Schedule
+        examples = {examples!r}
+        emit([Schedule(**e).get_cron_string() for e in examples])
+        """)
+    client = DatatailrClient(sdk_env.base_url, PasswordLogin(sdk_env.username, sdk_env.password))
+    client.login()
+    kind = WorkflowKind()
+    ctx = Context(client, fingerprinter=None)  # type: ignore[arg-type]
+    ours = []
+    for example in examples:
+        resource = kind.declare("flow", {"tasks": {"t": {"entrypoint": "m.t:run"}}, "schedule": example}, None)
+        ours.append(kind.desired(ctx, resource).spec["schedule"])
+    assert ours == sdk == ["0 */24 2,15 * 7 7", "0 0,15,30,45 0,12 15 1,7 1,3,5", "0 15 10,22 * * *",
+                           "0 */15 * * * 1,5"]
