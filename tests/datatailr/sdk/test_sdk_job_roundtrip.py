@@ -141,10 +141,10 @@ def test_jobs_applied_by_platforge_read_back_through_the_sdk(sdk_env: SdkEnv, st
 def test_every_cron_example_compiles_the_same_through_platforge_and_the_sdk(sdk_env: SdkEnv) -> None:
     """The contract's §6 examples: the schedule platforge plans with (helper fields compiled by
     the platform, through the workflow kind) equals what the SDK's `Schedule` produces."""
-    from platforge.core.kind import Context
-    from platforge.core.model import Resource
     from platforge.provider.datatailr.client import DatatailrClient, PasswordLogin
     from platforge.provider.datatailr.kinds import WorkflowKind
+
+    from platforge.core.kind import Context
 
     examples = [
         {"in_month": ["Jul"], "weekdays": ["Sun"], "every_minute": 24, "at_hours": [2, 15]},
