@@ -131,7 +131,10 @@ class _Job(PlatforgeResource):
     platform = "datatailr"
     name: pulumi.Output[str]
 
-    def __init__(self, resource_name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None) -> None:
+    def __init__(self, resource_name: str, props: dict[str, Any], opts: pulumi.ResourceOptions | None,
+                 name: Input = None) -> None:
+        # `name` is derived from display_name (the platform's rule); a TOML stack's canonical
+        # form carries it, and the schema checks it agrees.
         props["display_name"] = props.get("display_name") or resource_name
         super().__init__(resource_name, props, opts)
 
@@ -144,11 +147,11 @@ class Service(_Job, module="datatailr", name="Service"):
     def __init__(self, resource_name: str, *, entrypoint: Input, display_name: Input = None, image: Input = None,
                  memory: Input = None, cpus: Input = None, vram: Input = None, env: Input = None,
                  run_as: Input = None, acl: Input = None, app_section: Input = None, state: Input = None,
-                 adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 adopt: Input = None, name: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "entrypoint": entrypoint, "display_name": display_name, "image": image, "memory": memory, "cpus": cpus,
             "vram": vram, "env": env, "run_as": run_as, "acl": acl, "app_section": app_section, "state": state,
-            "adopt": adopt}, opts)
+            "adopt": adopt}, opts, name)
 
 
 class App(_Job, module="datatailr", name="App"):
@@ -159,11 +162,12 @@ class App(_Job, module="datatailr", name="App"):
     def __init__(self, resource_name: str, *, entrypoint: Input, framework: Input = None, display_name: Input = None,
                  image: Input = None, memory: Input = None, cpus: Input = None, vram: Input = None,
                  env: Input = None, run_as: Input = None, acl: Input = None, app_section: Input = None,
-                 state: Input = None, adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 state: Input = None, adopt: Input = None, name: Input = None,
+                 opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "entrypoint": entrypoint, "framework": framework, "display_name": display_name, "image": image,
             "memory": memory, "cpus": cpus, "vram": vram, "env": env, "run_as": run_as, "acl": acl,
-            "app_section": app_section, "state": state, "adopt": adopt}, opts)
+            "app_section": app_section, "state": state, "adopt": adopt}, opts, name)
 
 
 class ExcelAddin(_Job, module="datatailr", name="ExcelAddin"):
@@ -174,10 +178,10 @@ class ExcelAddin(_Job, module="datatailr", name="ExcelAddin"):
     def __init__(self, resource_name: str, *, entrypoint: Input, display_name: Input = None, image: Input = None,
                  memory: Input = None, cpus: Input = None, vram: Input = None, env: Input = None,
                  run_as: Input = None, acl: Input = None, state: Input = None, adopt: Input = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 name: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "entrypoint": entrypoint, "display_name": display_name, "image": image, "memory": memory, "cpus": cpus,
-            "vram": vram, "env": env, "run_as": run_as, "acl": acl, "state": state, "adopt": adopt}, opts)
+            "vram": vram, "env": env, "run_as": run_as, "acl": acl, "state": state, "adopt": adopt}, opts, name)
 
 
 class Workflow(_Job, module="datatailr", name="Workflow"):
@@ -189,11 +193,11 @@ class Workflow(_Job, module="datatailr", name="Workflow"):
     def __init__(self, resource_name: str, *, tasks: Input, schedule: Input = None, display_name: Input = None,
                  image: Input = None, memory: Input = None, cpus: Input = None, vram: Input = None,
                  env: Input = None, run_as: Input = None, acl: Input = None, state: Input = None,
-                 adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
+                 adopt: Input = None, name: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {
             "tasks": tasks, "schedule": schedule, "display_name": display_name, "image": image, "memory": memory,
             "cpus": cpus, "vram": vram, "env": env, "run_as": run_as, "acl": acl, "state": state,
-            "adopt": adopt}, opts)
+            "adopt": adopt}, opts, name)
 
 
 class Promotion(PlatforgeResource, module="datatailr", name="Promotion"):
@@ -204,7 +208,7 @@ class Promotion(PlatforgeResource, module="datatailr", name="Promotion"):
     platform = "datatailr"
     kind = "promotion"
 
-    def __init__(self, resource_name: str, *, job: Input, name: Input = None, pre: Input = None, prod: Input = None,
+    def __init__(self, resource_name: str, *, job: Input = None, name: Input = None, pre: Input = None, prod: Input = None,
                  adopt: Input = None, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(resource_name, {"job": job, "name": name, "pre": pre, "prod": prod, "adopt": adopt}, opts)
 

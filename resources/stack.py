@@ -42,6 +42,11 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
                 inputs[name] = settings[key]
         if consent.adopts(resource.address):
             inputs["adopt"] = True
+        for name, value in list(inputs.items()):  # an output reference: that resource's output
+            if isinstance(value, dict) and set(value) == {"output"} and isinstance(value["output"], str):
+                address, _, attribute = value["output"].rpartition(".")
+                if address in declared:
+                    inputs[name] = getattr(declared[address], attribute)
         deps = [declared[ref.address] for ref in resource.refs if ref.address in declared]
         cls = classes[resource.kind]
         declared[resource.address] = cls(resource.address, **inputs, opts=pulumi.ResourceOptions(depends_on=deps))

@@ -33,8 +33,8 @@ from .programs import EngineMocks, PlainMocks, main_program, run_program
 MAIN = STACKS / "__main__.py"
 QUICKSTART_ADDRESSES = [
     "group.analysts", "group.engineers", "group.oncall", "kv.feature-flags", "kv.warehouse-url-dev",
-    "kv.warehouse-url-prod", "secret.warehouse-password-dev", "secret.warehouse-password-prod",
-    "user.alice", "user.bob", "user.carol", "user.etl-bot",
+    "kv.warehouse-url-prod", "promotion.feature-api", "secret.warehouse-password-dev",
+    "secret.warehouse-password-prod", "service.feature-api", "user.alice", "user.bob", "user.carol", "user.etl-bot",
 ]
 
 
@@ -58,7 +58,8 @@ def test_quickstart_program_names_wiring_exports_and_secrets(quickstart_env, tmp
     assert sorted(regs) == QUICKSTART_ADDRESSES
     assert {name: r.type for name, r in regs.items()} == {
         name: "pulumi-python:dynamic/datatailr:" + {"group": "Group", "user": "User", "kv": "KvEntry",
-                                                    "secret": "Secret"}[name.split(".")[0]]
+                                                    "secret": "Secret", "service": "Service",
+                                                    "promotion": "Promotion"}[name.split(".")[0]]
         for name in QUICKSTART_ADDRESSES}
 
     # Exports: the addresses, and one platform id per address.
@@ -73,6 +74,8 @@ def test_quickstart_program_names_wiring_exports_and_secrets(quickstart_env, tmp
     assert _deps(regs["kv.warehouse-url-prod"]) == {"group.analysts", "group.engineers", "user.bob"}
     assert _deps(regs["secret.warehouse-password-dev"]) == {"group.engineers", "user.etl-bot"}
     assert _deps(regs["group.analysts"]) == set() and _deps(regs["kv.feature-flags"]) == set()
+    # "promoted": the service's revision output, so the promotion waits for its save
+    assert _deps(regs["promotion.feature-api"]) == {"service.feature-api"}
 
     # Inputs: canonical specs, the membership owned elsewhere, secrets as secret Outputs.
     alice = regs["user.alice"].inputs
@@ -93,7 +96,7 @@ def test_quickstart_program_names_wiring_exports_and_secrets(quickstart_env, tmp
         kind = name.split(".")[0]
         assert r.additional_secret_outputs == {"user": ["initial_password"], "secret": ["value"]}.get(kind, [])
         assert r.inputs[PROVIDER_KEY] == serialize_like_sdk(provider_for("datatailr", kind))
-    assert len({r.inputs[PROVIDER_KEY] for r in regs.values()}) == 4  # one per kind used
+    assert len({r.inputs[PROVIDER_KEY] for r in regs.values()}) == 6  # one per kind used
     for marker in quickstart_env.values():
         assert all(marker not in r.inputs[PROVIDER_KEY] for r in regs.values())
 

@@ -100,6 +100,9 @@ class SourceSpec(Spec):
     commit: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-fA-F]{7,64}$")] | None = None
     branch: Name | None = None
     module: Name | None = None
+    #: Computed from the folder's content (any value given is replaced); accepted so that a
+    #: declaration's canonical form (what the Pulumi stack door passes on) validates again.
+    bundle: Name | None = None
 
     @model_validator(mode="after")
     def _one_source(self) -> SourceSpec:

@@ -24,7 +24,7 @@ import builtins
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from platforge.core.kind import Context, Kind
 from platforge.core.model import FieldChange, LiveObject, ObjectRef, Ref, Resource
@@ -50,10 +50,18 @@ Version = Annotated[
 
 
 class PromotionSpec(Spec):
-    job: JobAddress
+    job: JobAddress | None = None
     name: Annotated[str, StringConstraints(strict=True, pattern=r"^[0-9a-z]+(-[0-9a-z]+)*$")] | None = None
     pre: Version | None = None
     prod: Version | None = None
+
+    @model_validator(mode="after")
+    def _named(self) -> PromotionSpec:
+        if self.job is None and self.name is None:
+            raise ValueError("name the job: job = \"service.<name>\" (a declared job) or name = \"<job name>\"")
+        if self.job is None and "promoted" in (self.pre, self.prod):
+            raise ValueError("\"promoted\" needs job = \"<kind>.<name>\", the declared job whose version it follows")
+        return self
 
 
 class PromotionKind(Kind):
@@ -90,6 +98,8 @@ class PromotionKind(Kind):
         return spec
 
     def references(self, model: Any) -> builtins.list[Ref]:
+        if model.job is None:
+            return []
         kind, _, name = model.job.partition(".")
         return [Ref(kind, name)]
 
