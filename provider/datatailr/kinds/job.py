@@ -580,7 +580,10 @@ class JobKind(Kind):
             client(ctx).jobs.modify(spec["name"], environment=DEV, **options)
             self._changed(ctx)
         if "state" in changed:
-            self._set_run_state(ctx, spec, str(live.extra.get("state", "")))
+            state = str(live.extra.get("state", ""))
+            if state in ("created", "building"):  # a save whose apply was cut short: built first
+                state = self._wait_built(ctx, spec["name"], live.revision).state
+            self._set_run_state(ctx, spec, state)
 
     def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
         """The platform's soft delete of every version (`job restore` brings it back)."""

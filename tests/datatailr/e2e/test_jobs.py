@@ -361,3 +361,43 @@ def test_apply_under_faults_converges_with_no_extra_version(sandbox_factory, tmp
     assert len(landed) == 4  # one version per job: a failed or retried save never made a second
     api = world.sandbox_client().jobs
     assert [api.versions(n) for n in ("price-server", "dashboard", "pricer", "nightly-etl")] == [[1]] * 4
+
+
+@pytest.mark.parametrize("killed_at", ["first save", "second save"])
+def test_an_apply_killed_during_a_save_converges_with_no_extra_version(sandbox_factory, tmp_path, killed_at):
+    """SIGKILL while a saved version builds (the apply is waiting to start it): the rerun finds
+    the version on the platform and finishes it (builds, starts, promotes) without saving again."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    box = sandbox_factory(access_log=True, build_seconds=1.5)
+    stack = tmp_path / "stack"
+    stack.mkdir()
+    (stack / "main.toml").write_text(
+        f'[platform]\ntype = "datatailr"\nendpoint = "{box.url}"\n' + JOBS.split("[promotion.")[0]
+        + '[promotion.price-server]\njob = "service.price-server"\npre = "promoted"\nprod = "promoted"\n')
+    env = {**os.environ, "DATATAILR_USER_NAME": box.admin_user, "DATATAILR_USER_PASSWORD": box.admin_password}
+    command = [sys.executable, "-m", "platforge", "apply", str(stack), "--yes", "--parallelism", "1"]
+
+    def saved() -> int:
+        with open(box.access_log, encoding="utf-8") as fh:
+            records = [json.loads(line) for line in fh if line.strip()]
+        return sum(1 for r in records if r["path"] == "/api/job/save" and r["status"] == 200)
+
+    victim = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    wanted = 1 if killed_at == "first save" else 2
+    deadline = time.monotonic() + 60
+    while saved() < wanted and time.monotonic() < deadline and victim.poll() is None:
+        time.sleep(0.02)
+    assert saved() == wanted, "the apply never reached the save"
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    rerun = subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    assert saved() == 4  # one save per job in all: the killed run's save was not sent again
+    check = subprocess.run([sys.executable, "-m", "platforge", "plan", str(stack)], env=env, capture_output=True,
+                           text=True, timeout=120)
+    assert check.returncode == 0, check.stdout
