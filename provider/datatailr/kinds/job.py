@@ -44,6 +44,7 @@ workflow whose listing lacks its tasks costs one `job get`.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -52,7 +53,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import Field, StringConstraints, model_validator
 
 from platforge.core.errors import PermanentError
-from platforge.core.kind import Context, Kind
+from platforge.core.kind import Context, Kind, canonicalize
 from platforge.core.model import Created, FieldChange, LiveObject, ObjectRef, Readiness, Ref, Resource
 from platforge.core.rules import ANY, Collection, FieldRule
 from platforge.core.schema import Expect, Name, StrictFloat, StrictInt, expects
@@ -421,9 +422,6 @@ class JobKind(Kind):
         return {"env": env, "entrypoint": job.entrypoint, "app_section": job.app_section,
                 "state": "running" if job.state in RUNNING_STATES else "stopped"}
 
-    def desired(self, ctx: Context, resource: Resource) -> Resource:
-        return resource
-
     # ---- writes ------------------------------------------------------------------------
 
     def _wire(self, ctx: Context, resource: Resource, live: LiveObject | None) -> dict[str, Any]:
@@ -699,10 +697,7 @@ class WorkflowKind(JobKind):
             compiled = cron6(reply.cron)
         spec = dict(resource.spec)
         spec["schedule"] = compiled
-        out = Resource(kind=resource.kind, name=resource.name, spec=spec, identity=resource.identity,
-                       secrets=resource.secrets, refs=resource.refs, source=resource.source,
-                       deferred=resource.deferred)
-        return out
+        return dataclasses.replace(resource, spec=spec)
 
     def _live_fields(self, ctx: Context, job: Job, env: dict[str, str]) -> dict[str, Any]:
         children = job.children
@@ -752,8 +747,6 @@ class WorkflowKind(JobKind):
     def _timezone(self, spec: Mapping[str, Any]) -> str | None:
         return spec.get("timezone")
 
-    def describe_drift(self, changes: builtins.list[FieldChange]) -> str | None:
-        return super().describe_drift(changes)
 
 
 def _topological(tasks: Mapping[str, Any], names: builtins.list[str]) -> builtins.list[str]:
@@ -774,8 +767,6 @@ def _topological(tasks: Mapping[str, Any], names: builtins.list[str]) -> builtin
 
 
 def _canonical(value: Any) -> Any:
-    from platforge.core.kind import canonicalize
-
     return canonicalize(value)
 
 

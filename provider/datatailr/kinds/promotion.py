@@ -162,7 +162,10 @@ class PromotionKind(Kind):
     def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
         name = str(ref.identity[0])
         for env in reversed(ENVIRONMENTS):
-            ignore_missing(lambda env=env: client(ctx).jobs.rm(name, environment=env, all_versions=True))
+            def remove(env: str = env) -> None:
+                client(ctx).jobs.rm(name, environment=env, all_versions=True)
+
+            ignore_missing(remove)
             ctx.invalidate(f"jobs:{env}")
 
     def delete_confirmation(self, ref: ObjectRef, live: LiveObject | None) -> str | None:

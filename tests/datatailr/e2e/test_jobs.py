@@ -401,3 +401,51 @@ def test_an_apply_killed_during_a_save_converges_with_no_extra_version(sandbox_f
     check = subprocess.run([sys.executable, "-m", "platforge", "plan", str(stack)], env=env, capture_output=True,
                            text=True, timeout=120)
     assert check.returncode == 0, check.stdout
+
+
+def test_requirements_from_a_file_and_code_from_a_repository(world):
+    stack = world.stack("""
+[service.reqs]
+entrypoint = "svc.main:run"
+[service.reqs.image]
+requirements_file = "requirements.txt"
+
+[app.from-git]
+entrypoint = "dash.app:main"
+[app.from-git.image]
+source = { repository = "https://git.example.com/team/dash.git", commit = "25b10656e5bc6c28fa33f420a61a30f466a8e45a", module = "dash" }
+""")
+    (stack / "requirements.txt").write_text("flask==3.0\nnumpy\n")
+    result = world.cli("apply", stack, "--yes")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    raw = world.sandbox_client().call("GET", "job/get", {"job_name": "from-git", "json": True})[0]
+    assert (raw["image"]["path_to_repo"], raw["image"]["commit_hash"], raw["image"]["path_to_module"]) == (
+        "https://git.example.com/team/dash.git", "25b10656e5bc6c28fa33f420a61a30f466a8e45a", "dash")
+    reqs = world.sandbox_client().call("GET", "job/get", {"job_name": "reqs", "json": True})[0]
+    assert reqs["image"]["python_requirements"] == "flask==3.0\nnumpy"
+    assert world.cli("plan", stack).exit_code == 0
+    (stack / "requirements.txt").write_text("flask==3.0\nnumpy\npandas\n")
+    edit(stack, 'commit = "25b10656e5bc6c28fa33f420a61a30f466a8e45a"', 'commit = "0123456789abcdef0123456789abcdef01234567"')
+    plan = plan_json(world, stack)
+    assert {a["address"]: a["op"] for a in plan["actions"]} == {"service.reqs": "save", "app.from-git": "save"}
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    assert world.cli("plan", stack).exit_code == 0
+
+
+def test_a_missing_requirements_file_or_source_folder_fails_before_any_request(world):
+    stack = world.stack("""
+[service.reqs]
+entrypoint = "svc.main:run"
+[service.reqs.image]
+requirements_file = "nope.txt"
+
+[service.code]
+entrypoint = "svc.main:run"
+[service.code.image]
+source = { path = "src/missing" }
+""")
+    mark = world.mark()
+    result = world.cli("plan", stack)
+    assert result.exit_code == 1
+    assert "nope.txt" in result.stderr and "src/missing" in result.stderr, result.stderr
+    assert world.mark() == mark  # not even a login

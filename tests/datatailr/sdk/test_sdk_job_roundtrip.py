@@ -169,3 +169,24 @@ def test_every_cron_example_compiles_the_same_through_platforge_and_the_sdk(sdk_
         ours.append(kind.desired(ctx, resource).spec["schedule"])
     assert ours == sdk == ["0 */24 2,15 * 7 7", "0 0,15,30,45 0,12 15 1,7 1,3,5", "0 15 10,22 * * *",
                            "0 */15 * * * 1,5"]
+
+
+def test_changes_made_with_the_sdk_are_drift_under_their_cause(sdk_env: SdkEnv, stack) -> None:
+    code, out, err = cli("apply", stack, "--yes")
+    assert code == 0, out + err
+    sdk_env.run(
+        """
+        from datatailr.wrapper import dt__Job
+        jobs = dt__Job()
+        jobs.modify("my-flow", schedule="0 0 3 * * *", environment="dev")
+        jobs.stop("price-server", environment="dev")
+        emit({})
+        """)
+    code, out, err = cli("drift", stack, "--format", "json")
+    assert code == 2, err
+    findings = {f["address"]: (f["cause"], f["detail"]) for f in json.loads(out)["findings"]}
+    assert findings == {"workflow.my-flow": ("out_of_band", "schedule changed"),
+                        "service.price-server": ("out_of_band", "job stopped")}, findings
+    code, out, err = cli("apply", stack, "--yes")
+    assert code == 0, out + err
+    assert cli("plan", stack)[0] == 0
