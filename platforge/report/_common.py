@@ -124,7 +124,12 @@ def blocked_reason(action: Mapping[str, Any]) -> str:
     """Why apply refuses this action whatever the consent; "" when it does not. Any truthy
     `blocked` counts, as it does for apply, even one with no words in it."""
     blocked = action.get("blocked")
-    if action.get("op") == "no-op" or not blocked:
+    if action.get("op") == "no-op":
+        return ""
+    if not blocked and action.get("confirm") and action.get("confirmed") is not True:
+        return (f"{text_of(action['confirm'])}; confirm this delete with --confirm-delete "
+                f"{text_of(action.get('address', '?'))}")
+    if not blocked:
         return ""
     return text_of(blocked).strip() or "(no reason given)"
 

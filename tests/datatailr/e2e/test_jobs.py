@@ -252,6 +252,8 @@ def test_removing_a_promotion_deletes_in_prod_only_with_its_own_confirmation(wor
     plan = plan_json(world, applied, "--prune")
     delete = action_of(plan, "promotion.price-server")
     assert delete["op"] == "delete" and delete["confirm"] and delete["confirmed"] is False
+    shown = world.cli("plan", applied, "--prune")
+    assert "APPLY WILL REFUSE THIS PLAN" in shown.stdout and "--confirm-delete promotion.price-server" in shown.stdout
     mark = world.mark()
     refused = world.cli("apply", applied, "--yes", "--prune")
     assert refused.exit_code == 1
