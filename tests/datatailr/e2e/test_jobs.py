@@ -123,6 +123,8 @@ JOB_MATRIX = [
      "service.price-server", "save", ["image"]),
     ("stopping a service", 'cpus = 0.5\nenv = { MODE = "fast" }\nstate = "running"',
      'cpus = 0.5\nenv = { MODE = "fast" }\nstate = "stopped"', "service.price-server", "update", ["state"]),
+    ("run-as in place", "cpus = 0.5\n", 'cpus = 0.5\nrun_as = "svc-pricing"\n', "service.price-server", "update",
+     ["run_as"]),
     ("app section in place", 'app_section = "analytics"', 'app_section = "risk"', "app.dashboard", "update",
      ["app_section"]),
     ("framework is a new version", 'framework = "streamlit"', 'framework = "dash"', "app.dashboard", "save",
