@@ -453,3 +453,22 @@ source = { path = "src/missing" }
     assert result.exit_code == 1
     assert "nope.txt" in result.stderr and "src/missing" in result.stderr, result.stderr
     assert world.mark() == mark  # not even a login
+
+
+def test_a_no_op_plan_lists_jobs_by_page_and_never_gets_one(world):
+    """Live state costs one `job ls` per page (tasks included), never one `job get` per job."""
+    parts = []
+    for n in range(30):
+        if n % 5 == 0:
+            parts.append(f'[workflow.flow-{n}]\n[workflow.flow-{n}.schedule]\ncron = "0 0 {n % 24} * * *"\n'
+                         f'[workflow.flow-{n}.tasks.a]\nentrypoint = "etl.t:a"\n'
+                         f'[workflow.flow-{n}.tasks.b]\nentrypoint = "etl.t:b"\ndepends_on = ["a"]\n')
+        else:
+            parts.append(f'[service.svc-{n}]\nentrypoint = "svc.main:run"\nmemory = "256m"\n')
+    stack = world.stack("\n".join(parts))
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    mark = world.mark()
+    assert world.cli("plan", stack).exit_code == 0
+    paths = [r["path"] for r in world.log_lines()[mark:]]
+    assert paths.count("/api/job/get") == 0
+    assert paths.count("/api/job/ls") == 1  # 30 jobs: one page
