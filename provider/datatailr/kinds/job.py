@@ -46,7 +46,8 @@ from __future__ import annotations
 import builtins
 import dataclasses
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
@@ -212,13 +213,10 @@ class WorkflowSpec(JobSpec):
             for dep in task.depends_on:
                 if dep not in self.tasks or dep == name:
                     raise ValueError(f"task {name!r} depends on {dep!r}, which is not another task of this workflow")
-        remaining = {n: set(t.depends_on) for n, t in self.tasks.items()}
-        while remaining:
-            ready = [n for n, deps in remaining.items() if not deps & remaining.keys()]
-            if not ready:
-                raise ValueError(f"the dependencies of tasks {', '.join(sorted(remaining))} form a cycle")
-            for n in ready:
-                del remaining[n]
+        try:
+            task_order({n: t.depends_on for n, t in self.tasks.items()})
+        except CycleError as exc:
+            raise ValueError(f"the dependencies of tasks {' -> '.join(exc.args[1])} form a cycle") from None
         if self.state == "scheduled" and self.schedule is None:
             raise ValueError("state = 'scheduled' needs a schedule")
         return self
@@ -726,8 +724,7 @@ class WorkflowKind(JobKind):
 
     def _wire_body(self, resource: Resource) -> dict[str, Any]:
         spec = resource.spec
-        names = sorted(spec["tasks"])
-        order = _topological(spec["tasks"], names)
+        order = task_order({n: t["depends_on"] for n, t in spec["tasks"].items()})
         numbers = {name: i for i, name in enumerate(order)}
         jobs = []
         for name in order:
@@ -749,21 +746,17 @@ class WorkflowKind(JobKind):
 
 
 
-def _topological(tasks: Mapping[str, Any], names: builtins.list[str]) -> builtins.list[str]:
-    """Tasks in an order where each comes after what it depends on, ties by name: child numbers
-    are positions, so a stable order keeps them stable."""
-    done: builtins.list[str] = []
-    remaining = builtins.list(names)
-    while remaining:
-        for name in remaining:
-            if all(d in done for d in tasks[name]["depends_on"]):
-                done.append(name)
-                remaining.remove(name)
-                break
-        else:  # a cycle: validation refuses it before this point
-            done += remaining
-            break
-    return done
+def task_order(depends_on: Mapping[str, Iterable[str]]) -> builtins.list[str]:
+    """Tasks so that each comes after what it depends on, level by level and by name within a
+    level: child numbers are positions, so a stable order keeps them stable. Raises CycleError."""
+    sorter: TopologicalSorter[str] = TopologicalSorter({n: set(d) for n, d in depends_on.items()})
+    sorter.prepare()
+    order: builtins.list[str] = []
+    while sorter.is_active():
+        ready = sorted(sorter.get_ready())
+        order += ready
+        sorter.done(*ready)
+    return order
 
 
 def _canonical(value: Any) -> Any:

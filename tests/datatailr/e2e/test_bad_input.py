@@ -20,6 +20,17 @@ CASES = {
     "two owners of one group": (
         '[user.alice]\n[group.g]\nmembers = ["alice"]\n[group_membership.m]\ngroup = "g"\nuser = "alice"\n',
         "group_membership.m", "manage its membership there or with group_membership resources, not both", 10),
+    "bad entrypoint": ('[service.s]\nentrypoint = "not an entrypoint"\n', "service.s.entrypoint",
+                       "expected an entrypoint 'module:function'", 8),
+    "bad memory": ('[service.s]\nentrypoint = "m.t:a"\nmemory = "lots"\n', "service.s.memory",
+                   "a size such as '256m'", 9),
+    "task cycle": ('[workflow.w]\n[workflow.w.tasks.a]\nentrypoint = "m.t:a"\ndepends_on = ["b"]\n'
+                   '[workflow.w.tasks.b]\nentrypoint = "m.t:b"\ndepends_on = ["a"]\n', "workflow.w", "form a cycle", 7),
+    "cron and helper fields": ('[workflow.w]\n[workflow.w.schedule]\ncron = "0 * * * *"\nat_hours = [1]\n'
+                               '[workflow.w.tasks.a]\nentrypoint = "m.t:a"\n', "workflow.w.schedule",
+                               "give cron or helper fields", 8),
+    "promotion of an undeclared job": ('[promotion.p]\njob = "service.ghost"\npre = "promoted"\n', "promotion.p",
+                                       "refers to service 'ghost'", 7),
     "user lists an owned group": (
         '[user.alice]\ngroups = ["g"]\n[group.g]\nmembers = ["bob"]\n[user.bob]\n',
         "user.alice", "that group's membership is managed by group.g", 7),
