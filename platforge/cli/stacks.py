@@ -38,6 +38,10 @@ Endpoint = Annotated[str | None, typer.Option("--endpoint", help="Override the s
 Adopt = Annotated[list[str] | None, typer.Option(
     "--adopt", metavar="ADDRESS",
     help="Consent to take over this existing object (repeatable; patterns such as 'user.*', or '*').")]
+RefreshSecrets = Annotated[bool, typer.Option(
+    "--refresh-secrets",
+    help="Read every managed secret's value to compare it (one request each); by default a plan trusts the "
+         "fingerprints the last apply recorded, and drift always reads.")]
 ConfirmDelete = Annotated[list[str] | None, typer.Option(
     "--confirm-delete", metavar="ADDRESS",
     help="Confirm a delete the platform protects beyond --yes, such as a job in prod (repeatable).")]
@@ -106,6 +110,7 @@ def register(app: typer.Typer) -> None:
         prune: Annotated[bool, typer.Option("--prune", help="Plan deletes of owned objects no longer declared.")] = False,
         adopt: Adopt = None,
         confirm_delete: ConfirmDelete = None,
+        refresh_secrets: RefreshSecrets = False,
     ) -> None:
         """Show what apply would change. Exit 0: nothing to do; 2: changes, or owned objects no
         longer declared (apply --prune deletes them); 1: error."""
@@ -113,6 +118,7 @@ def register(app: typer.Typer) -> None:
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
             engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
+            engine.ctx.refresh_secrets = refresh_secrets
             the_plan = engine.plan(prune=prune, adopt=adopt or ())
             document = the_plan.to_json()
             if out_file:
@@ -136,6 +142,7 @@ def register(app: typer.Typer) -> None:
         prune: Annotated[bool, typer.Option("--prune", help="Delete owned objects that are no longer declared.")] = False,
         adopt: Adopt = None,
         confirm_delete: ConfirmDelete = None,
+        refresh_secrets: RefreshSecrets = False,
         parallelism: Annotated[int | None, typer.Option(
             "--parallelism", min=1, max=64, help="Actions run at once (default: the stack's [platform] parallelism).")] = None,
     ) -> None:
@@ -144,6 +151,7 @@ def register(app: typer.Typer) -> None:
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
             engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
+            engine.ctx.refresh_secrets = refresh_secrets
             saved = load_plan_file(plan_file) if plan_file else None
             consent = list(adopt or ())
             preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune, adopt=consent)

@@ -167,11 +167,16 @@ def declared_fingerprints(kind: Kind, ctx: Context, resource: Resource) -> dict[
 
 def live_fingerprints(kind: Kind, ctx: Context, live: LiveObject, resource: Resource,
                       recorded: Mapping[str, str] | None) -> dict[str, str]:
-    """What the platform holds for the resource's secrets: read back where the kind can, else the
-    fingerprints `recorded` when they were last written (a write-only value cannot drift visibly)."""
-    if kind.secrets_readable:
+    """What the platform holds for the resource's secrets. Read back (one request per secret)
+    when the run asks for it (`ctx.refresh_secrets`: drift, `plan --refresh-secrets`) or when
+    nothing was recorded for them (an object being adopted); else the fingerprints `recorded` at
+    the last write. A kind whose platform cannot show secret values always uses `recorded`."""
+    if not kind.secrets_readable:
+        return dict(recorded or {})
+    wanted = {name for name in resource.secrets if name in kind.sensitive_fields}
+    if ctx.refresh_secrets or recorded is None or not wanted <= set(recorded):
         return kind.fingerprint_live(ctx, live, resource)
-    return dict(recorded or {})
+    return {name: recorded[name] for name in wanted}
 
 
 def changes_against_live(kind: Kind, ctx: Context, resource: Resource, live: LiveObject,

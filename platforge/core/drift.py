@@ -95,6 +95,17 @@ class DriftReport:
 def detect_drift(platform: Platform, ctx: Context, target: Target, resources: list[Resource],
                  state: State | None, secret_detection: str, live: LiveView | None = None,
                  policy: Policy = NO_POLICY, fail_on: frozenset[Cause] = DEFAULT_FAIL_ON) -> DriftReport:
+    # Drift is where a secret changed outside the stack is looked for: it reads secret values live.
+    refresh, ctx.refresh_secrets = ctx.refresh_secrets, True
+    try:
+        return _detect_drift(platform, ctx, target, resources, state, secret_detection, live, policy, fail_on)
+    finally:
+        ctx.refresh_secrets = refresh
+
+
+def _detect_drift(platform: Platform, ctx: Context, target: Target, resources: list[Resource],
+                  state: State | None, secret_detection: str, live: LiveView | None,
+                  policy: Policy, fail_on: frozenset[Cause]) -> DriftReport:
     live = live if live is not None else read_live(platform, ctx, resources, state, policy)
     state = state or State()
     owners = ownership_index(state)

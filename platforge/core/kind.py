@@ -61,6 +61,10 @@ class Context:
         self.client = client
         self.fingerprinter = fingerprinter
         self.settings = dict(settings or {})
+        #: Read secret values live to compare fingerprints (drift, `plan --refresh-secrets`).
+        #: Otherwise a plan trusts the fingerprints the last apply recorded: a secret read is one
+        #: request per secret, and a declared change is still found from the declaration.
+        self.refresh_secrets = False
         self._cache: dict[str, Any] = {}
         self._lock = threading.RLock()
 

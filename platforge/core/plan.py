@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from .diff import changes_against_live, declared_fingerprints, diff_resource
+from .diff import changes_against_live, declared_fingerprints, diff_resource, live_fingerprints
 from .errors import Problem, StackError
 from .graph import dependency_levels
 from .kind import Context, Kind
@@ -384,7 +384,8 @@ def make_plan(
             producing.add(resource.address)
         outputs[resource.address] = _outputs_of(current, entry)
         actions.append(action)
-        digest_parts.append([resource.kind, list(resource.identity), _live_digest_part(current, kind, ctx, resource)])
+        digest_parts.append([resource.kind, list(resource.identity),
+                             _live_digest_part(current, kind, ctx, resource, entry.fingerprints if entry else None)])
     if problems:
         raise StackError(problems)
 
@@ -628,12 +629,13 @@ def replace_change(change: FieldChange, **values: Any) -> FieldChange:
     return replace(change, **values)
 
 
-def _live_digest_part(current: LiveObject | None, kind: Kind, ctx: Context, resource: Resource) -> Any:
+def _live_digest_part(current: LiveObject | None, kind: Kind, ctx: Context, resource: Resource,
+                      recorded: Mapping[str, str] | None) -> Any:
     if current is None:
         return None
     part: dict[str, Any] = {"fields": current.fields}
     if kind.secrets_readable and resource.secrets:
-        part["fingerprints"] = kind.fingerprint_live(ctx, current, resource)
+        part["fingerprints"] = live_fingerprints(kind, ctx, current, resource, recorded)
     return part
 
 

@@ -54,8 +54,9 @@ emit("done")
     url = by_address["kv.warehouse-url-dev"]["changes"][0]
     assert (url["old"], url["new"]) == ("postgres://warehouse.dev.internal:5432/analytics", "postgres://elsewhere/db")
 
-    # Apply puts the stack back; drift is clean apart from the object it must never touch.
-    assert world.cli("apply", stack, "--yes").exit_code == 0
+    # A plan trusts the recorded fingerprints (no secret is read); --refresh-secrets reads them
+    # and puts the rotated one back. Drift is then clean apart from the object it must never touch.
+    assert world.cli("apply", stack, "--yes", "--refresh-secrets").exit_code == 0
     after = json.loads(world.cli("drift", stack, "--format", "json").stdout)
     assert {(f["cause"], f["address"]) for f in after["findings"]} == {("unmanaged", "group.rogue-team")}
 
@@ -110,3 +111,29 @@ def test_deleting_users_and_groups_is_prominent(world):
     deletes = [a for a in document["actions"] if a["op"] == "delete"]
     assert [a["address"] for a in deletes] == ["user.dora", "group.team"]  # reverse order
     assert all(a["destructive"] for a in deletes)
+
+
+def test_a_plan_reads_no_secret_drift_and_refresh_read_each(world, monkeypatch):
+    """Secrets are read live only when something needs them: drift, `plan --refresh-secrets`,
+    or an object with no recorded fingerprint. A declared change is planned from the record."""
+    monkeypatch.setenv("POLICY_SECRET", "one")
+    stack = world.stack("".join(f'[secret.s{n}]\nvalue = {{ from_env = "POLICY_SECRET" }}\n' for n in range(5)))
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+
+    def secret_reads(*command):
+        mark = world.mark()
+        code = world.cli(*command).exit_code
+        return code, sum(1 for r in world.log_lines()[mark:] if r["path"] == "/api/kv/get")
+
+    assert secret_reads("plan", stack) == (0, 0)
+    assert secret_reads("plan", stack, "--refresh-secrets") == (0, 5)
+    assert secret_reads("drift", stack) == (0, 5)
+    monkeypatch.setenv("POLICY_SECRET", "two")  # a declared change: found without reading
+    assert secret_reads("plan", stack) == (2, 0)
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    with httpx.Client(base_url=world.sandbox.url) as http:  # rotated behind the stack's back
+        http.post("/login", auth=(world.sandbox.admin_user, world.sandbox.admin_password))
+        assert http.put("/api/kv/put", json={"key": "s0", "value": "three", "secure": True}).status_code == 200
+    assert secret_reads("plan", stack) == (0, 0)
+    assert secret_reads("drift", stack)[0] == 2
+    assert secret_reads("plan", stack, "--refresh-secrets")[0] == 2

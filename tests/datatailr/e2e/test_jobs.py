@@ -361,8 +361,8 @@ def test_apply_under_faults_converges_with_no_extra_version(sandbox_factory, tmp
     else:
         pytest.fail("apply did not converge under faults in 6 runs")
     assert world.cli("plan", stack).exit_code == 0
-    landed = [r for r in world.log_lines() if r["path"] == "/api/job/save" and r["status"] == 200]
-    assert len(landed) == 4  # one version per job: a failed or retried save never made a second
+    # The platform's own count: one version per job, so no save landed twice. (The access log
+    # cannot count landed saves: a dropped connection is logged with the 200 it promised.)
     api = world.sandbox_client().jobs
     assert [api.versions(n) for n in ("price-server", "dashboard", "pricer", "nightly-etl")] == [[1]] * 4
 
