@@ -57,7 +57,7 @@ from ._paging import (
     paginate,
 )
 from ._poll import poll
-from ._ratelimit import RateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateLimiter
 from ._redact import Redactor
 from ._retry import RetryPolicy, is_idempotent, parse_retry_after
 from ._transport import DEFAULT_TIMEOUT, Transport, TransportStats
@@ -85,6 +85,7 @@ __all__ = [
     "PollTimeout",
     "RateLimited",
     "RateLimiter",
+    "AdaptiveRateLimiter",
     "Redactor",
     "RetryPolicy",
     "ServerError",

@@ -20,7 +20,7 @@ import httpx
 from ._errors import ErrorMapper, error_from_status
 from ._multipart import Files
 from ._poll import poll
-from ._ratelimit import RateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateLimiter
 from ._redact import Redactor
 from ._retry import Jitter, RetryPolicy
 from ._transport import DEFAULT_TIMEOUT, RequestAuth, Transport, TransportStats
@@ -60,8 +60,8 @@ class BaseClient:
         self._sleep = sleep
         self._rng: Jitter = rng or random.Random()
         self._monotonic = monotonic
-        if rate_limiter is None and rate_limit:
-            rate_limiter = RateLimiter(rate_limit, rate_burst, sleep=sleep)
+        if rate_limiter is None:  # on by default: it learns the platform's limit from its 429s
+            rate_limiter = AdaptiveRateLimiter(rate_limit or None, rate_burst, sleep=sleep, clock=monotonic)
         self._transport = Transport(
             base_url,
             error_mapper=error_mapper,

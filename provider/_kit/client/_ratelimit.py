@@ -53,5 +53,82 @@ class RateLimiter:
             self._sleep(wait)
         return wait
 
+    def throttled(self, retry_after: float | None) -> None:
+        """The platform answered 429 (a fixed limiter keeps its rate; the transport waits)."""
+
+    def succeeded(self) -> None:
+        """A request went through."""
+
     def __repr__(self) -> str:
         return f"RateLimiter(rate={self.rate}, burst={self.burst})"
+
+
+class AdaptiveRateLimiter(RateLimiter):
+    """The limiter every client has by default: it learns the platform's limit instead of
+    needing one configured, so that an apply spends its request budget on writes rather than
+    on 429s that each cost a `Retry-After`.
+
+    It starts unlimited (or at the configured `rate`, which is then also its ceiling). A 429
+    cuts the rate multiplicatively, to `decrease` times what was actually being sent in the
+    last second, and holds every caller until its `Retry-After` has passed; each success then
+    raises the rate additively, by about `increase` requests per second per second, so the
+    rate settles just under the platform's limit with a 429 now and then (additive increase,
+    multiplicative decrease, as TCP does)."""
+
+    def __init__(
+        self,
+        rate: float | None = None,
+        burst: float | None = None,
+        *,
+        floor: float = 0.5,
+        decrease: float = 0.7,
+        increase: float = 0.5,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        super().__init__(rate or 1.0, burst, clock=clock, sleep=sleep)
+        self.limited = rate is not None
+        self.ceiling = float(rate) if rate is not None else None
+        self.floor = floor
+        self.decrease = decrease
+        self.increase = increase
+        self._paused_until = 0.0
+        self._sent: list[float] = []  # send times within the last second, to measure the real rate
+
+    def reserve(self) -> float:
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._paused_until)
+            if self.limited:
+                self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+                self._updated = now
+                self._tokens -= 1.0
+                start = max(start, now + (0.0 if self._tokens >= 0 else -self._tokens / self.rate))
+            self._sent = [t for t in self._sent if t > now - 1.0]
+            self._sent.append(start)
+            return start - now
+
+    def throttled(self, retry_after: float | None) -> None:
+        """The platform answered 429: slow down, and hold everyone until `retry_after` passed."""
+        with self._lock:
+            now = self._clock()
+            observed = float(sum(1 for t in self._sent if now - 1.0 < t <= now))
+            current = self.rate if self.limited else max(observed, self.floor)
+            self.rate = max(self.floor, min(current, max(observed, self.floor)) * self.decrease)
+            self.burst = max(1.0, min(self.burst, self.rate))
+            self.limited = True
+            self._tokens = min(self._tokens, 0.0)
+            self._updated = now
+            if retry_after:
+                self._paused_until = max(self._paused_until, now + retry_after)
+
+    def succeeded(self) -> None:
+        """A request went through: probe upwards, gently."""
+        if not self.limited:
+            return
+        with self._lock:
+            raised = self.rate + self.increase / max(self.rate, 1.0)
+            self.rate = min(raised, self.ceiling) if self.ceiling is not None else raised
+
+    def __repr__(self) -> str:
+        return f"AdaptiveRateLimiter(rate={self.rate if self.limited else None}, ceiling={self.ceiling})"

@@ -31,7 +31,7 @@ import httpx
 
 from ._errors import ConnectionRefused, ErrorMapper, RateLimited, error_from_status
 from ._multipart import Files, open_parts
-from ._ratelimit import RateLimiter
+from ._ratelimit import AdaptiveRateLimiter, RateLimiter
 from ._redact import Redactor
 from ._retry import Jitter, Outcome, RetryPolicy, classify_error, classify_exception, is_idempotent, parse_retry_after
 
@@ -237,6 +237,9 @@ class Transport:
             if refused:
                 refused_waited += delay
             self.stats.add(retries=1, retry_wait_seconds=delay)
+            if isinstance(error, RateLimited) and error.retry_after and isinstance(self.rate_limiter,
+                                                                                    AdaptiveRateLimiter):
+                continue  # the limiter holds every caller, this one included, until Retry-After
             self._sleep(delay)
 
     def _attempt(self, build: Callable[[], httpx.Request], auth: RequestAuth) -> Outcome:
@@ -253,12 +256,16 @@ class Transport:
             self.stats.add(requests=len(response.history), attempts=len(response.history))
         error = self.error_mapper(response)
         if error is None:
+            if self.rate_limiter is not None:
+                self.rate_limiter.succeeded()
             return Outcome(response=response)
         if error.status is None:
             error.status = response.status_code
         retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         if isinstance(error, RateLimited) and error.retry_after is None:
             error.retry_after = retry_after
+        if isinstance(error, RateLimited) and self.rate_limiter is not None:
+            self.rate_limiter.throttled(error.retry_after)
         return classify_error(error, self.retry, retry_after)
 
     # Pieces ---------------------------------------------------------------------------------

