@@ -122,21 +122,23 @@ class Applier:
             if not batch:
                 continue
             entries = self._journal(state, batch)
+            self._listed = self._list_verified(plan, batch)
             pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism))
             futures = [pool.submit(self._run, a, by_address.get(a.address), state) for a in batch]
             try:
                 for future in futures:
                     future.result()
+                outcomes = self._finish_listed([f.result() for f in futures], state, pool)
             except KeyboardInterrupt:
                 # Stop sending: queued actions are cancelled, those in flight finish and are
                 # recorded, so the state says exactly what landed; a rerun does the rest.
                 pool.shutdown(wait=True, cancel_futures=True)
-                self._record(batch, entries, futures, result, blocked)
+                self._record(batch, entries, [_settled(f) for f in futures], result, blocked)
                 self._save(state)
                 raise
             finally:
                 pool.shutdown(wait=True)
-            self._record(batch, entries, futures, result, blocked)
+            self._record(batch, entries, outcomes, result, blocked)
             self._save(state)
         result.shown_once = dict(self.shown_once)
         if result.failed:
@@ -151,19 +153,18 @@ class Applier:
     # ---- internals ---------------------------------------------------------------------
 
     @staticmethod
-    def _record(batch: list[Action], entries: list[JournalEntry], futures: list[Future[Outcome | None]],
+    def _record(batch: list[Action], entries: list[JournalEntry], outcomes: list[Any],
                 result: ApplyResult, blocked: set[str]) -> None:
-        """Journal what each finished action did; a cancelled one stays pending."""
-        for action, entry, future in zip(batch, entries, futures, strict=True):
-            if future.cancelled() or not future.done():
+        """Journal what each finished action did; a cancelled or unverified one stays pending."""
+        for action, entry, outcome in zip(batch, entries, outcomes, strict=True):
+            if outcome is _UNFINISHED or isinstance(outcome, _Written):
                 continue
-            outcome = future.result()
             entry.finished_at = now_iso()
             if outcome is None:
                 entry.status = "done"
                 result.applied.append(action)
             else:
-                entry.status = outcome.status  # type: ignore[assignment]
+                entry.status = outcome.status
                 entry.error = outcome.message
                 result.failed.append((action, outcome.describe()))
                 blocked.add(action.address)
@@ -269,7 +270,7 @@ class Applier:
         with self._state_lock:
             return self._documents.setdefault((kind.name, document), Lock())
 
-    def _run(self, action: Action, resource: Resource | None, state: State) -> Outcome | None:
+    def _run(self, action: Action, resource: Resource | None, state: State) -> Outcome | _Written | None:
         kind = self.platform.kinds[action.kind]
         lock = self._document_lock(kind, action)
         if lock is None:
@@ -277,7 +278,8 @@ class Applier:
         with lock:
             return self._run_action(kind, action, resource, state)
 
-    def _run_action(self, kind: Kind, action: Action, resource: Resource | None, state: State) -> Outcome | None:
+    def _run_action(self, kind: Kind, action: Action, resource: Resource | None,
+                    state: State) -> Outcome | _Written | None:
         """Write, read back, wait until ready, record. A write is sent again only when a read of
         live state proves the first did not happen: after an ambiguous failure, the next step is
         always a read; after an acknowledged write, only the read-back is repeated (an eventually
@@ -311,23 +313,15 @@ class Applier:
                         state.resources.pop(action.address, None)
                 else:
                     assert target is not None
+                    if kind.observable and (kind.name, kind.scope_of(tuple(target.identity))) in self._listed:
+                        # Verified after the level's writes, from one listing per page instead
+                        # of one read per object (the write is acknowledged: only its read-back waits).
+                        return _Written(kind, action, target, created)
+                    live = None
                     if kind.observable:
                         live = self._verify(kind, target, created.platform_id)
                         self._await_ready(kind, live)
-                        created.platform_id = live.platform_id if live.platform_id is not None else created.platform_id
-                        created.revision = live.revision if live.revision is not None else created.revision
-                    with self._state_lock:
-                        if action.replaces and action.replaces["address"] != action.address:
-                            state.resources.pop(action.replaces["address"], None)
-                        previous = state.resources.get(action.address)
-                        revision = created.revision if created.revision is not None else \
-                            (previous.revision if previous else None)
-                        state.resources[action.address] = self._resource_state(target, created.platform_id, revision)
-                        self.outputs[action.address] = {k: v for k, v in
-                                                        (("platform_id", created.platform_id), ("revision", revision))
-                                                        if v is not None}
-                        if created.shown_once:
-                            self.shown_once[action.address] = dict(created.shown_once)
+                    self._record_written(action, target, created, live, state)
                 break
             except _Undecidable as exc:
                 self.progress(action, "failed")
@@ -338,6 +332,92 @@ class Applier:
                     ambiguous = step == "decide" and self._transient(kind, exc)
                     return Outcome("unknown" if ambiguous else "failed", f"{type(exc).__name__}: {exc}")
                 time.sleep(min(self.options.retry_delay * 2 ** (attempt - 1), 5.0))
+        self.progress(action, "done")
+        return None
+
+    def _record_written(self, action: Action, target: Resource, created: Created, live: LiveObject | None,
+                        state: State) -> None:
+        """A write verified (or, for a kind the platform cannot show, acknowledged): own it."""
+        if live is not None:
+            created.platform_id = live.platform_id if live.platform_id is not None else created.platform_id
+            created.revision = live.revision if live.revision is not None else created.revision
+        with self._state_lock:
+            if action.replaces and action.replaces["address"] != action.address:
+                state.resources.pop(action.replaces["address"], None)
+            previous = state.resources.get(action.address)
+            revision = created.revision if created.revision is not None else (previous.revision if previous else None)
+            state.resources[action.address] = self._resource_state(target, created.platform_id, revision)
+            self.outputs[action.address] = {k: v for k, v in
+                                            (("platform_id", created.platform_id), ("revision", revision))
+                                            if v is not None}
+            if created.shown_once:
+                self.shown_once[action.address] = dict(created.shown_once)
+
+    # ---- verification by listing -------------------------------------------------------
+
+    _listed: frozenset[tuple[str, Any]] = frozenset()
+
+    def _list_verified(self, plan: Plan, batch: list[Action]) -> frozenset[tuple[str, Any]]:
+        """The (kind, scope) pairs of this level whose writes are verified with one listing
+        (its pages) rather than one read each: where the listing has fewer pages than there
+        are objects to verify. The request budget then goes to writes."""
+        counts: dict[tuple[str, Any], int] = {}
+        creates: dict[str, int] = {}
+        for action in plan.actions:
+            if action.op is Op.CREATE:
+                creates[action.kind] = creates.get(action.kind, 0) + 1
+        for action in batch:
+            kind = self.platform.kinds[action.kind]
+            if action.op is Op.DELETE or not kind.observable or (action.op is Op.IMPORT and not action.changes):
+                continue
+            key = (kind.name, kind.scope_of(tuple(action.identity)))
+            counts[key] = counts.get(key, 0) + 1
+        chosen = set()
+        for (name, scope), count in counts.items():
+            kind = self.platform.kinds[name]
+            size = plan.coverage.get(name, {}).get("live", 0) + creates.get(name, 0)
+            pages = size // max(1, kind.list_page_size) + 1
+            if count >= 2 and pages < count:
+                chosen.add((name, scope))
+        return frozenset(chosen)
+
+    def _finish_listed(self, results: list[Any], state: State, pool: ThreadPoolExecutor) -> list[Any]:
+        """Verify the level's written objects from one listing per (kind, scope); an object the
+        listing does not show as declared yet is read on its own, within the usual bounded wait."""
+        written = [r for r in results if isinstance(r, _Written)]
+        if not written:
+            return results
+        listings: dict[tuple[str, Any], dict[Any, LiveObject]] = {}
+        for item in written:
+            key = (item.kind.name, item.kind.scope_of(tuple(item.target.identity)))
+            if key in listings:
+                continue
+            try:
+                found = item.kind.list(self.ctx, key[1])
+            except Exception:  # the listing failed: every object is read on its own instead
+                found = []
+            index: dict[Any, LiveObject] = {}
+            for live in found:
+                index[("id", live.platform_id)] = live
+                index.setdefault(("identity", tuple(live.identity)), live)
+            listings[key] = index
+        futures = {id(item): pool.submit(self._finish_one, item, listings, state) for item in written}
+        return [futures[id(r)].result() if isinstance(r, _Written) else r for r in results]
+
+    def _finish_one(self, item: _Written, listings: dict[tuple[str, Any], dict[Any, LiveObject]],
+                    state: State) -> Outcome | None:
+        kind, action, target, created = item.kind, item.action, item.target, item.created
+        index = listings[(kind.name, kind.scope_of(tuple(target.identity)))]
+        live = index.get(("id", created.platform_id)) if created.platform_id is not None and kind.identified_by_id \
+            else index.get(("identity", tuple(target.identity)))
+        try:
+            if live is None or self._remaining(kind, target, live):
+                live = self._verify(kind, target, created.platform_id)
+            self._await_ready(kind, live)
+            self._record_written(action, target, created, live, state)
+        except Exception as exc:
+            self.progress(action, "failed")
+            return Outcome("failed", f"{type(exc).__name__}: {exc}")
         self.progress(action, "done")
         return None
 
@@ -475,6 +555,26 @@ class Applier:
             if time.monotonic() >= deadline:
                 raise TemporaryError("object still present after delete")
             time.sleep(self.options.verify_interval)
+
+
+@dataclass
+class _Written:
+    """An acknowledged write whose read-back waits for the level's listing."""
+
+    kind: Kind
+    action: Action
+    target: Resource
+    created: Created
+
+
+#: An action that did not get to finish (cancelled by an interrupt): its intent stays pending.
+_UNFINISHED = object()
+
+
+def _settled(future: Future[Any]) -> Any:
+    if future.cancelled() or not future.done() or future.exception() is not None:
+        return _UNFINISHED
+    return future.result()
 
 
 class _Undecidable(Exception):

@@ -117,6 +117,9 @@ class Kind(ABC):
     observability: ClassVar[Observability] = Observability.FULL
     #: The platform assigns ids and names need not be unique: owned objects are found by id.
     identified_by_id: ClassVar[bool] = False
+    #: Objects per page of this kind's listing: apply verifies a level's writes with one listing
+    #: when it has fewer pages than there are objects to read back.
+    list_page_size: ClassVar[int] = 100
     #: How long a written object may take to become ready (see `ready`), in seconds.
     ready_timeout: ClassVar[float] = 60.0
     #: Names the platform itself provides; they may be referenced without being declared.

@@ -316,3 +316,29 @@ def test_read_back_waits_for_an_eventually_consistent_platform(harness):
     assert result.ok and store.stale_reads == 0
     assert store.teams["data"]["members"] == {"carol"}
     assert not harness.engine().plan().has_changes
+
+
+def test_a_level_of_writes_is_verified_with_one_listing_not_one_read_each(harness):
+    """Issue 11: the request budget goes to writes. Thirty creates of one kind are read back
+    from a single listing of the level (the fake's listing is one page)."""
+    harness.write("".join(f'[team.t{n:02d}]\nmembers = ["m{n}"]\n' for n in range(30)))
+    store = harness.platform.store
+    engine = harness.engine()
+    plan = engine.plan()
+    before = store.lists
+    _, result = engine.apply(preview=plan)
+    assert result.ok and len(result.applied) == 30 and store.writes == 30
+    verification = store.lists - before
+    assert verification <= 3, verification  # the re-plan under the lock, and one listing of the level
+    assert not harness.engine().plan().has_changes
+
+
+def test_an_object_the_level_listing_does_not_show_yet_is_read_on_its_own(harness):
+    harness.write("".join(f'[team.t{n:02d}]\n' for n in range(10)))
+    harness.engine().apply()
+    harness.write("".join(f'[team.t{n:02d}]\nmembers = ["x"]\n' for n in range(10)))
+    store = harness.platform.store
+    store.stale_reads = 1  # the level's listing still shows the old members
+    _, result = harness.engine().apply()
+    assert result.ok and all(t["members"] == {"x"} for t in store.teams.values())
+    assert not harness.engine().plan().has_changes
