@@ -42,6 +42,15 @@ RefreshSecrets = Annotated[bool, typer.Option(
     "--refresh-secrets",
     help="Read every managed secret's value to compare it (one request each); by default a plan trusts the "
          "fingerprints the last apply recorded, and drift always reads.")]
+class Refresh(str, Enum):
+    list = "list"
+    per_object = "per-object"
+
+
+RefreshMode = Annotated[Refresh, typer.Option(
+    "--refresh", help="How live state is read: one list call per kind per page (default), or one read per "
+                      "object, 10 at a time, as engines without list calls do (a baseline; it cannot see "
+                      "unmanaged objects).")]
 ConfirmDelete = Annotated[list[str] | None, typer.Option(
     "--confirm-delete", metavar="ADDRESS",
     help="Confirm a delete the platform protects beyond --yes, such as a job in prod (repeatable).")]
@@ -111,6 +120,7 @@ def register(app: typer.Typer) -> None:
         adopt: Adopt = None,
         confirm_delete: ConfirmDelete = None,
         refresh_secrets: RefreshSecrets = False,
+        refresh: RefreshMode = Refresh.list,
     ) -> None:
         """Show what apply would change. Exit 0: nothing to do; 2: changes, or owned objects no
         longer declared (apply --prune deletes them); 1: error."""
@@ -119,6 +129,7 @@ def register(app: typer.Typer) -> None:
             engine = open_engine(stack_dir, endpoint)
             engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
             engine.ctx.refresh_secrets = refresh_secrets
+            engine.refresh = refresh.value
             the_plan = engine.plan(prune=prune, adopt=adopt or ())
             document = the_plan.to_json()
             if out_file:

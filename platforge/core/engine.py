@@ -18,7 +18,7 @@ from .errors import PlanError, TargetMismatch
 from .fingerprint import Fingerprinter
 from .kind import Context
 from .model import Cause
-from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, unsettled
+from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, read_live_per_object, unsettled
 from .policy import Policy
 from .stack import Stack
 from .state import LocalStateBackend, ObjectStoreStateBackend, State, StateBackend
@@ -87,11 +87,17 @@ class Engine:
 
     # ---- plan --------------------------------------------------------------------------
 
+    #: How live state is read: "list" (one list call per kind per page) or "per-object" (one
+    #: read per object, 10 at a time: the baseline other engines use, for APIs with no list call).
+    refresh = "list"
+
     def plan(self, prune: bool = False, state: State | None = None, adopt: Iterable[str] = ()) -> Plan:
         self.ctx.invalidate()
         state = state if state is not None else self.load_state(fresh=False)
+        live = read_live_per_object(self.platform, self.ctx, self.stack.resources, state) \
+            if self.refresh == "per-object" else None
         return make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
-                         policy=self.policy.with_adopt(adopt))
+                         policy=self.policy.with_adopt(adopt), live=live)
 
     # ---- apply -------------------------------------------------------------------------
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -267,6 +268,31 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
             for live in kind.list(ctx, scope):
                 view.add(live)
         view.listed_kinds.add(kind_name)
+    return view
+
+
+def read_live_per_object(platform: Platform, ctx: Context, resources: list[Resource], state: State | None,
+                         concurrency: int = 10) -> LiveView:
+    """The baseline most engines use, for APIs with no list call (`--refresh per-object`): one
+    read per declared or owned object, `concurrency` at a time, as Terraform refreshes. It
+    cannot see objects nobody declared, so a plan made this way reports nothing unmanaged."""
+    targets: dict[tuple[str, Identity], ObjectRef] = {}
+    owned_ids: dict[tuple[str, Identity], Any] = {}
+    if state is not None:
+        for entry in state.resources.values():
+            owned_ids[(entry.kind, tuple(entry.identity))] = entry.platform_id
+            targets[(entry.kind, tuple(entry.identity))] = ObjectRef(tuple(entry.identity), entry.platform_id)
+    for resource in resources:
+        key = (resource.kind, tuple(resource.identity))
+        targets.setdefault(key, ObjectRef(tuple(resource.identity), owned_ids.get(key)))
+    readable = [(platform.kinds[k], ref) for (k, _), ref in targets.items()
+                if k in platform.kinds and platform.kinds[k].observable]
+    view = LiveView()
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for live in pool.map(lambda item: item[0].read(ctx, item[1]), readable):
+            if live is not None:
+                view.add(live)
+    view.listed_kinds.update(kind.name for kind, _ in readable)
     return view
 
 
