@@ -21,13 +21,14 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .errors import InsufficientStorage
 from .private import prepare_database, tighten_database
 
-__all__ = ["Db", "Store", "store_of"]
+__all__ = ["Db", "Store", "Watch", "store_of"]
 
 Params = Sequence[Any] | Mapping[str, Any]
 
@@ -154,6 +155,35 @@ class Store:
             finally:
                 self._rollback()
 
+    @contextmanager
+    def watch(self, step: int = 1) -> Iterator[Watch]:
+        """Record what the connection does while the block runs: each statement (parameters
+        inlined) and the work SQLite spends on it, in virtual-machine instructions (counted in
+        units of `step`). For tests and benches that check *how* a request reads (through an index
+        or by scanning a table; whether its work grows with the data): timing can only hint at
+        that, and these counts are exact and repeatable. Not for production: it slows every
+        statement, and whatever runs meanwhile on another thread is counted too."""
+        watch = Watch()
+
+        def started(sql: str) -> None:
+            watch.statements.append(sql)
+            watch.steps_by_statement.append(0)
+
+        def progress() -> int:
+            if watch.steps_by_statement:
+                watch.steps_by_statement[-1] += step
+            return 0  # never interrupt
+
+        with self._lock:
+            self._conn.set_trace_callback(started)
+            self._conn.set_progress_handler(progress, step)
+        try:
+            yield watch
+        finally:
+            with self._lock:
+                self._conn.set_trace_callback(None)
+                self._conn.set_progress_handler(None, step)
+
     def checkpoint(self) -> None:
         """Copy the WAL into the database file and truncate it."""
         if not self.in_memory:
@@ -163,6 +193,19 @@ class Store:
     def close(self) -> None:
         with self._lock:
             self._conn.close()
+
+
+@dataclass
+class Watch:
+    """What `Store.watch` saw: the statements run, in order, and the SQLite virtual-machine
+    instructions each one spent (until the next one started)."""
+
+    statements: list[str] = field(default_factory=list)
+    steps_by_statement: list[int] = field(default_factory=list)
+
+    @property
+    def steps(self) -> int:
+        return sum(self.steps_by_statement)
 
 
 class Db:

@@ -9,6 +9,7 @@ Wire forms:
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 from .auth import Principal
 from .errors import BadRequest, Forbidden
@@ -148,6 +149,25 @@ def allowed(db: Db, resource: str, who: Principal, permission: str) -> bool:
             (resource, permission, *ids),
         )
         is not None
+    )
+
+
+def allowed_sql(resource_sql: str, who: Principal, permission: str) -> tuple[str, tuple[Any, ...]]:
+    """`allowed` as an SQL condition (and its parameters) on the resource named by the SQL
+    expression `resource_sql`, such as `'kv/' || e.environment || '/' || e.secure || '/' || e.key`.
+    A listing that must hide what the caller cannot read can then filter, count and page in SQL
+    instead of asking `allowed` row by row in Python; both lookups are primary-key searches.
+    Same rules, same order: administrators pass, then the "others" letters, then the caller's
+    user id and negated group ids."""
+    if who.is_admin:
+        return "1", ()
+    ids = sorted(who.principal_ids())
+    marks = ",".join("?" * len(ids))
+    return (
+        f"(EXISTS (SELECT 1 FROM acl_others o WHERE o.resource = {resource_sql} AND instr(o.letters, ?) > 0) "
+        f"OR EXISTS (SELECT 1 FROM acl_entries a WHERE a.resource = {resource_sql} AND a.permission = ? "
+        f"AND a.principal IN ({marks})))",
+        (permission[0], permission, *ids),
     )
 
 

@@ -14,11 +14,12 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import Field
 
-from .acl import allowed, default_acl, delete_acl, read_acl, require, resolve_acl, write_acl
+from ..._kit.sandbox.listing import sql_prefix
+from .acl import allowed, allowed_sql, default_acl, delete_acl, read_acl, require, resolve_acl, write_acl
 from .auth import Principal, current_principal
 from .errors import NotFound
 from .fields import AclOptions, Paging, Text, identifier, unquote
-from .listing import apply_listing
+from .listing import Column, SqlListing, apply_listing, sql_listing
 from .store import Db
 from .wire import WireModel, environment, environments, ok
 
@@ -30,11 +31,17 @@ CREATE TABLE IF NOT EXISTS kv_entries (
     value       TEXT NOT NULL,
     updated_at  INTEGER NOT NULL,
     PRIMARY KEY (environment, secure, key)
-)
+);
+-- `kv ls` order (key, then environment) within one namespace, whatever the environments asked
+-- for: a page is read in order and stops at its end, and a key prefix is a range of it.
+CREATE INDEX IF NOT EXISTS kv_entries_by_key ON kv_entries(secure, key, environment)
 """
 
 DEFAULT_BATCH = 100
 LIST_FIELDS = ("key", "environment")
+LIST_COLUMNS = {"key": Column("e.key"), "environment": Column("e.environment")}
+# The resource name `resource()` gives, as SQL over a `kv_entries e` row.
+RESOURCE_SQL = "'kv/' || e.environment || '/' || e.secure || '/' || e.key"
 
 router = APIRouter(tags=["kv"])
 
@@ -139,32 +146,69 @@ def kv_get(request: Request, q: Annotated[Target, Query()], who: Principal = Dep
 @router.get("/kv/ls")
 def kv_ls(request: Request, q: Annotated[LsQuery, Query()], who: Principal = Depends(current_principal)) -> dict:
     """Only entries the caller may read; values only with `include-values` and never for
-    secrets. `total` counts every match, not just the page."""
+    secrets. `total` counts every match, not just the page.
+
+    Served in SQL when the filter allows (`sql_listing`): the key prefix, the caller's read
+    permission (`allowed_sql`) and the filter become one WHERE clause, the page is read in
+    order from `kv_entries_by_key` and stops at its end, and `total` is a count of the same
+    clause. Otherwise every entry of the namespace is checked and paged in Python."""
     envs = environments(q.environment)
     prefix = unquote(q.key_prefix) if q.key_prefix not in (None, "None") else ""
-    marks = ",".join("?" * len(envs))
     with request.app.state.store.read() as db:
-        rows = db.all(
-            f"SELECT environment, key, value FROM kv_entries WHERE secure = ? AND environment IN ({marks}) "
-            "ORDER BY key, environment",
-            (int(q.secure), *envs),
+        plan = sql_listing(
+            filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size, default_batch=DEFAULT_BATCH,
+            fields=LIST_FIELDS, columns=LIST_COLUMNS, base=("e.key", "e.environment"),
         )
-        visible = {
-            (row["environment"], row["key"]): row["value"]
-            for row in rows
-            if row["key"].startswith(prefix) and allowed(db, resource(row["environment"], q.secure, row["key"]), who, "read")
-        }
-        items = [{"key": key, "environment": env} for env, key in visible]
-        page, total = apply_listing(
-            items, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size,
-            default_batch=DEFAULT_BATCH, fields=LIST_FIELDS,
-        )
+        if plan is None:
+            page, total, values = _ls_in_python(db, q, who, envs, prefix)
+        else:
+            page, total, values = _ls_in_sql(db, q, who, envs, prefix, plan)
         for item in page:
             if q.include_values and not q.secure:
-                item["value"] = visible[(item["environment"], item["key"])]
+                item["value"] = values[(item["environment"], item["key"])]
             if q.acls:
                 item["acl"] = read_acl(db, resource(item["environment"], q.secure, item["key"]))
     return ok({"items": page, "total": total})
+
+
+Listed = tuple[list[dict[str, Any]], int, dict[tuple[str, str], str]]  # page, total, values by (env, key)
+
+
+def _ls_in_sql(db: Db, q: LsQuery, who: Principal, envs: list[str], prefix: str, plan: SqlListing) -> Listed:
+    """One WHERE clause for the count and the page, so `total` and the items can never disagree
+    on what the caller may read."""
+    marks = ",".join("?" * len(envs))
+    key_sql, key_params = sql_prefix("e.key", prefix)
+    readable, readable_params = allowed_sql(RESOURCE_SQL, who, "read")
+    where = f"e.secure = ? AND e.environment IN ({marks}) AND {key_sql} AND {readable} AND {plan.where}"
+    params = (int(q.secure), *envs, *key_params, *readable_params, *plan.params)
+    total = db.scalar(f"SELECT COUNT(*) FROM kv_entries e WHERE {where}", params)
+    rows = db.all(f"SELECT e.environment, e.key, e.value FROM kv_entries e WHERE {where} {plan.order_by} "
+                  "LIMIT ? OFFSET ?", (*params, *plan.window))
+    page = [{"key": row["key"], "environment": row["environment"]} for row in rows]
+    return page, total, {(row["environment"], row["key"]): row["value"] for row in rows}
+
+
+def _ls_in_python(db: Db, q: LsQuery, who: Principal, envs: list[str], prefix: str) -> Listed:
+    """Every entry of the namespace, checked one by one: for filters SQL cannot say exactly."""
+    marks = ",".join("?" * len(envs))
+    rows = db.all(
+        f"SELECT environment, key, value FROM kv_entries WHERE secure = ? AND environment IN ({marks}) "
+        "ORDER BY key, environment",
+        (int(q.secure), *envs),
+    )
+    visible = {
+        (row["environment"], row["key"]): row["value"]
+        for row in rows
+        if row["key"].startswith(prefix)
+        and allowed(db, resource(row["environment"], q.secure, row["key"]), who, "read")
+    }
+    items = [{"key": key, "environment": env} for env, key in visible]
+    page, total = apply_listing(
+        items, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size,
+        default_batch=DEFAULT_BATCH, fields=LIST_FIELDS,
+    )
+    return page, total, visible
 
 
 @router.get("/kv/acls")

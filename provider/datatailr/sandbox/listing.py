@@ -13,16 +13,23 @@ Filter grammar (the subset the SDK and the skills doc use):
 (ascending), several fields separated by spaces. Paging is offset/limit (`offset`,
 `batch-size`); a negative or missing batch size means "no limit" unless the command has a
 default. The SDK sends an omitted filter or sort as the string `"None"`.
+
+`apply_listing` filters, sorts and pages rows already in Python, which costs every row on every
+page. `sql_listing` serves the same page from SQL when it can say exactly the same thing there:
+sort fields that are plain columns (`kit.Column`), and a filter that is a conjunction (`and` only)
+of comparisons SQL evaluates exactly as `_compare` does (see `_sql_term`). Anything else falls
+back to `apply_listing`, so behaviour never depends on which path serves a request.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from ..._kit.sandbox import listing as kit
-from ..._kit.sandbox.listing import OffsetPaging, Predicate, Row
+from ..._kit.sandbox.listing import Column, OffsetPaging, Predicate, Row
 from .errors import BadRequest
 
 _TOKEN = re.compile(
@@ -254,3 +261,113 @@ def apply_listing(
         paging=OffsetPaging(offset, batch_size, default_batch),
     )
     return page.items, page.total
+
+
+# ── the same listing in SQL ──────────────────────────────────────────────────────────────────
+
+
+@dataclass(frozen=True)
+class SqlListing:
+    """A listing as SQL: `where` (conditions joined by AND, `1` for none) with `params`, then
+    `order_by`, then `LIMIT ? OFFSET ?` with `window`."""
+
+    where: str
+    params: tuple[Any, ...]
+    order_by: str
+    window: tuple[int, int]
+
+
+def sql_listing(
+    *,
+    filter: str | None = None,
+    sort: str | None = None,
+    offset: int | None = None,
+    batch_size: int | None = None,
+    default_batch: int | None = None,
+    fields: Iterable[str] = (),
+    columns: Mapping[str, Column],
+    base: Sequence[str],
+) -> SqlListing | None:
+    """The listing `apply_listing` would serve for rows fetched in the order `base`, as SQL; or
+    None when the filter or the sort cannot be said exactly in SQL (then use `apply_listing`).
+
+    Errors are those of `apply_listing`, in its order: a bad filter first, then a bad sort field.
+    Only comparisons that can never raise while rows are filtered are pushed down, so no error
+    `apply_listing` would raise on some rows is lost."""
+    fields = tuple(fields)
+    compile_filter(filter, fields)  # the filter's 400s, exactly as apply_listing raises them
+    conditions: list[str] = []
+    params: list[Any] = []
+    text = _given(filter)
+    if text is not None:
+        terms = _conjunction(_tokenize(text))
+        if terms is None:
+            return None
+        for field, op, value in terms:
+            column = columns.get(field)
+            term = None if column is None else _sql_term(column, op, value)
+            if term is None:
+                return None
+            conditions.append(term[0])
+            params.extend(term[1])
+    order_by = kit.sql_order(_given(sort), fields, columns, base)
+    if order_by is None:
+        return None
+    window = OffsetPaging(offset, batch_size, default_batch).window()
+    return SqlListing(" AND ".join(conditions) or "1", tuple(params), order_by, window)
+
+
+def _conjunction(tokens: list[tuple[str, Any]]) -> list[tuple[str, str, Any]] | None:
+    """`field op value (and field op value)*` as `(field, op, value)` triples, values as the
+    parser reads them (`_literal`; a list for `[...]`); None for any other shape (`or`, `not`,
+    parentheses, `is_null`). Only for filters `compile_filter` accepted."""
+    if any(kind in ("or", "not", "lpar", "rpar") for kind, _ in tokens):
+        return None
+    terms: list[tuple[str, str, Any]] = []
+    part: list[tuple[str, Any]] = []
+    for token in [*tokens, ("and", "and")]:
+        if token[0] != "and":
+            part.append(token)
+            continue
+        if len(part) < 3 or part[0][0] != "word" or part[1][0] != "op":
+            return None
+        field, op, rest = part[0][1], part[1][1], part[2:]
+        if len(rest) == 1 and rest[0][0] in ("word", "str"):
+            value: Any = _literal(*rest[0])
+        elif rest[0][0] == "lbr" and rest[-1][0] == "rbr":
+            value = [_literal(kind, text) for kind, text in rest[1:-1] if kind in ("word", "str")]
+        else:
+            return None
+        terms.append((field, op, value))
+        part = []
+    return terms
+
+
+def _same_kind(column: Column, value: Any) -> bool:
+    """Whether `_compare` compares the column's values with `value` as SQL compares them: text
+    with text, and ints (not bools) with ints. A number against text, a bool, a float or null go
+    through `_coerce_pair`'s conversions, which SQL does not mimic."""
+    if column.kind is str:
+        return isinstance(value, str)
+    return column.kind is int and isinstance(value, int) and not isinstance(value, bool)
+
+
+def _sql_term(column: Column, op: str, value: Any) -> tuple[str, tuple[Any, ...]] | None:
+    """One comparison as SQL, or None. Equality and inequality of a value (or list of values) of
+    the column's own kind, and `starts_with` on text: for those `_compare` is plain `==`, `!=` or
+    `str.startswith` (the columns are NOT NULL, so its null rule never applies), which is what
+    SQLite does under the BINARY collation."""
+    if isinstance(value, list):
+        if op not in ("=", "==", "!=") or not value or not all(_same_kind(column, v) for v in value):
+            return None
+        marks = ",".join("?" * len(value))
+        return f"{column.sql} {'NOT IN' if op == '!=' else 'IN'} ({marks})", tuple(value)
+    if not _same_kind(column, value):
+        return None
+    if op in ("=", "=="):
+        return f"{column.sql} = ?", (value,)
+    if op == "!=":
+        return f"{column.sql} != ?", (value,)
+    if op == "starts_with" and column.kind is str:
+        return kit.sql_prefix(column.sql, value)
+    return None

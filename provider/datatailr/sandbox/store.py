@@ -4,6 +4,10 @@ transaction per request, owner-only files, the size limit).
 The tables here are the ones several features share (identities, ACLs, tags) and the kit's
 session table, whose rows cascade away with their user. Feature modules (jobs, blobs, ...)
 bring their own DDL.
+
+Every read of one object is a primary-key or index search, so that it costs the same with ten
+objects or ten thousand; indexes are created `IF NOT EXISTS`, so a database written by an older
+sandbox gains them when it is opened.
 """
 
 from __future__ import annotations
@@ -38,6 +42,10 @@ CREATE TABLE IF NOT EXISTS memberships (
     user_id  INTEGER NOT NULL REFERENCES users(user_id) ON DELETE CASCADE,
     PRIMARY KEY (group_id, user_id)
 );
+-- A user's groups, read on every request (the caller's principal) and for every user shown, and
+-- the lookup behind the cascade when a user is removed: without it, each is a scan of every
+-- membership. (The primary key serves a group's members.)
+CREATE INDEX IF NOT EXISTS memberships_by_user ON memberships(user_id, group_id);
 -- One row per (resource, permission, principal). A principal is a user id (> 0) or a negated
 -- group id (< 0), exactly as the wire's ACL dicts encode them. `resource` is an opaque string
 -- such as 'kv/dev/0/db_url' owned by the feature that created it.

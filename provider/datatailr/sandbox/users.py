@@ -11,6 +11,7 @@ of them; a disabled user's sessions are refused until it is enabled again (see a
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
@@ -33,7 +34,7 @@ from .auth import (
 from .config import SandboxConfig
 from .errors import BadRequest, Conflict, NotFound
 from .fields import Paging, Text, principal_name, unquote
-from .listing import apply_listing
+from .listing import Column, apply_listing, sql_listing
 from .store import Db
 from .wire import WireModel, ok, sdk_list
 
@@ -44,6 +45,12 @@ FIRST_GROUP_ID = 100
 BUILTIN_GROUPS = {DEFAULT_GROUP: 100, ADMIN_GROUP: 101, "node_admin": 102}
 USER_FIELDS = ("name", "email", "is_system", "user_id", "first_name", "last_name")
 GROUP_FIELDS = ("name", "group_id")
+# Every filter/sort field is a column served unchanged (`is_system` as a bool: sortable in SQL,
+# filtered in Python), so `ls` pages in SQL.
+USER_COLUMNS = {"name": Column("name"), "email": Column("email"), "is_system": Column("is_system", bool),
+                "user_id": Column("user_id", int), "first_name": Column("first_name"),
+                "last_name": Column("last_name")}
+GROUP_COLUMNS = {"name": Column("name"), "group_id": Column("group_id", int)}
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
 
 router = APIRouter(tags=["users"])
@@ -90,18 +97,30 @@ def _allocate(db: Db, kind: str) -> int:
 # ── reading ──────────────────────────────────────────────────────────────────────────────────
 
 
-def _group_names_by_user(db: Db) -> dict[int, list[str]]:
+def _chunks(ids: list[int], size: int = 500) -> list[list[int]]:
+    """`IN (...)` lists short enough for SQLite's limit on parameters."""
+    return [ids[i : i + size] for i in range(0, len(ids), size)]
+
+
+def _group_names_by_user(db: Db, user_ids: list[int] | None = None) -> dict[int, list[str]]:
+    """Each user's group names, sorted. Only the given users' memberships are read (through
+    `memberships_by_user`), so a page or one user costs its own groups, not every membership;
+    `None` (the whole list) reads every membership once."""
     names: dict[int, list[str]] = {}
-    for row in db.all(
-        "SELECT m.user_id, g.name FROM memberships m JOIN groups g USING (group_id) ORDER BY g.name"
-    ):
-        names.setdefault(row["user_id"], []).append(row["name"])
+    sql = "SELECT m.user_id, g.name FROM memberships m JOIN groups g USING (group_id)"
+    batches = [(sql + " ORDER BY g.name", ())] if user_ids is None else [
+        (f"{sql} WHERE m.user_id IN ({','.join('?' * len(chunk))}) ORDER BY g.name", tuple(chunk))
+        for chunk in _chunks(user_ids)
+    ]
+    for query, params in batches:
+        for row in db.all(query, params):
+            names.setdefault(row["user_id"], []).append(row["name"])
     return names
 
 
-def _user_dicts(db: Db, user_id: int | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE user_id = ?", (user_id,)) if user_id is not None else ("", ())
-    groups = _group_names_by_user(db)
+def _user_dicts(db: Db, rows: list[Any], *, everyone: bool = False) -> list[dict[str, Any]]:
+    """The wire form of `users` rows (`everyone`: the rows are the whole table)."""
+    groups = _group_names_by_user(db, None if everyone else [row["user_id"] for row in rows])
     return [
         {
             "name": row["name"],
@@ -114,19 +133,55 @@ def _user_dicts(db: Db, user_id: int | None = None) -> list[dict[str, Any]]:
             # Not read by the SDK; the sandbox exposes it so that disable/enable is observable.
             "disabled": bool(row["disabled"]),
         }
-        for row in db.all(f"SELECT * FROM users {where} ORDER BY user_id", params)
+        for row in rows
     ]
 
 
-def _group_dicts(db: Db, group_id: int | None = None) -> list[dict[str, Any]]:
-    where, params = ("WHERE group_id = ?", (group_id,)) if group_id is not None else ("", ())
+def _user_dict(db: Db, user_id: int) -> dict[str, Any]:
+    return _user_dicts(db, db.all("SELECT * FROM users WHERE user_id = ?", (user_id,)))[0]
+
+
+def _members_by_group(db: Db, group_ids: list[int] | None = None) -> dict[int, list[int]]:
+    """Each group's member ids, sorted: only the given groups' memberships (primary key), or
+    every membership for `None`."""
     members: dict[int, list[int]] = {}
-    for row in db.all("SELECT group_id, user_id FROM memberships ORDER BY user_id"):
-        members.setdefault(row["group_id"], []).append(row["user_id"])
-    return [
-        {"group_id": row["group_id"], "name": row["name"], "members": members.get(row["group_id"], [])}
-        for row in db.all(f"SELECT group_id, name FROM groups {where} ORDER BY group_id", params)
+    batches = [("SELECT group_id, user_id FROM memberships ORDER BY user_id", ())] if group_ids is None else [
+        (f"SELECT group_id, user_id FROM memberships WHERE group_id IN ({','.join('?' * len(chunk))}) "
+         "ORDER BY user_id", tuple(chunk))
+        for chunk in _chunks(group_ids)
     ]
+    for query, params in batches:
+        for row in db.all(query, params):
+            members.setdefault(row["group_id"], []).append(row["user_id"])
+    return members
+
+
+def _group_dicts(db: Db, rows: list[Any], *, everyone: bool = False) -> list[dict[str, Any]]:
+    """The wire form of `groups` rows (`everyone`: the rows are the whole table)."""
+    members = _members_by_group(db, None if everyone else [row["group_id"] for row in rows])
+    return [{"group_id": row["group_id"], "name": row["name"], "members": members.get(row["group_id"], [])}
+            for row in rows]
+
+
+def _group_dict(db: Db, group_id: int) -> dict[str, Any]:
+    return _group_dicts(db, db.all("SELECT group_id, name FROM groups WHERE group_id = ?", (group_id,)))[0]
+
+
+def _listing(db: Db, q: Paging, table: str, fields: tuple[str, ...], columns: dict[str, Column], key: str,
+             to_dicts: Callable[..., list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """A page of `user ls` or `group ls`: in SQL when the filter and sort allow it (`sql_listing`;
+    the page's rows, then the memberships of those rows only), else every row filtered, sorted
+    and paged in Python. Both serve the same page; both list everything, since reads are open."""
+    plan = sql_listing(filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size,
+                       fields=fields, columns=columns, base=(key,))
+    if plan is None:
+        rows = to_dicts(db, db.all(f"SELECT * FROM {table} ORDER BY {key}"), everyone=True)
+        page, _ = apply_listing(rows, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size,
+                                fields=fields)
+        return page
+    rows = db.all(f"SELECT * FROM {table} WHERE {plan.where} {plan.order_by} LIMIT ? OFFSET ?",
+                  (*plan.params, *plan.window))
+    return to_dicts(db, rows)
 
 
 def _user(db: Db, username: str) -> Any:
@@ -271,18 +326,14 @@ class GroupRename(WireModel):
 @router.get("/user/ls")
 def user_ls(request: Request, q: Annotated[Paging, Query()]) -> dict:
     with request.app.state.store.read() as db:
-        rows = _user_dicts(db)
-    page, _ = apply_listing(
-        rows, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size, fields=USER_FIELDS
-    )
-    return ok(page)
+        return ok(_listing(db, q, "users", USER_FIELDS, USER_COLUMNS, "user_id", _user_dicts))
 
 
 @router.get("/user/get")
 def user_get(request: Request, q: Annotated[UserQuery, Query()]) -> dict:
     name = principal_name(q.username, "username")
     with request.app.state.store.read() as db:
-        return ok(_user_dicts(db, _user(db, name)["user_id"])[0])
+        return ok(_user_dicts(db, [_user(db, name)])[0])
 
 
 @router.get("/user/exists")
@@ -330,7 +381,7 @@ def user_add(request: Request, body: UserAdd, who: Principal = Depends(current_p
         db.executemany(
             "INSERT OR IGNORE INTO memberships(group_id, user_id) VALUES (?, ?)", [(g, uid) for g in group_ids]
         )
-        created = _user_dicts(db, uid)[0]
+        created = _user_dict(db, uid)
     return ok(created if body.json_enrichened else f"User {name} added")
 
 
@@ -500,18 +551,14 @@ def _remove_members(request: Request, db: Db, group_id: int, user_ids: list[int]
 @router.get("/group/ls")
 def group_ls(request: Request, q: Annotated[Paging, Query()]) -> dict:
     with request.app.state.store.read() as db:
-        rows = _group_dicts(db)
-    page, _ = apply_listing(
-        rows, filter=q.filter, sort=q.sort, offset=q.offset, batch_size=q.batch_size, fields=GROUP_FIELDS
-    )
-    return ok(page)
+        return ok(_listing(db, q, "groups", GROUP_FIELDS, GROUP_COLUMNS, "group_id", _group_dicts))
 
 
 @router.get("/group/get")
 def group_get(request: Request, q: Annotated[GroupQuery, Query()]) -> dict:
     name = principal_name(q.group_name, "group name")
     with request.app.state.store.read() as db:
-        return ok(_group_dicts(db, _group_id(db, name))[0])
+        return ok(_group_dict(db, _group_id(db, name)))
 
 
 @router.get("/group/exists")
@@ -529,7 +576,7 @@ def group_add(request: Request, body: GroupName, who: Principal = Depends(curren
             raise Conflict(f"Group {name!r} already exists")
         gid = _allocate(db, "group")
         db.execute("INSERT INTO groups(group_id, name) VALUES (?, ?)", (gid, name))
-        created = _group_dicts(db, gid)[0]
+        created = _group_dict(db, gid)
     return ok(created if body.json_enrichened else f"Group {name} added")
 
 

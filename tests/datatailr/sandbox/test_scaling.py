@@ -12,6 +12,7 @@ for a user who may read only some objects, across filters, sorts and page bounda
 from __future__ import annotations
 
 import json
+import random
 import re
 import sqlite3
 import uuid
@@ -20,13 +21,14 @@ from typing import Any
 
 import httpx
 import pytest
-
+from platforge.provider._kit.sandbox.listing import sql_prefix
 from platforge.provider._kit.sandbox.store import Store, Watch
 from platforge.provider.datatailr.sandbox import kv as kv_module
 from platforge.provider.datatailr.sandbox import users as users_module
 from platforge.provider.datatailr.sandbox.jobs import routes as job_routes
 from platforge.provider.datatailr.sandbox.jobs import versions as job_versions
 from platforge.provider.datatailr.sandbox.jobs.definition import job_id, normalize_name
+
 from tests.conftest import RunningSandbox
 from tests.datatailr.sandbox.conftest import result, signed_in
 
@@ -181,7 +183,8 @@ def per_object_reads(world: dict[str, Any]) -> dict[str, tuple[str, str, dict[st
         "kv/acls": ("carol", "/api/kv/acls", {"key": "B", "environment": "dev"}),
         "job/get": ("admin", "/api/job/get", {"job_name": "price-server"}),
         "job/get by id": ("admin", "/api/job/get", {"job_name": flow_id}),
-        "job/get by display name": ("carol", "/api/job/get", {"job_name": "My Flow", "environment": "pre"}),
+        "job/get by display name": ("admin", "/api/job/get", {"job_name": "Price Server"}),
+        "job/get by display name in pre": ("carol", "/api/job/get", {"job_name": "My Flow", "environment": "pre"}),
         "job/get a task": ("carol", "/api/job/get", {"job_name": "my-flow-1"}),
         "job/versions": ("admin", "/api/job/versions", {"job_name": "alpha"}),
     }
@@ -207,9 +210,10 @@ def test_per_object_reads_do_not_grow_with_the_data(world: dict[str, Any]) -> No
     after = measure()
     for name in reads:
         assert after[name][1] == before[name][1], name  # the same answer: the filler is elsewhere
-        steps_before, steps_after = before[name][0], after[name][0]
-        assert steps_before > 0, name
-        assert steps_after <= steps_before * 1.05 + 20, f"{name}: {steps_before} -> {steps_after} SQLite steps"
+    assert all(steps > 0 for steps, _ in before.values())
+    grown = {name: f"{before[name][0]} -> {after[name][0]} SQLite steps" for name in reads
+             if after[name][0] > before[name][0] * 1.05 + 20}
+    assert grown == {}
 
 
 def test_per_object_reads_search_and_never_scan(world: dict[str, Any]) -> None:
@@ -217,13 +221,14 @@ def test_per_object_reads_search_and_never_scan(world: dict[str, Any]) -> None:
     caller's groups included) is a search of an index or a primary key, never a table scan."""
     store = world["store"]
     fill(store, 100)
-    seen = 0
+    seen, scans = 0, []
     for name, (who, path, params) in per_object_reads(world).items():
         _, watch = watched(store, world[who], path, params)
         for sql, plan in plans(store, watch):
             seen += 1
-            assert not [line for line in plan if line.startswith("SCAN")], f"{name}: {sql}\n{plan}"
+            scans += [f"{name}: {line} in {sql}" for line in plan if line.startswith("SCAN")]
     assert seen > 50
+    assert scans == []
 
 
 def test_the_callers_groups_come_from_an_index(world: dict[str, Any]) -> None:
@@ -265,20 +270,23 @@ def test_listing_pages_read_the_page_not_the_table(world: dict[str, Any]) -> Non
     before = measure()
     fill(store, 1000)
     after = measure()
+    grown = []
     for name in LISTINGS:
         if name.startswith("kv/ls"):  # the total counts the filler too
             assert after[name][0]["items"] == before[name][0]["items"], name
         elif name != "user/ls sorted":  # its first page is the newest users
             assert after[name][0] == before[name][0], name
-        counts = [(sql, a, b) for (sql, a), (_, b) in zip(before[name][1], after[name][1], strict=True)
-                  if sql.startswith("SELECT COUNT(*)")]
-        others = [(sql, a, b) for (sql, a), (_, b) in zip(before[name][1], after[name][1], strict=True)
-                  if not sql.startswith("SELECT COUNT(*)")]
-        assert bool(counts) == name.startswith("kv/ls"), name
-        for sql, a, b in others:
-            assert b <= a * 1.05 + 20, f"{name}: {a} -> {b} SQLite steps for {sql}"
-        for sql, a, b in counts:
-            assert b - a <= 4 * 1000 * 2, f"{name}: the count grew {b - a} steps for 2,000 more entries"
+        if len(after[name][1]) != len(before[name][1]):  # a statement per row (a permission check each)
+            grown.append(f"{name}: {len(before[name][1])} -> {len(after[name][1])} statements")
+            continue
+        steps = [(sql, a, b) for (sql, a), (_, b) in zip(before[name][1], after[name][1], strict=True)]
+        counts = [(sql, a, b) for sql, a, b in steps if sql.startswith("SELECT COUNT(*)")]
+        grown += [f"{name}: {a} -> {b} SQLite steps for {sql}" for sql, a, b in steps
+                  if b > a * 1.05 + 20 and not sql.startswith("SELECT COUNT(*)")]
+        grown += [f"{name}: the count grew {b - a} steps for 2,000 more entries" for sql, a, b in counts
+                  if b - a > 4 * 1000 * 2]
+        grown += [f"{name}: no COUNT statement" for _ in range(name.startswith("kv/ls") and not counts)]
+    assert grown == []
     with store.read() as db:
         for name in ("kv/ls", "kv/ls two environments"):
             count = next(sql for sql, _ in after[name][1] if sql.startswith("SELECT COUNT(*)"))
@@ -468,6 +476,29 @@ def test_resolve_agrees_with_the_full_search(world: dict[str, Any]) -> None:
                 assert job_versions.resolve(db, text, env) == expected, (text, env)
                 answers.append(len(expected))
     assert 0 in answers and 1 in answers and 2 in answers  # misses, hits and an ambiguous display name
+
+
+def test_a_prefix_range_is_startswith() -> None:
+    """`sql_prefix` (an index range plus the exact test) selects exactly what `str.startswith`
+    does, around the characters where a successor is awkward: below the surrogates, after them,
+    the last code point, outside the BMP."""
+    alphabet = ["a", "b", "\ud7ff", "\ue000", "\U0010ffff", "\U0001d518", "é", "/", " ", "Z"]
+    rnd = random.Random(7)
+    words = {"".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 4))) for _ in range(2000)}
+    conn = sqlite3.connect(":memory:")
+    conn.execute("CREATE TABLE t (k TEXT NOT NULL)")
+    conn.execute("CREATE INDEX t_k ON t (k)")
+    conn.executemany("INSERT INTO t VALUES (?)", [(w,) for w in words])
+    checked = 0
+    for _ in range(300):
+        prefix = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 3)))
+        sql, params = sql_prefix("k", prefix)
+        assert {row[0] for row in conn.execute(f"SELECT k FROM t WHERE {sql}", params)} == {
+            w for w in words if w.startswith(prefix)}, prefix
+        checked += bool(prefix)
+    plan = conn.execute("EXPLAIN QUERY PLAN SELECT k FROM t WHERE " + sql_prefix("k", "ab")[0], ("ab", "ac", 2, "ab"))
+    assert "k>? AND k<?" in str(plan.fetchall())  # the range is what the index serves
+    assert checked > 200
 
 
 # ── schema ───────────────────────────────────────────────────────────────────────────────────

@@ -43,7 +43,15 @@ CREATE TABLE IF NOT EXISTS job_versions (
     definition   TEXT    NOT NULL,
     PRIMARY KEY (environment, name, version)
 );
-CREATE INDEX IF NOT EXISTS job_versions_by_id ON job_versions(id);
+-- `job_name` given as an id (`resolve`), within its environment and with the name it resolves
+-- to: two equality columns, so SQLite picks it over the primary key's `environment` alone, and
+-- the first name is its first entry. It replaces an index on `id` alone that SQLite passed over.
+DROP INDEX IF EXISTS job_versions_by_id;
+CREATE INDEX IF NOT EXISTS job_versions_by_env_id ON job_versions(environment, id, name);
+-- `job ls` order (name, then environment): a page is read in order and stops at its end.
+CREATE INDEX IF NOT EXISTS job_versions_by_name ON job_versions(name, environment, version);
+-- `job_name` given as a display name (`resolve`).
+CREATE INDEX IF NOT EXISTS job_versions_by_display ON job_versions(environment, display_name, name);
 CREATE TABLE IF NOT EXISTS job_runs (
     pk                      INTEGER PRIMARY KEY,
     run_id                  INTEGER NOT NULL,
@@ -112,50 +120,58 @@ def load_definition(row: sqlite3.Row) -> dict[str, Any]:
     return json.loads(row["definition"])
 
 
+def _exists(db: Db, env: str, name: str) -> bool:
+    return db.scalar("SELECT 1 FROM job_versions WHERE environment = ? AND name = ? LIMIT 1", (env, name)) is not None
+
+
 def resolve(db: Db, job_name: str, env: str) -> list[Target]:
     """`job_name` is an internal name, an id, a child name `{name}-{n}`, a display name, or a
-    name before normalisation - tried in that order (contract §2.6)."""
+    name before normalisation - tried in that order (contract §2.6).
+
+    Each way is an index search (the primary key, `job_versions_by_env_id`,
+    `job_versions_by_display`), so resolving costs the same however many jobs there are, except
+    a task's id: it is derived (`job_id` of `{name}-{n}`), not stored, so a uuid that is no job's
+    id is looked for among every workflow's tasks."""
     text = job_name.strip()
     if not text:
         raise BadRequest("Invalid job_name: must not be empty")
-    rows = db.all(
-        "SELECT name, version, id, type, display_name, removed, definition FROM job_versions "
-        "WHERE environment = ? ORDER BY name, version",
-        (env,),
-    )
-    names = {r["name"] for r in rows}
-    if text in names:
+    if _exists(db, env, text):
         return [Target(text)]
     try:
         wanted = str(uuid.UUID(text))
     except ValueError:
         wanted = None
     if wanted is not None:
-        for row in rows:
-            if row["id"] == wanted:
-                return [Target(row["name"])]
-        for row in rows:
-            if row["type"] == "batch":
-                for task in load_definition(row)["tasks"]:
-                    if job_id(f"{row['name']}-{task['child_number']}", env) == wanted:
-                        return [Target(row["name"], task["child_number"])]
+        # The first match in (name, version) order: every version of a job has the job's id.
+        name = db.scalar("SELECT MIN(name) FROM job_versions WHERE environment = ? AND id = ?", (env, wanted))
+        if name is not None:
+            return [Target(name)]
+        for row in db.all(
+            "SELECT name, definition FROM job_versions WHERE environment = ? AND type = 'batch' ORDER BY name, version",
+            (env,),
+        ):
+            for task in load_definition(row)["tasks"]:
+                if job_id(f"{row['name']}-{task['child_number']}", env) == wanted:
+                    return [Target(row["name"], task["child_number"])]
     match = _CHILD.match(text)
-    if match and match.group(1) in names:
+    if match and _exists(db, env, match.group(1)):
         parent, number = match.group(1), int(match.group(2))
-        for row in rows:
-            if row["name"] == parent and row["type"] == "batch" and any(
-                t["child_number"] == number for t in load_definition(row)["tasks"]
-            ):
+        for row in version_rows(db, env, parent):
+            if row["type"] == "batch" and any(t["child_number"] == number for t in load_definition(row)["tasks"]):
                 return [Target(parent, number)]
-    latest: dict[str, sqlite3.Row] = {}
-    for row in rows:  # ordered by version: the last live one wins, else the last one
-        if not row["removed"] or row["name"] not in latest or latest[row["name"]]["removed"]:
-            latest[row["name"]] = row
-    by_display = [Target(n) for n, r in sorted(latest.items()) if r["display_name"] == text]
+    # A job answers to the display name of its latest version: the current one, else the last.
+    candidates = db.all(
+        "SELECT DISTINCT name FROM job_versions WHERE environment = ? AND display_name = ? ORDER BY name", (env, text)
+    )
+    by_display = []
+    for candidate in candidates:
+        rows = version_rows(db, env, candidate["name"])
+        if (current_version(rows) or rows[-1])["display_name"] == text:
+            by_display.append(Target(candidate["name"]))
     if by_display:
         return by_display
     normalised = normalize_name(text)
-    return [Target(normalised)] if normalised in names else []
+    return [Target(normalised)] if _exists(db, env, normalised) else []
 
 
 def resolve_one(db: Db, job_name: str, env: str) -> Target:
