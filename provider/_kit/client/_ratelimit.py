@@ -81,8 +81,8 @@ class AdaptiveRateLimiter(RateLimiter):
         burst: float | None = None,
         *,
         floor: float = 0.5,
-        decrease: float = 0.7,
-        increase: float = 0.5,
+        decrease: float = 0.85,
+        increase: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
