@@ -190,6 +190,7 @@ def worker(args: argparse.Namespace) -> None:
         actions=len(plan.actions), changes=len(plan.changes), orphans=len(plan.orphans),
         unmanaged=len(plan.unmanaged),
         process_cpu_s=usage.ru_utime + usage.ru_stime,  # interpreter start and imports included
+        max_rss_mb=round(usage.ru_maxrss / 1024, 1),  # peak resident memory of the planning process (Linux: KiB)
     )
     if profiler is not None:
         out["profile"] = profile_rows(profiler, tree)
