@@ -63,7 +63,7 @@ BEFORE_REV = "6c296c4"
 LAYOUT = {"platforge": "platforge", "platforge/provider": "provider", "platforge/pulumi": "resources"}
 #: Medians reported per version and size.
 MEDIANS = ("plan_cpu_s", "plan_wall_s", "gc_cpu_s", "engine_init_cpu_s", "engine_plan_cpu_s",
-           "load_and_login_cpu_s", "process_cpu_s", "sandbox_cpu_s")
+           "load_and_login_cpu_s", "process_cpu_s", "sandbox_cpu_s", "max_rss_mb")
 
 
 # ---- the stack ---------------------------------------------------------------------------------
