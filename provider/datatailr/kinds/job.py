@@ -45,7 +45,6 @@ from __future__ import annotations
 
 import builtins
 import dataclasses
-import time
 from collections.abc import Iterable, Mapping
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
@@ -59,6 +58,7 @@ from platforge.core.model import Created, FieldChange, LiveObject, ObjectRef, Re
 from platforge.core.rules import ANY, Collection, FieldRule
 from platforge.core.schema import Expect, Name, StrictFloat, StrictInt, expects
 
+from ..._kit.client import PollTimeout
 from ..jobs import ScheduleHelpers, normalize_job_name, platform_job_id
 from ..models import Job, memory_bytes, memory_text
 from .acl import AclSpec, canonical_acl, live_acl, to_client_acl
@@ -294,10 +294,6 @@ def image_to_wire(image: Mapping[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _bytes(value: Any) -> int:
-    return memory_bytes(value)
-
-
 # ---- the kinds ---------------------------------------------------------------------------
 
 class JobKind(Kind):
@@ -372,7 +368,7 @@ class JobKind(Kind):
         spec = super().canonical_spec(model)
         for size in ("memory", "vram"):
             if size in spec:
-                spec[size] = _bytes(spec[size])
+                spec[size] = memory_bytes(spec[size])
         if "acl" in spec:
             spec["acl"] = canonical_acl(model.acl)
         return spec
@@ -513,22 +509,22 @@ class JobKind(Kind):
     def _wait_built(self, ctx: Context, name: str, version: int | None) -> Job:
         """Wait, within this kind's budget, until the saved version is built; a failed build is
         permanent and reported with the tail of its build log."""
-        deadline = time.monotonic() + self.ready_timeout
-        delay = 0.2
-        while True:
+
+        def check() -> tuple[Job, Readiness]:
             job = client(ctx).jobs.get(name, environment=DEV, version=version)
             if job is None:
                 raise PermanentError(f"job {name} version {version} is not there after its save")
-            readiness = self._readiness(ctx, job)
-            if readiness.ready:
-                return job
-            if readiness.failed:
-                raise PermanentError(readiness.failed)
-            if time.monotonic() >= deadline:
-                raise PermanentError(f"job {name} version {job.version} is still {job.state} after "
-                                     f"{self.ready_timeout:g} s")
-            time.sleep(delay)
-            delay = min(delay * 1.5, 5.0)
+            return job, self._readiness(ctx, job)
+
+        try:
+            job, readiness = client(ctx).poll(check, what=f"job {name} version {version} to be built",
+                                              timeout=self.ready_timeout, interval=0.2, max_interval=5.0,
+                                              is_done=lambda state: state[1].ready or bool(state[1].failed))
+        except PollTimeout as exc:
+            raise PermanentError(str(exc)) from None
+        if readiness.failed:
+            raise PermanentError(readiness.failed)
+        return job
 
     def _readiness(self, ctx: Context, job: Job) -> Readiness:
         if job.state in ("created", "building"):
@@ -651,7 +647,7 @@ class WorkflowKind(JobKind):
 
     def canonical_spec(self, model: Any) -> dict[str, Any]:
         spec = super().canonical_spec(model)
-        memory = spec.get("memory", _bytes(self.DEFAULT_MEMORY))
+        memory = spec.get("memory", memory_bytes(self.DEFAULT_MEMORY))
         cpus = spec.get("cpus", self.DEFAULT_CPUS)
         env = spec.pop("env", None) or {}
         tasks: dict[str, Any] = {}
@@ -659,14 +655,14 @@ class WorkflowKind(JobKind):
             entry: dict[str, Any] = {
                 "entrypoint": task.entrypoint,
                 "depends_on": sorted(task.depends_on),
-                "memory": _bytes(task.memory) if task.memory is not None else memory,
+                "memory": memory_bytes(task.memory) if task.memory is not None else memory,
                 "cpus": task.cpus if task.cpus is not None else cpus,
                 "env": {**env, **(task.env or {})},
             }
             if task.vram is not None:
-                entry["vram"] = _bytes(task.vram)
+                entry["vram"] = memory_bytes(task.vram)
             tasks[name] = entry
-        spec["tasks"] = _canonical(tasks)
+        spec["tasks"] = canonicalize(tasks)
         schedule = spec.pop("schedule", None)
         if model.schedule is not None:
             spec["schedule"] = {"cron": cron6(model.schedule.cron)} if model.schedule.cron is not None \
@@ -716,7 +712,7 @@ class WorkflowKind(JobKind):
             if child.vram is not None:
                 entry["vram"] = child.vram
             tasks[child.display_name] = entry
-        fields: dict[str, Any] = {"tasks": _canonical(tasks), "schedule": cron6(job.schedule),
+        fields: dict[str, Any] = {"tasks": canonicalize(tasks), "schedule": cron6(job.schedule),
                                   "state": "scheduled" if job.state == "scheduled" else "stopped"}
         if job.timezone:
             fields["timezone"] = job.timezone
@@ -759,8 +755,6 @@ def task_order(depends_on: Mapping[str, Iterable[str]]) -> builtins.list[str]:
     return order
 
 
-def _canonical(value: Any) -> Any:
-    return canonicalize(value)
 
 
 __all__ = ["AppKind", "ExcelAddinKind", "JobKind", "ServiceKind", "WorkflowKind", "cron6", "env_from_wire"]
