@@ -53,8 +53,10 @@ class RateLimiter:
             self._sleep(wait)
         return wait
 
-    def throttled(self, retry_after: float | None) -> None:
-        """The platform answered 429 (a fixed limiter keeps its rate; the transport waits)."""
+    def throttled(self, retry_after: float | None) -> bool:
+        """The platform answered 429. Return whether this limiter holds every caller until
+        `retry_after` (then the transport need not wait itself); a fixed limiter does not."""
+        return False
 
     def succeeded(self) -> None:
         """A request went through."""
@@ -108,7 +110,7 @@ class AdaptiveRateLimiter(RateLimiter):
             self._sent.append(start)
             return start - now
 
-    def throttled(self, retry_after: float | None) -> None:
+    def throttled(self, retry_after: float | None) -> bool:
         """The platform answered 429: slow down, and hold everyone until `retry_after` passed."""
         with self._lock:
             now = self._clock()
@@ -121,6 +123,7 @@ class AdaptiveRateLimiter(RateLimiter):
             self._updated = now
             if retry_after:
                 self._paused_until = max(self._paused_until, now + retry_after)
+            return bool(retry_after)
 
     def succeeded(self) -> None:
         """A request went through: probe upwards, gently."""

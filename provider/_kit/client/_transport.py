@@ -31,7 +31,7 @@ import httpx
 
 from ._errors import ConnectionRefused, ErrorMapper, RateLimited, error_from_status
 from ._multipart import Files, open_parts
-from ._ratelimit import AdaptiveRateLimiter, RateLimiter
+from ._ratelimit import RateLimiter
 from ._redact import Redactor
 from ._retry import Jitter, Outcome, RetryPolicy, classify_error, classify_exception, is_idempotent, parse_retry_after
 
@@ -214,8 +214,10 @@ class Transport:
             error.attempts = attempt
             error.method, error.path = method, path
             error.message = self.redactor.scrub(error.message, secrets)
+            held = False
             if isinstance(error, RateLimited):
                 self.stats.add(throttled=1)
+                held = self.rate_limiter is not None and self.rate_limiter.throttled(error.retry_after)
             if not outcome.allows_retry(safe) or attempt >= policy.max_attempts:
                 raise error
             delay = outcome.retry_after
@@ -237,8 +239,7 @@ class Transport:
             if refused:
                 refused_waited += delay
             self.stats.add(retries=1, retry_wait_seconds=delay)
-            if isinstance(error, RateLimited) and error.retry_after and isinstance(self.rate_limiter,
-                                                                                    AdaptiveRateLimiter):
+            if held:
                 continue  # the limiter holds every caller, this one included, until Retry-After
             self._sleep(delay)
 
@@ -264,8 +265,6 @@ class Transport:
         retry_after = parse_retry_after(response.headers.get("retry-after"), self._wall_clock())
         if isinstance(error, RateLimited) and error.retry_after is None:
             error.retry_after = retry_after
-        if isinstance(error, RateLimited) and self.rate_limiter is not None:
-            self.rate_limiter.throttled(error.retry_after)
         return classify_error(error, self.retry, retry_after)
 
     # Pieces ---------------------------------------------------------------------------------
