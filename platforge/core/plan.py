@@ -278,14 +278,11 @@ def read_live_per_object(platform: Platform, ctx: Context, resources: list[Resou
     read per declared or owned object, `concurrency` at a time, as Terraform refreshes. It
     cannot see objects nobody declared, so a plan made this way reports nothing unmanaged."""
     targets: dict[tuple[str, Identity], ObjectRef] = {}
-    owned_ids: dict[tuple[str, Identity], Any] = {}
     if state is not None:
         for entry in state.resources.values():
-            owned_ids[(entry.kind, tuple(entry.identity))] = entry.platform_id
             targets[(entry.kind, tuple(entry.identity))] = ObjectRef(tuple(entry.identity), entry.platform_id)
-    for resource in resources:
-        key = (resource.kind, tuple(resource.identity))
-        targets.setdefault(key, ObjectRef(tuple(resource.identity), owned_ids.get(key)))
+    for resource in resources:  # an owned one is already there, with its id
+        targets.setdefault((resource.kind, tuple(resource.identity)), ObjectRef(tuple(resource.identity)))
     readable = [(platform.kinds[k], ref) for (k, _), ref in targets.items()
                 if k in platform.kinds and platform.kinds[k].observable]
     view = LiveView()
@@ -351,24 +348,14 @@ def make_plan(
     gc.disable()
     try:
         live = live if live is not None else read_live(platform, ctx, resources, state, policy)
-        return _make_plan(platform, ctx, target, resources, state, prune=prune, policy=policy, live=live)
+        return _make_plan(platform, ctx, target, resources, state, live, prune, policy)
     finally:
         if collecting:
             gc.enable()
 
 
-def _make_plan(
-    platform: Platform,
-    ctx: Context,
-    target: Target,
-    resources: list[Resource],
-    state: State | None,
-    *,
-    prune: bool = False,
-    policy: Policy = NO_POLICY,
-    live: LiveView | None = None,
-) -> Plan:
-    live = live if live is not None else read_live(platform, ctx, resources, state, policy)
+def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list[Resource], state: State | None,
+               live: LiveView, prune: bool, policy: Policy) -> Plan:
     _check_external(platform, resources, live, policy)
     levels = dependency_levels(resources)
     max_level = max(levels.values(), default=0)
@@ -395,9 +382,9 @@ def _make_plan(
             owned_address = resource.address  # renamed: its identity changed, its id did not
         entry = state.resources.get(owned_address) if state and owned_address else None
         # Only what this resource refers to: copying every output per resource made planning quadratic.
-        known = {a: outputs[a] for a, _ in output_refs(resource.spec).values() if a in outputs and a not in producing}
-        resolved, unknown = resolve(resource.spec, known) if known or output_refs(resource.spec) \
-            else (resource.spec, set())
+        refs = output_refs(resource.spec)
+        known = {a: outputs[a] for a, _ in refs.values() if a in outputs and a not in producing}
+        resolved, unknown = resolve(resource.spec, known) if refs else (resource.spec, set())
         target_resource = replace(resource, spec=resolved) if resolved != resource.spec else resource
         if not unknown:
             target_resource = kind.desired(ctx, target_resource)
