@@ -23,7 +23,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from refresh_compare import Sandbox  # noqa: E402  (a sibling bench script)
+from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 
 
 def stack_text(url: str, n: int) -> str:

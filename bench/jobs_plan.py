@@ -16,23 +16,18 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
+
 REPO = Path(__file__).resolve().parent.parent
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def stack_text(url: str, jobs: int) -> str:
@@ -64,21 +59,11 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="platforge-jobs-bench-"))
-    port, password = free_port(), secrets.token_urlsafe(12)
-    url = f"http://127.0.0.1:{port}"
-    log = scratch / "access.jsonl"
-    env = {**os.environ, "PLATFORGE_SANDBOX_ADMIN_PASSWORD": password, "DATATAILR_USER_NAME": "admin",
-           "DATATAILR_USER_PASSWORD": password}
-    server = subprocess.Popen([sys.executable, "-m", "platforge", "sandbox", "datatailr", "--port", str(port),
-                               "--db", str(scratch / "sandbox.db"), "--access-log", str(log)],
-                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    password = secrets.token_urlsafe(12)
+    env = {**os.environ, "DATATAILR_USER_NAME": "admin", "DATATAILR_USER_PASSWORD": password}
+    server = Sandbox(scratch, password)
+    url, log = server.url, server.log
     try:
-        for _ in range(200):
-            try:
-                urllib.request.urlopen(f"{url}/openapi.json", timeout=1)
-                break
-            except OSError:
-                time.sleep(0.1)
         stack = scratch / "stack"
         stack.mkdir()
         (stack / "main.toml").write_text(stack_text(url, args.jobs))
@@ -116,8 +101,7 @@ def main() -> None:
             r["requests"].get("GET /api/job/get", 0) == 0 for r in runs)
         raise SystemExit(0 if ok else 1)
     finally:
-        server.terminate()
-        server.wait()
+        server.stop()
 
 
 if __name__ == "__main__":

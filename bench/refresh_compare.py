@@ -17,20 +17,15 @@ import argparse
 import json
 import os
 import secrets
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from pathlib import Path
 
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 
 
 def stack_text(url: str, n: int) -> str:
@@ -46,32 +41,6 @@ def stack_text(url: str, n: int) -> str:
     parts += [f'[secret.s{i:05d}]\nvalue = {{ from_env = "BENCH_SECRET" }}\n[secret.s{i:05d}.acl]\n'
               f'read = {{ groups = ["g{i % groups:05d}"] }}\n' for i in range(secrets_)]
     return "\n".join(parts)
-
-
-class Sandbox:
-    def __init__(self, scratch: Path, password: str, *flags: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = scratch / f"access-{self.port}.jsonl"
-        env = {**os.environ, "PLATFORGE_SANDBOX_ADMIN_PASSWORD": password}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "platforge", "sandbox", "datatailr", "--port", str(self.port), "--db",
-             str(scratch / "sandbox.db"), "--access-log", str(self.log), *flags],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"{self.url}/openapi.json", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        raise SystemExit("the sandbox did not start")
-
-    def requests(self) -> list[dict]:
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait()
 
 
 def main() -> None:

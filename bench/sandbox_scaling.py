@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import secrets
 import statistics
 import sys
 import tempfile
@@ -45,8 +46,8 @@ from platforge.provider.datatailr.sandbox.auth import hash_password  # noqa: E40
 from platforge.provider.datatailr.sandbox.config import SandboxConfig  # noqa: E402
 from platforge.provider.datatailr.sandbox.jobs.definition import job_id  # noqa: E402
 
-PASSWORD = "bench-admin-password"
-USER_PASSWORD = "bench-user-password"
+PASSWORD = secrets.token_urlsafe(16)  # generated per run: never a literal credential
+USER_PASSWORD = secrets.token_urlsafe(16)
 PERMS = ("read", "write", "operate", "access", "promote")
 FIRST_USER = 1001
 FIRST_GROUP = 103  # after the built-in groups 100-102
