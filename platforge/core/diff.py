@@ -62,6 +62,11 @@ def diff_resource(
 
 
 def _field_changes(name: str, old: Any, new: Any, rule: FieldRule, before: Any) -> list[FieldChange]:
+    if _same(old, new):
+        # Equal as given is equal in every normal form below (sets, keyed tables, documents,
+        # server defaults only ever strip what the declaration lacks): most fields of most
+        # objects end here, which keeps a no-change plan's diff cheap.
+        return []
     old, new = _normalise(old, rule), _normalise(new, rule)
     if rule.server_defaults and isinstance(old, (dict, list)) and isinstance(new, (dict, list)):
         old = _without_defaults(old, new, rule.server_defaults)
@@ -202,6 +207,14 @@ def _walk(path: str, old: Any, new: Any) -> list[tuple[str, Any, Any]]:
 def _same(a: Any, b: Any) -> bool:
     """Equal after the normalisations every platform needs: None vs empty collections,
     1 vs 1.0 (Pulumi sends every number as a float)."""
+    kind = type(a)
+    if kind is type(b):  # the common case, decided without the isinstance ladder below
+        if kind is str or kind is int or kind is bool or a is None:
+            return bool(a == b)
+        if kind is list:
+            return len(a) == len(b) and all(map(_same, a, b))
+        if kind is dict:
+            return a.keys() == b.keys() and all(_same(v, b[k]) for k, v in a.items())
     if a is None and b in ((), [], {}, ""):
         return True
     if b is None and a in ((), [], {}, ""):
