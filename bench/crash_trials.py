@@ -1,7 +1,8 @@
-"""Crash trials at bench size: kill `platforge apply` (SIGKILL) at random moments, run it again,
-and count duplicates and orphans (see tests/datatailr/e2e/crash_trials.py for what each trial checks).
+"""Crash trials at bench size: kill `platforge apply` (SIGKILL) at random moments and at fixed
+points, in create, update and prune stacks, run it again, and count what went wrong (see
+tests/reliability/crashes.py for what each trial checks).
 
-    .venv/bin/python bench/crash_trials.py [TRIALS]     # default 25
+    .venv/bin/python bench/crash_trials.py [TRIALS_PER_SCENARIO]    # default 20 (60 random + 9 fixed)
 
 Prints one line per trial and a JSON summary, which bench/RESULTS.md quotes.
 """
@@ -22,7 +23,7 @@ from platforge.provider._kit.sandbox.serve import EmbeddedServer  # noqa: E402
 from platforge.provider.datatailr.sandbox.app import create_app  # noqa: E402
 from platforge.provider.datatailr.sandbox.config import SandboxConfig  # noqa: E402
 
-from tests.datatailr.e2e.crash_trials import calibrate, run_trial, summarise  # noqa: E402
+from tests.reliability.crashes import POINTS, SCENARIOS, Trial, TrialResult, summarise  # noqa: E402
 
 
 class Box:
@@ -36,22 +37,31 @@ class Box:
         self.url = self.server.url
 
 
+def show(n: int, result: TrialResult) -> None:
+    print(f"{n:3d} {result.scenario:6s} {result.kill:28s} {result.writes_before_kill:2d} writes done, "
+          f"{result.writes_to_finish:2d} left; exits {result.exit_codes}, second apply {result.second_apply_writes} "
+          f"writes, duplicates {len(result.duplicates)}, orphans {len(result.orphans)}"
+          f"{', ' + result.state_problem if result.state_problem else ''}", flush=True)
+
+
 def main() -> None:
-    trials = int(sys.argv[1]) if len(sys.argv) > 1 else 25
+    per_scenario = int(sys.argv[1]) if len(sys.argv) > 1 else 20
     root = Path(tempfile.mkdtemp(prefix="platforge-crash-"))
     box = Box(root)
-    rng = random.Random(7)
-    results = []
+    results: list[TrialResult] = []
     started = time.monotonic()
     try:
-        writes = calibrate(box, root)
-        print(f"an uninterrupted apply makes {writes} writes; kills fall between the first and the last", flush=True)
-        for n in range(trials):
-            result = run_trial(box, root, f"c{n}", rng, writes=writes)
-            results.append(result)
-            print(f"trial {n:2d}: killed after {result.killed_after:.2f}s with {result.writes_before_kill} writes done, "
-                  f"{result.writes_to_finish} left; exit codes {result.exit_codes}, duplicates {result.duplicates}, "
-                  f"orphans {len(result.orphans)}", flush=True)
+        for scenario in SCENARIOS:
+            rng = random.Random(f"bench-{scenario}")
+            writes = Trial(box, root, f"calib-{scenario}", scenario).calibrate()
+            print(f"{scenario}: an uninterrupted apply makes {writes} writes", flush=True)
+            for n in range(per_scenario):
+                results.append(Trial(box, root, f"{scenario[0]}{n}", scenario).run(rng, writes))
+                show(len(results), results[-1])
+            for point in POINTS:
+                for nth in (1, 3):
+                    results.append(Trial(box, root, f"{scenario[0]}-{point}-{nth}", scenario).run(point=point, nth=nth))
+                    show(len(results), results[-1])
     finally:
         box.server.stop()
     summary = summarise(results)

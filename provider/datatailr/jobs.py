@@ -1,15 +1,9 @@
 """Jobs: workflows (`batch`), services, apps, Excel add-ins (contract §2.6, §2.7, §3, §6).
 
-Retry safety, decided per call because several verbs act on "the current version" when no
-version is given, and the current version changes when they succeed:
-
-| call                 | idempotent when                                   |
-|----------------------|---------------------------------------------------|
-| save, start, promote | never (save adds a version; start adds a run)     |
-| modify (PUT)         | always (sets fields on one version)               |
-| rm (DELETE)          | a version is given or all versions are removed    |
-| restore (POST)       | a version is given or all versions are restored   |
-| stop (DELETE)        | always (stopping what is stopped changes nothing) |
+Retry safety: every call here is an apply's write, so none is sent twice after an ambiguous
+failure (see `users`); the applier reads live state and decides. Several verbs would not even
+be safe to repeat: `save` adds a version, `start` a run, and `rm`/`restore` without a version
+act on "the current version", which changes when they succeed.
 """
 
 from __future__ import annotations
@@ -111,7 +105,7 @@ class JobsApi:
             "timezone": timezone,
             **(bundle.to_args() if bundle else {}),
         }
-        return JobSaveResult.model_validate(self._client.call("POST", "job/save", args, idempotent=False))
+        return JobSaveResult.model_validate(self._client.call("POST", "job/save", args))
 
     def matches(self, job_name: str, *, environment: str = "dev", version: int | None = None,
                 show_children: bool = False) -> list[Job]:
@@ -188,26 +182,26 @@ class JobsApi:
         """Soft-delete one version (default: the current one) or all (undo with `restore`)."""
         return self._client.call("DELETE", "job/rm", {
             "job_name": job_name, "environment": environment, "version": version, "all": all_versions,
-        }, idempotent=version is not None or all_versions)
+        })
 
     def restore(self, job_name: str, *, environment: str = "dev", version: int | None = None,
                 all_versions: bool = False) -> str:
         return self._client.call("POST", "job/restore", {
             "job_name": job_name, "environment": environment, "version": version, "all": all_versions,
-        }, idempotent=version is not None or all_versions)
+        })
 
     def promote(self, job_name: str, version: int, from_environment: str) -> str:
         """Copy `version` from `from_environment` to the next environment (dev→pre→prod)."""
         return self._client.call("POST", "job/promote", {
             "job_name": job_name, "version": version, "environment": from_environment,
-        }, idempotent=False)
+        })
 
     def start(self, job_name: str, *, environment: str = "dev", version: int | None = None,
               now: bool = False, run_date: str | None = None) -> StartResult:
         result = self._client.call("POST", "job/start", {
             "job_name": job_name, "environment": environment, "version": version,
             "now": now, "run-date": run_date, "json": True,
-        }, idempotent=False)
+        })
         return StartResult.model_validate(result) if isinstance(result, Mapping) else StartResult()
 
     def stop(self, job_name: str, *, environment: str = "dev") -> str:

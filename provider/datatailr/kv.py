@@ -1,7 +1,8 @@
 """KV entries and secrets (contract §2.4): one API, two namespaces (`secure` off / on).
 
-`put` is a PUT (an upsert: idempotent). `set-acls` replaces and `add-acls` merges (a set union),
-so both POSTs are idempotent. Values are sent raw (no added quotes, §7.2.2) and returned raw
+`put` is a PUT (an upsert), `set-acls` replaces and `add-acls` merges (a set union). None is
+marked idempotent: they are an apply's writes, which are never sent twice after an ambiguous
+failure unless live state shows the first did not land (see `users`). Values are sent raw (no added quotes, §7.2.2) and returned raw
 (never JSON-decoded, §7.2.3); a secret's value is a `SecretStr` and is masked in any error.
 """
 
@@ -84,12 +85,10 @@ class KvApi:
 
     def set_acls(self, key: str, acl: Acl, *, environment: str | None = None) -> str:
         """Replace the ACL with exactly `acl` (an empty `Acl` leaves nobody but admins)."""
-        return self._client.call("POST", "kv/set-acls", {**self._target(key, environment), **acl.to_options()},
-                                 idempotent=True)
+        return self._client.call("POST", "kv/set-acls", {**self._target(key, environment), **acl.to_options()})
 
     def add_acls(self, key: str, acl: Acl, *, environment: str | None = None) -> str:
-        return self._client.call("POST", "kv/add-acls", {**self._target(key, environment), **acl.to_options()},
-                                 idempotent=True)
+        return self._client.call("POST", "kv/add-acls", {**self._target(key, environment), **acl.to_options()})
 
     def rm(self, key: str, *, environment: str | None = None) -> str:
         return self._client.call("DELETE", "kv/rm", self._target(key, environment))

@@ -1,10 +1,11 @@
 """Users and groups (contract §2.1, §2.2).
 
-Retry safety of the POSTs, decided here once: `enable`, `disable`, `add-to-group`,
-`rm-from-group` and `group add-users` set a state or add to a set, so a repeat is harmless and
-they are marked idempotent; `user add` and `group add` are not (a repeat is a Conflict). The
-renames (`user modify --name`, `group rename`) are PUTs that are *not* idempotent: a repeat
-finds the old name gone.
+Every call here is an apply's write, so none is marked idempotent: after an ambiguous failure
+(an answer lost, a 5xx) the transport does not send it again, and the applier decides from live
+state whether it landed (the promise that no write is sent twice unless live state proves the
+first did not happen). That holds even where a repeat would be harmless (`enable`,
+`add-to-group`, ...), and it matters where it would not: a repeated `user add` is a Conflict,
+a repeated rename finds the old name gone.
 """
 
 from __future__ import annotations
@@ -98,21 +99,19 @@ class UsersApi:
             "users": None if users_can_mimic is None else comma_list(users_can_mimic, "user"),
             "name": new_name,
             "system": system,
-        }, idempotent=new_name is None or new_name == username, secret_values=[password or ""])
+        }, secret_values=[password or ""])
 
     def disable(self, username: str) -> str:
-        return self._client.call("POST", "user/disable", {"username": username}, idempotent=True)
+        return self._client.call("POST", "user/disable", {"username": username})
 
     def enable(self, username: str) -> str:
-        return self._client.call("POST", "user/enable", {"username": username}, idempotent=True)
+        return self._client.call("POST", "user/enable", {"username": username})
 
     def add_to_group(self, username: str, group_name: str) -> str:
-        return self._client.call("POST", "user/add-to-group", {"username": username, "group_name": group_name},
-                                 idempotent=True)
+        return self._client.call("POST", "user/add-to-group", {"username": username, "group_name": group_name})
 
     def remove_from_group(self, username: str, group_name: str) -> str:
-        return self._client.call("POST", "user/rm-from-group", {"username": username, "group_name": group_name},
-                                 idempotent=True)
+        return self._client.call("POST", "user/rm-from-group", {"username": username, "group_name": group_name})
 
     def rm(self, username: str) -> str:
         return self._client.call("DELETE", "user/rm", {"username": username})
@@ -141,12 +140,11 @@ class GroupsApi:
         return self.get(group_name)
 
     def add_users(self, group_name: str, usernames: Sequence[str]) -> str:
-        """Add members (a set-add: idempotent). One request, usernames comma-joined (§7.2.4)."""
+        """Add members (a set-add). One request, usernames comma-joined (§7.2.4)."""
         if not usernames:
             raise ValueError("add_users needs at least one username")
         return self._client.call("POST", "group/add-users",
-                                 {"group_name": group_name, "username": comma_list(usernames, "username")},
-                                 idempotent=True)
+                                 {"group_name": group_name, "username": comma_list(usernames, "username")})
 
     def rm_users(self, group_name: str, usernames: Sequence[str]) -> str:
         if not usernames:

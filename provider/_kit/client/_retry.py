@@ -1,14 +1,17 @@
 """When a failed request may be repeated, and how long to wait first.
 
-A retry repeats a request whose first attempt may or may not have had an effect, so it is only
-allowed when a repeat cannot do harm. A request is **idempotent** when repeating it leaves the
-platform as one successful attempt would:
+A retry repeats a request whose first attempt may or may not have had an effect. platforge
+promises that no write is sent twice unless live state proves the first did not happen, so the
+transport repeats such a request only when a repeat cannot be a second write:
 
-- GET, HEAD, OPTIONS, PUT and DELETE are idempotent by method (RFC 9110 §9.2.2) unless the caller
-  says `idempotent=False` (e.g. a rename sent as PUT: the repeat finds the old name gone);
-- POST and PATCH are not, unless the caller says `idempotent=True` (e.g. a set-add such as
-  Datatailr's `group add-users`, or a replace such as `kv set-acls`). A multipart upload is a
-  POST like any other: not idempotent unless the caller says so.
+- GET, HEAD and OPTIONS only read, and are always repeated;
+- a write (PUT, DELETE, POST, PATCH, uploads) is repeated only when its caller says
+  `idempotent=True`, which callers reserve for requests outside the apply's writes whose
+  protocol makes a repeat harmless (logging in, the state backend's own objects). An apply's
+  writes are never marked so: after an ambiguous failure the applier reads live state and
+  decides from it (`platforge.core.apply`). RFC 9110 calls PUT and DELETE idempotent, but a
+  repeated PUT can undo someone else's change made in between, and a repeated DELETE answers
+  404, which looks like a different failure.
 
 Which failures are retried, and for which requests:
 
@@ -66,7 +69,8 @@ import httpx
 
 from ._errors import ConnectionRefused, DnsError, PlatformError, TlsError, TransportError, truncate
 
-IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+#: Methods repeated after an ambiguous failure without the caller saying so: those that only read.
+IDEMPOTENT_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 class Jitter(Protocol):

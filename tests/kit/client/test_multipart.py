@@ -9,7 +9,7 @@ import logging
 
 import httpx
 import pytest
-from platforge.provider._kit.client import FilePart, RetryPolicy, ServerError, SessionAuth, Transport
+from platforge.provider._kit.client import FilePart, PlatformError, RetryPolicy, ServerError, SessionAuth, Transport
 
 from .fakes import FakeTime, TopOfRange
 
@@ -126,9 +126,14 @@ def test_a_429_is_retried_even_for_a_multipart_post(fake_time, tmp_path):
     assert [parts(r)["file"][2] for r in server.requests] == [CONTENT, CONTENT]
 
 
-def test_a_put_upload_is_idempotent_by_method(fake_time):
+def test_a_put_upload_is_sent_once_unless_its_caller_vouches_for_a_repeat(fake_time):
     server = Recorder(503)
-    transport(server, fake_time).upload("/up", {"file": FilePart.from_bytes(CONTENT, "a.csv")}, method="put")
+    with pytest.raises(PlatformError):
+        transport(server, fake_time).upload("/up", {"file": FilePart.from_bytes(CONTENT, "a.csv")}, method="put")
+    assert [r.method for r in server.requests] == ["PUT"]
+    server = Recorder(503)
+    transport(server, fake_time).upload("/up", {"file": FilePart.from_bytes(CONTENT, "a.csv")}, method="put",
+                                        idempotent=True)
     assert [r.method for r in server.requests] == ["PUT", "PUT"]
 
 

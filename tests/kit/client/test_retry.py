@@ -57,8 +57,9 @@ CASES = [
     (httpx.ConnectTimeout, "POST", None, True),
     (httpx.PoolTimeout, "POST", None, True),
     (503, "GET", None, True),
-    (502, "PUT", None, True),
-    (504, "DELETE", None, True),
+    (502, "PUT", None, False),  # a write that may have landed is never sent again blindly:
+    (504, "DELETE", None, False),  # the applier reads live state first (even PUT and DELETE)
+    (502, "PUT", True, True),  # ... unless its caller vouches a repeat is harmless
     (503, "HEAD", None, True),
     (503, "POST", None, False),  # may have been processed: idempotent only
     (503, "POST", True, True),  # ... unless the caller marks the POST idempotent
@@ -68,7 +69,8 @@ CASES = [
     (httpx.RemoteProtocolError, "GET", None, True),  # dropped mid-response
     (httpx.RemoteProtocolError, "POST", None, False),
     (httpx.RemoteProtocolError, "POST", True, True),
-    (httpx.ReadTimeout, "DELETE", None, True),
+    (httpx.ReadTimeout, "DELETE", None, False),
+    (httpx.RemoteProtocolError, "PUT", None, False),  # the answer to a PUT lost after it landed
     (httpx.ReadTimeout, "POST", None, False),
     (httpx.WriteError, "POST", None, False),
     (500, "GET", None, False),  # a bug, not a transient: never
@@ -98,8 +100,8 @@ def test_retry_safety_table(failure, method, idempotent, retried, fake_time):
 
 
 def test_is_idempotent_by_method_and_override():
-    assert all(is_idempotent(m) for m in ("GET", "head", "PUT", "DELETE", "OPTIONS"))
-    assert not is_idempotent("POST") and not is_idempotent("PATCH")
+    assert all(is_idempotent(m) for m in ("GET", "head", "OPTIONS"))
+    assert not any(is_idempotent(m) for m in ("POST", "PATCH", "PUT", "DELETE"))
     assert is_idempotent("POST", True) and not is_idempotent("PUT", False)
 
 
