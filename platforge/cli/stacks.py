@@ -179,14 +179,18 @@ def register(app: typer.Typer) -> None:
             reporter = _Reporter(len(preview.changes))
             try:
                 with reporter:
-                    _, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=reporter.hook,
-                                             preview=preview, adopt=consent, parallelism=parallelism)
+                    applied, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=reporter.hook,
+                                                   preview=preview, adopt=consent, parallelism=parallelism)
             except KeyboardInterrupt:
                 _console.error(
                     f"interrupted after {reporter.finished} of {reporter.total} action(s). What landed is recorded "
                     f"in the state, and writes in flight were journalled before they were sent. Run `platforge apply "
                     f"{stack_dir}` again to resume: it re-reads the platform and does only what is left.")
                 return EXIT_INTERRUPTED
+            if not applied.has_changes:
+                out.print("Nothing to apply: the plan made again under the state lock is empty, so another apply "
+                          "of this stack made these changes meanwhile.")
+                return 0
             out.print(Text.assemble(("Apply complete: ", "bold green"), f"{len(result.applied)} applied"
                                     + (f", {len(result.forgotten)} forgotten" if result.forgotten else "") + "."))
             return 0

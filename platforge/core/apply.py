@@ -74,8 +74,9 @@ class ApplyOptions:
     verify_timeout: float = 10.0
     verify_interval: float = 0.2
     #: Attempts per action when the platform calls a failure transient (the client has already
-    #: retried what was safe to repeat; this re-reads live state and decides again).
-    max_attempts: int = 4
+    #: retried what was safe to repeat; this re-reads live state and decides again). As many as
+    #: the transport's: a write is never repeated there, so its transient failures end up here.
+    max_attempts: int = 8
     retry_delay: float = 0.5
 
 

@@ -120,7 +120,13 @@ class Engine:
             preview = self.plan(prune=prune, adopt=adopt)
         if saved_plan is not None:
             self._check_saved(saved_plan, preview)
-        check_refusals(preview)
+        if preview.refusals():
+            # Seen without the lock, a refusal may be another apply of this stack at work: the
+            # objects it created are not in the state read before it saved. Under the lock,
+            # that apply is named ("locked by ..."), or the refusal is confirmed on fresh state.
+            with self.backend.lock("apply"):
+                preview = self.plan(prune=prune, state=self.load_state(fresh=True), adopt=adopt)
+            check_refusals(preview)
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
         with self.backend.lock("apply"):

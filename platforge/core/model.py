@@ -82,6 +82,13 @@ class Resource:
     def address(self) -> str:
         return f"{self.kind}.{self.name}"
 
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickle (Pulumi pickles what its dynamic providers hold, multiprocessing pickles
+        arguments) carries no secret value: the copy must resolve its secrets again."""
+        state = dict(self.__dict__)
+        state["secrets"] = {}
+        return state
+
 
 def address_of(kind: str, identity: Identity | list[Any]) -> str:
     """The address of an object known only by its identity (unmanaged, or owned and no longer

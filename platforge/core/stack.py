@@ -257,7 +257,7 @@ def _read_toml(path: Path, problems: list[Problem]) -> tuple[str, dict[str, Any]
     try:
         return text, tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        problems.append(Problem(file=str(path), line=_toml_error_line(exc), message=f"invalid TOML: {exc}"))
+        problems.append(Problem(file=str(path), line=_toml_error_line(exc, text), message=f"invalid TOML: {exc}"))
     except RecursionError:
         problems.append(Problem(file=str(path), message="invalid TOML: nested too deeply"))
     return None
@@ -373,9 +373,15 @@ def _dangling_references(resources: list[Resource], platform: Platform, external
 _TOML_LINE = re.compile(r"at line (\d+)")
 
 
-def _toml_error_line(exc: Exception) -> int | None:
+def _toml_error_line(exc: Exception, text: str) -> int | None:
+    """The line tomllib names, or for an error it places "at end of document" (an array or
+    string never closed) the last line, which is where a reader starts looking."""
     match = _TOML_LINE.search(str(exc))
-    return int(match.group(1)) if match else None
+    if match:
+        return int(match.group(1))
+    if "end of document" in str(exc):
+        return max(1, len(text.rstrip("\n").split("\n")))
+    return None
 
 
 _HEADER = re.compile(r"^\s*\[(?!\[)\s*(?P<inner>[^\]]+?)\s*\]\s*(#.*)?$")

@@ -10,6 +10,10 @@ the sandbox and, per request, by a seeded draw:
   answer (the response is lost after the server acted);
 - or forwards it and relays the answer.
 
+The draw is a hash of the seed, the request (method, path, query, body) and how many times
+that same request was seen before, not a sequential random stream: concurrent requests arrive
+in a different order on every run, and the faults must not depend on that order.
+
 It records every request, so a test can tell whether a write whose answer was lost was sent
 again (it must not be: the platform had acted, and live state shows it).
 """
@@ -17,7 +21,6 @@ again (it must not be: the platform had acted, and live state shows it).
 from __future__ import annotations
 
 import hashlib
-import random
 import threading
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -44,7 +47,8 @@ class FaultProxy:
         self.rates = (throttle, server_error, lost)
         self.enabled = True
         self.seen: list[Seen] = []
-        self._rng = random.Random(seed)
+        self.seed = seed
+        self._times: dict[str, int] = {}
         self._lock = threading.Lock()
         self._http = httpx.Client(base_url=upstream, timeout=60)
         proxy = self
@@ -74,10 +78,11 @@ class FaultProxy:
         self._server.server_close()
         self._http.close()
 
-    def _draw(self, write: bool) -> str:
+    def _draw(self, write: bool, digest: str) -> str:
         throttle, server_error, lost = self.rates
         with self._lock:
-            r = self._rng.random()
+            n = self._times[digest] = self._times.get(digest, 0) + 1
+        r = int.from_bytes(hashlib.sha256(f"{self.seed}:{digest}:{n}".encode()).digest()[:8], "big") / 2**64
         if not self.enabled:
             return ""
         if r < throttle:
@@ -95,7 +100,7 @@ class FaultProxy:
         path = handler.path.split("?", 1)[0]
         write = method != "GET" and path not in ("/login", "/logout")
         digest = hashlib.sha256(f"{method} {handler.path}\n".encode() + body).hexdigest()
-        fault = self._draw(write)
+        fault = self._draw(write, digest)
         if fault in ("429", "503"):
             self._record(Seen(method, path, digest, fault, None))
             payload = b'{"error": "injected by the test proxy"}'

@@ -33,8 +33,12 @@ def test_apply_converges_exactly_on_its_first_run_through_injected_faults(sandbo
     header = f'[platform]\ntype = "datatailr"\nendpoint = "{proxy.url}"\nenvironment = "dev"\n\n'
     runner = CliRunner()
 
+    outputs: list[str] = []
+
     def cli(*args: str) -> int:
-        return runner.invoke(app, list(args), catch_exceptions=False).exit_code
+        result = runner.invoke(app, list(args), catch_exceptions=False)
+        outputs.append(result.stdout[-3000:] + result.stderr[-3000:])
+        return result.exit_code
 
     size = 6
     before, version, extra = STEPS[step]
@@ -47,7 +51,7 @@ def test_apply_converges_exactly_on_its_first_run_through_injected_faults(sandbo
         mark = len(proxy.seen)
         (stack / "main.toml").write_text(header + body("x", size, version), encoding="utf-8")
         proxy.enabled = True
-        assert cli("apply", str(stack), "--yes", *extra) == 0, "apply did not converge on its first run"
+        assert cli("apply", str(stack), "--yes", *extra) == 0, f"apply did not converge on its first run:\n{outputs[-1]}"
         proxy.enabled = False  # the checks read through the same endpoint, without faults
         assert cli("plan", str(stack), *extra) == 0, "the plan after the apply is not empty"
     finally:

@@ -206,7 +206,12 @@ class Transport:
         while True:
             attempt += 1
             self.stats.add(attempts=1)
+            started = time.monotonic()
             outcome = self._attempt(build, auth)
+            if log.isEnabledFor(logging.DEBUG):
+                status = outcome.response.status_code if outcome.response is not None else outcome.reason
+                log.debug("%s %s -> %s (%.0f ms)", method, self._log_path(path, secrets), status,
+                          (time.monotonic() - started) * 1000)
             if outcome.response is not None:
                 return outcome.response
             error = outcome.error

@@ -313,7 +313,10 @@ def test_every_retry_logs_one_warning_line(fake_time, caplog):
     retries = [r for r in caplog.records if r.getMessage().startswith("retrying ")]
     assert all(r.levelno == logging.WARNING and r.name == "platforge.transport" for r in retries)
     # Exactly one record per retry: nothing else is logged for a retry at any level.
-    assert len([r for r in caplog.records if r.name == "platforge.transport"]) == 4
+    assert len([r for r in caplog.records if r.name == "platforge.transport" and r.levelno > logging.DEBUG]) == 4
+    # At debug level each attempt is a line too (method, path without its query, status, time).
+    attempts = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    assert len(attempts) == 5 and all(line.startswith("GET /api/user/ls -> ") for line in attempts), attempts
     assert "q-s3cret" not in caplog.text and "token" not in caplog.text and "hunter2" not in caplog.text
 
 
