@@ -18,6 +18,7 @@ __all__ = ["PLATFORMS", "PlatformConnectionError", "PlatformError", "get_platfor
 #: Platform type (as written in a stack's [platform] table) -> module holding its PLATFORM.
 PLATFORMS = {
     "datatailr": "platforge.provider.datatailr.platform",
+    "dataiku": "platforge.provider.dataiku.platform",
 }
 
 

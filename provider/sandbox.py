@@ -35,6 +35,7 @@ __all__ = ["SANDBOXES", "EmbeddedServer", "FaultConfig", "Flag", "PlatformSandbo
 #: `platforge sandbox <name>` -> the package holding that platform's `SANDBOX`.
 SANDBOXES = {
     "datatailr": "platforge.provider.datatailr.sandbox",
+    "dataiku": "platforge.provider.dataiku.sandbox",
 }
 
 _SERVING = {"EmbeddedServer", "bind", "embedded", "serve_foreground", "url_of"}

@@ -1,0 +1,120 @@
+"""What the DSS kinds share: names DSS can address, the run's cached listings and documents, and
+read-modify-write.
+
+Every DSS object is a settings document written whole (`GET` → change → `PUT`, no PATCH,
+contract §2.6), shared with people using the UI and with other tools. A kind therefore owns only
+the fields it declares: it reads the document, sets those fields, and sends back every other
+field exactly as it was read (unknown `may*` flags, `creationTag`, fields of a newer DSS). The
+field map of each kind (`FIELDS`: stack field -> document key) is data, next to its field rules.
+
+Reads cost one request per listing, or per settings document where no listing carries the
+fields; both are cached in the run's `Context` and dropped after any write that changes them,
+so a read-back after a write sees the platform, never the cache.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
+
+from platforge.core.kind import Context
+from platforge.core.model import LiveObject, ObjectRef
+from platforge.core.schema import Expect
+
+from ..._kit.client import NotFound
+from ..client import DataikuClient
+
+#: Users, groups, connections, code environments: any name DSS can address in a path (the path
+#: escapes it) except control characters; at most 255 characters.
+DSS_NAME_PATTERN = r"^[^\x00-\x1f\x7f]{1,255}$"
+DssName = Annotated[str, Strict(), StringConstraints(pattern=DSS_NAME_PATTERN),
+                    Expect("a name of 1 to 255 characters without control characters")]
+#: Project keys (contract §5.19: the UI proposes `[A-Z0-9_]+`; DSS accepts letters, digits, `_`).
+PROJECT_KEY_PATTERN = r"^[A-Za-z0-9_]{1,100}$"
+ProjectKey = Annotated[str, Strict(), StringConstraints(pattern=PROJECT_KEY_PATTERN),
+                       Expect("a project key: letters, digits and _")]
+
+#: Groups a fresh DSS has; a stack may refer to them without declaring them.
+BUILTIN_GROUPS = frozenset({"administrators"})
+#: The setting that names the owner of a project a stack creates without declaring one.
+PROJECT_OWNER = "dataiku.project_owner"
+
+
+class Spec(BaseModel):
+    """Base of every declared schema: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+def client(ctx: Context) -> DataikuClient:
+    return ctx.client  # type: ignore[no-any-return]
+
+
+def cached(ctx: Context, key: str, load: Callable[[], Any]) -> Any:
+    """A listing or document read once per run (until a write invalidates it)."""
+    return ctx.cached(f"dataiku:{key}", load)
+
+
+def forget(ctx: Context, *keys: str) -> None:
+    ctx.invalidate(*(f"dataiku:{key}" for key in keys))
+
+
+class FreshReads:
+    """A read (the read-back after a write, or refreshing one object) never answers from the
+    run's cache: a listing cached by another thread while this object's write was in flight
+    would show the old object until the read-back's deadline."""
+
+    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        forget(ctx, *self.cache_keys(tuple(ref.identity)))
+        result: LiveObject | None = super().read(ctx, ref)  # type: ignore[misc]
+        return result
+
+
+def document_or_none(ctx: Context, key: str, load: Callable[[], Any]) -> Any:
+    """A cached document, or None when its owner does not exist (404, or DSS's 500 'not found')."""
+    def read() -> Any:
+        try:
+            return load()
+        except NotFound:
+            return None
+
+    return cached(ctx, key, read)
+
+
+def ignore_missing(call: Callable[[], Any]) -> None:
+    """Deleting something already gone is success (idempotent delete)."""
+    try:
+        call()
+    except NotFound:
+        pass
+
+
+def read_fields(document: Mapping[str, Any], fields: Mapping[str, str]) -> dict[str, Any]:
+    """The stack's view of a document: stack field -> the value under its document key."""
+    return {name: document.get(key) for name, key in fields.items() if key in document}
+
+
+def modified(document: Mapping[str, Any], fields: Mapping[str, str], spec: Mapping[str, Any],
+             changed: Iterable[str]) -> dict[str, Any]:
+    """A copy of `document` with the `changed` declared fields set, and every other key (known
+    to this kind or not) exactly as it was read."""
+    out = copy.deepcopy(dict(document))
+    for name in changed:
+        if name in fields and name in spec:
+            out[fields[name]] = copy.deepcopy(spec[name])
+    return out
+
+
+def sorted_names(values: Iterable[Any] | None) -> list[str]:
+    return sorted({str(v) for v in values or ()})
+
+
+def snake(camel: str) -> str:
+    """`mayCreateProjects` -> `may_create_projects`: DSS's document keys as stack fields."""
+    return "".join(f"_{c.lower()}" if c.isupper() else c for c in camel)

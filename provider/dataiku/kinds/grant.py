@@ -1,0 +1,156 @@
+"""Kind `project_group_grant`: what one group may do in one project.
+
+    [project_group_grant.myproj-data-team]
+    project = "MYPROJ"
+    group = "data_team"
+    read_project_content = true
+    write_project_content = true
+    run_scenarios = true
+
+DSS keeps every grant of a project in one permissions document (`/projects/{key}/permissions`:
+`{"owner", "permissions": [{"group", <flags>}], ...}`, contract §1.2), written whole. Each grant
+is one entry of that list, so grants of one project share a document (`document_of`): the core
+writes them one at a time, and each write reads the document, changes only its own entry and
+puts everything else back as read (the owner, other groups' entries, per-user entries, the
+dashboard fields, flags this version of platforge does not know).
+
+Only declared flags are managed; a flag missing from an entry means false (contract §1.2). The
+permissions of one project cost one read per plan, shared by all its grants and the project.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Hashable, Iterable, Mapping
+from typing import Any
+
+from platforge.core.kind import Context, Kind
+from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.schema import StrictBool
+
+from .common import (
+    BUILTIN_GROUPS,
+    DssName,
+    FreshReads,
+    ProjectKey,
+    Spec,
+    client,
+    document_or_none,
+    forget,
+    ignore_missing,
+    snake,
+)
+
+#: The flags of a grant (DSS key; the stack field is its snake_case form).
+FLAGS = (
+    "admin", "readProjectContent", "writeProjectContent", "exportDatasetsData", "readDashboards",
+    "writeDashboards", "moderateDashboards", "runScenarios", "manageDashboardAuthorizations",
+    "manageExposedElements", "manageAdditionalDashboardUsers", "executeApp", "shareToWorkspaces",
+)
+#: Stack field -> entry key.
+FIELDS = {snake(flag): flag for flag in FLAGS}
+
+
+class GrantSpec(Spec):
+    project: ProjectKey
+    group: DssName
+    admin: StrictBool | None = None
+    read_project_content: StrictBool | None = None
+    write_project_content: StrictBool | None = None
+    export_datasets_data: StrictBool | None = None
+    read_dashboards: StrictBool | None = None
+    write_dashboards: StrictBool | None = None
+    moderate_dashboards: StrictBool | None = None
+    run_scenarios: StrictBool | None = None
+    manage_dashboard_authorizations: StrictBool | None = None
+    manage_exposed_elements: StrictBool | None = None
+    manage_additional_dashboard_users: StrictBool | None = None
+    execute_app: StrictBool | None = None
+    share_to_workspaces: StrictBool | None = None
+
+
+def permissions(ctx: Context, project: str) -> dict[str, Any] | None:
+    """A project's permissions document, read once per run (None when the project is absent)."""
+    result: dict[str, Any] | None = document_or_none(ctx, f"permissions:{project}",
+                                                       lambda: client(ctx).get_permissions(project))
+    return result
+
+
+def _entries(document: Mapping[str, Any]) -> list[Any]:
+    entries = document.get("permissions")
+    return entries if isinstance(entries, list) else []
+
+
+class ProjectGroupGrantKind(FreshReads, Kind):
+    name = "project_group_grant"
+    spec_model = GrantSpec
+    identity_fields = ("project", "group")
+
+    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
+        return (f"permissions:{identity[0]}",)
+
+    def references(self, model: GrantSpec) -> list[Ref]:  # type: ignore[override]
+        refs = [Ref("project", model.project)]
+        if model.group not in BUILTIN_GROUPS:
+            refs.append(Ref("group", model.group))
+        return refs
+
+    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
+        return {r.spec["project"] for r in resources}
+
+    def scope_of(self, identity: tuple[Any, ...]) -> Any:
+        return identity[0]
+
+    def document_of(self, ref: ObjectRef) -> Hashable | None:
+        return ("project-permissions", ref.identity[0])
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        if scope is None:
+            return []
+        document = permissions(ctx, scope)
+        if document is None:
+            return []
+        found = []
+        for entry in _entries(document):
+            if isinstance(entry, dict) and isinstance(entry.get("group"), str):
+                fields: dict[str, Any] = {"project": scope, "group": entry["group"]}
+                fields.update({name: bool(entry.get(flag, False)) for name, flag in FIELDS.items()})
+                found.append(LiveObject(kind=self.name, identity=(scope, entry["group"]), fields=fields,
+                                        platform_id=f"{scope}/{entry['group']}"))
+        return found
+
+    def _write(self, ctx: Context, project: str, change: Any) -> None:
+        """Read the project's permissions, let `change` edit the list, write the document back."""
+        api = client(ctx)
+        document = api.get_permissions(project)
+        updated = copy.deepcopy(document)
+        updated["permissions"] = change(copy.deepcopy(_entries(document)))
+        api.put_permissions(project, updated)
+        forget(ctx, f"permissions:{project}")
+
+    def create(self, ctx: Context, resource: Resource) -> Any:
+        spec = resource.spec
+        self._write(ctx, spec["project"], lambda entries: self._set(entries, spec, set(spec)))
+        return f"{spec['project']}/{spec['group']}"
+
+    def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
+        spec = resource.spec
+        self._write(ctx, spec["project"], lambda entries: self._set(entries, spec, changed))
+
+    @staticmethod
+    def _set(entries: list[Any], spec: Mapping[str, Any], changed: set[str]) -> list[Any]:
+        flags = {FIELDS[name]: spec[name] for name in changed if name in FIELDS and name in spec}
+        for entry in entries:
+            if isinstance(entry, dict) and entry.get("group") == spec["group"]:
+                entry.update(flags)
+                return entries
+        entries.append({"group": spec["group"], **flags})
+        return entries
+
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        project, group = ref.identity
+
+        def drop(entries: list[Any]) -> list[Any]:
+            return [e for e in entries if not (isinstance(e, dict) and e.get("group") == group)]
+
+        ignore_missing(lambda: self._write(ctx, project, drop))
