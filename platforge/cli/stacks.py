@@ -26,7 +26,7 @@ from rich.text import Text
 from ..core.engine import Engine, load_plan_file, make_backend
 from ..core.errors import ApplyError, LockError, PlanError, StackError
 from ..core.model import Action, Cause
-from ..core.secrets import SecretUnavailable
+from ..core.secrets import SecretUnavailable, ShownOnceTarget, deliver_shown_once
 from ..core.stack import load_stack
 from ..provider import PlatformConnectionError, PlatformError, get_platform
 from ..report import markdown as md_report
@@ -70,6 +70,24 @@ class FailOn(str, Enum):
     declared_change = "declared_change"
     out_of_band = "out_of_band"
     missing = "missing"
+
+
+def _hand_over_shown_once(engine: Engine, shown: dict[str, dict[str, str]]) -> None:
+    """Write each value the platform showed once where its resource's `shown_once_to` says;
+    say where (never what). Without a target the value is gone: say that, so nobody waits for it."""
+    by_address = {r.address: r for r in engine.stack.resources}
+    for address, values in sorted(shown.items()):
+        resource = by_address.get(address)
+        raw = resource.spec.get("shown_once_to") if resource is not None else None
+        if not raw:
+            _console.note(f"Warning: {address}: the platform showed its secret once and platforge keeps no copy; declare "
+                          "shown_once_to to receive it (the object works; a new secret needs a new object)", "yellow")
+            continue
+        target = ShownOnceTarget.model_validate(raw)
+        base = resource.source.file if resource is not None and resource.source is not None else "."
+        for value in values.values():
+            path = deliver_shown_once(value, target, str(Path(base).parent))
+            _console.stdout().print(f"{address}: its secret (shown once by the platform) was written to {path} (0600)")
 
 
 def open_engine(stack_dir: Path, endpoint: str | None, check_target: bool = True) -> Engine:
@@ -179,8 +197,12 @@ def register(app: typer.Typer) -> None:
             reporter = _Reporter(len(preview.changes))
             try:
                 with reporter:
-                    applied, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=reporter.hook,
-                                                   preview=preview, adopt=consent, parallelism=parallelism)
+                    try:
+                        applied, result = engine.apply(prune=preview.prune, saved_plan=saved, progress=reporter.hook,
+                                                       preview=preview, adopt=consent, parallelism=parallelism)
+                    except ApplyError as exc:
+                        _hand_over_shown_once(engine, exc.shown_once)  # what did succeed keeps its secret
+                        raise
             except KeyboardInterrupt:
                 _console.error(
                     f"interrupted after {reporter.finished} of {reporter.total} action(s). What landed is recorded "
@@ -191,6 +213,7 @@ def register(app: typer.Typer) -> None:
                 out.print("Nothing to apply: the plan made again under the state lock is empty, so another apply "
                           "of this stack made these changes meanwhile.")
                 return 0
+            _hand_over_shown_once(engine, result.shown_once)
             out.print(Text.assemble(("Apply complete: ", "bold green"), f"{len(result.applied)} applied"
                                     + (f", {len(result.forgotten)} forgotten" if result.forgotten else "") + "."))
             return 0

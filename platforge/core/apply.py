@@ -148,6 +148,7 @@ class Applier:
                 f"{len(result.failed)} action(s) failed; {len(result.applied)} applied, "
                 f"{len(result.skipped)} not attempted",
                 failures,
+                result.shown_once,
             ) from None
         return result
 

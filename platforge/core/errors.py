@@ -38,11 +38,18 @@ class PlanError(Exception):
 
 
 class ApplyError(Exception):
-    """Some actions failed; the state records what did succeed."""
+    """Some actions failed; the state records what did succeed. `shown_once` carries the values
+    the platform showed once to the actions that did succeed (a new API key's secret), so that a
+    partial failure does not lose them; it is never part of the message."""
 
-    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None) -> None:
+    def __init__(self, message: str, failures: list[tuple[str, str]] | None = None,
+                 shown_once: dict[str, dict[str, str]] | None = None) -> None:
         super().__init__(message)
         self.failures = failures or []
+        self.shown_once = shown_once or {}
+
+    def __reduce__(self) -> tuple[Any, ...]:  # a pickled error carries no shown-once value
+        return (type(self), (str(self), self.failures))
 
 
 class TemporaryError(Exception):

@@ -8,6 +8,7 @@ memory.
 from __future__ import annotations
 
 import os
+import re
 import stat
 from pathlib import Path
 from typing import ClassVar
@@ -70,3 +71,62 @@ def resolve_secret(ref: SecretRef, base_dir: str, where: str) -> str:
         return data.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError:
         raise SecretUnavailable(f"{where}: secret file {path} is not UTF-8 text") from None
+
+
+_VARIABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_PLAIN = re.compile(r"[A-Za-z0-9_./:@+-]*")
+
+
+class ShownOnceTarget(BaseModel):
+    """Where a value the platform shows only once (a new API key's secret) is handed over by the
+    command line: a file of its own, or one variable of a dotenv file. It is never printed,
+    logged or stored by platforge, so without a target the value is lost (the object exists and
+    works; a new secret means a new object)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    __expected__: ClassVar[str] = '{ file = "path" } or { env_file = "path", variable = "NAME" }'
+
+    file: StrictStr | None = None
+    env_file: StrictStr | None = None
+    variable: StrictStr | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> ShownOnceTarget:
+        if (self.file is None) == (self.env_file is None):
+            raise ValueError("give exactly one of file or env_file")
+        if self.env_file is not None and not (self.variable and _VARIABLE.fullmatch(self.variable)):
+            raise ValueError("env_file needs variable = a name of letters, digits and '_', not starting with a digit")
+        if self.file is not None and self.variable is not None:
+            raise ValueError("variable goes with env_file, not with file")
+        return self
+
+
+
+
+def deliver_shown_once(value: str, target: ShownOnceTarget, base_dir: str) -> Path:
+    """Write `value` where `target` says, readable by its owner only (0600), never following a
+    symbolic link at the last component. A dotenv file keeps its other lines; the variable's line
+    is replaced. Returns the path written."""
+    relative = Path(target.file or target.env_file or "")
+    path = relative if relative.is_absolute() else Path(base_dir) / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if target.file is not None:
+        text = value + "\n"
+    else:
+        kept: list[str] = []
+        if path.is_file() and not path.is_symlink():
+            prefix = f"{target.variable}="
+            kept = [line for line in path.read_text(encoding="utf-8").splitlines() if not line.startswith(prefix)]
+        quoted = value if _PLAIN.fullmatch(value) else "'" + value.replace("'", "'\"'\"'") + "'"
+        text = "\n".join([*kept, f"{target.variable}={quoted}"]) + "\n"
+    temporary = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, path)  # replaces a symlink itself, never writes through it
+    return path
+

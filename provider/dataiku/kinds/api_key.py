@@ -4,13 +4,15 @@
     label = "ci"                        # default: the table name
     description = "CI deployments"
     groups = ["data_team"]              # or admin = true (a key with global admin rights)
+    shown_once_to = { file = ".secrets/ci-api-key" }   # or { env_file = ".env", variable = "DSS_KEY" }
 
 DSS assigns the key's id and its secret (contract §1.2 GlobalApiKey). The id is kept in the
 state (`identified_by_id`: a new label is an update of the same key; an existing key is adopted
 by label only when exactly one has it). The secret is shown once, in the answer to the create:
 it is handed to the caller through the core's "shown once" values (`Created.shown_once`, kept by
 `ApplyResult.shown_once`), masked in the client's messages, and never stored, planned, listed or
-compared. With DSS's "secure API keys" on, listings omit it anyway; with them off, the kind
+compared. The command line writes it where `shown_once_to` says (a 0600 file, or one variable of a
+dotenv file; create-only, so it never shows as a change); Pulumi makes it a secret output. With DSS's "secure API keys" on, listings omit it anyway; with them off, the kind
 still never reads it.
 """
 
@@ -25,6 +27,7 @@ from platforge.core.kind import Context, Kind, sorted_unique
 from platforge.core.model import Created, LiveObject, ObjectRef, Ref, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
+from platforge.core.secrets import ShownOnceTarget
 
 from ..._kit.client import NotFound
 from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, forget, ignore_missing, sorted_names
@@ -37,6 +40,7 @@ class GlobalApiKeySpec(Spec):
     description: Name | None = None
     groups: set[DssName] | None = Field(default=None, json_schema_extra=expects("a list of group names"))
     admin: StrictBool | None = None
+    shown_once_to: ShownOnceTarget | None = None
 
 
 class GlobalApiKeyKind(Kind):
@@ -44,7 +48,9 @@ class GlobalApiKeyKind(Kind):
     spec_model = GlobalApiKeySpec
     identity_fields = ("label",)
     identified_by_id = True
-    field_rules = {"groups": FieldRule(collection=Collection.SET)}
+    field_rules = {"groups": FieldRule(collection=Collection.SET),
+                   # where the command line hands the secret over: local, and only at creation
+                   "shown_once_to": FieldRule(create_only=True)}
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("label", name)
