@@ -25,7 +25,6 @@ import random
 import re
 import time
 from collections.abc import Callable, Mapping
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 from urllib.parse import quote
 
@@ -35,6 +34,7 @@ from .._kit.client import (
     DEFAULT_TIMEOUT,
     AuthenticationError,
     BaseClient,
+    ConfigurationError,
     Conflict,
     NotFound,
     OperationFailed,
@@ -44,8 +44,10 @@ from .._kit.client import (
     Redactor,
     RetryPolicy,
     ServerError,
+    checked_base_url,
     error_class_for_status,
     truncate,
+    user_agent,
 )
 
 #: The documented REST base; `/dip/publicapi` is the same API under the official client's prefix.
@@ -63,30 +65,12 @@ _EXISTS_MESSAGE = re.compile(r"already exists?|\bduplicate\b", re.IGNORECASE)
 _DENIED_TYPES = ("UnauthorizedException", "AccessDeniedException", "ForbiddenException")
 
 
-def _user_agent() -> str:
-    try:
-        return f"platforge/{version('platforge')}"
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "platforge/0+unknown"
-
-
-class ConfigurationError(ValueError):
-    """The client cannot be built from what it was given (messages name settings, not values)."""
 
 
 def normalize_base_url(url: str) -> str:
     """Strip spaces and trailing `/` (the official client then sends `//dip/...`, §3.2); a
     scheme-less URL or one with credentials in it is an error, never a guess."""
-    text = url.strip().rstrip("/")
-    try:
-        parsed = httpx.URL(text) if text else None
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise ConfigurationError(f"the DSS URL is not a valid URL ({exc})") from None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError("the DSS URL must start with http:// or https:// and name a host")
-    if parsed.userinfo:
-        raise ConfigurationError("the DSS URL must not embed credentials")
-    return text
+    return checked_base_url(url, "the DSS URL")
 
 
 def seg(value: Any) -> str:
@@ -205,7 +189,7 @@ class DataikuClient(BaseClient):
             rate_burst=rate_burst,
             rate_limiter=rate_limiter,
             timeout=timeout,
-            headers={"User-Agent": _user_agent(), "Accept": "application/json"},
+            headers={"User-Agent": user_agent(), "Accept": "application/json"},
             redactor=redactor,
             verify=verify,
             http_transport=http_transport,

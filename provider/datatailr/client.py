@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable, Hashable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from http.cookies import CookieError, SimpleCookie
-from importlib.metadata import PackageNotFoundError, version
 from typing import Any
 
 import httpx
@@ -27,12 +26,15 @@ from .._kit.client import (
     DEFAULT_TIMEOUT,
     AuthenticationError,
     BaseClient,
+    ConfigurationError,
     PlatformError,
     RateLimiter,
     Redactor,
     RetryPolicy,
     SessionAuth,
+    checked_base_url,
     cookie,
+    user_agent,
 )
 from .blobs import BlobsApi
 from .jobs import JobsApi
@@ -51,17 +53,6 @@ from .wire import (
     is_session_rejected,
     unwrap,
 )
-
-
-def _user_agent() -> str:
-    try:
-        return f"platforge/{version('platforge')}"
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "platforge/0+unknown"
-
-
-class ConfigurationError(ValueError):
-    """The client cannot be built from what it was given (messages name variables, not values)."""
 
 
 @dataclass(frozen=True)
@@ -85,16 +76,7 @@ Credentials = PasswordLogin | TokenLogin
 def normalize_base_url(url: str) -> str:
     """Strip spaces and trailing `/`. Unlike the SDK, never guess a scheme (it guesses https
     for anything but `localhost`, contract §5.1): a scheme-less URL is an error."""
-    text = url.strip().rstrip("/")
-    try:
-        parsed = httpx.URL(text) if text else None
-    except (httpx.InvalidURL, ValueError) as exc:
-        raise ConfigurationError(f"the Datatailr base URL is not a valid URL ({exc})") from None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
-        raise ConfigurationError("the Datatailr base URL must start with http:// or https:// and name a host")
-    if parsed.userinfo:
-        raise ConfigurationError("the Datatailr base URL must not embed credentials")
-    return text
+    return checked_base_url(url, "the Datatailr base URL")
 
 
 class DatatailrClient(BaseClient):
@@ -144,7 +126,7 @@ class DatatailrClient(BaseClient):
             rate_limiter=rate_limiter,
             timeout=timeout,
             headers={
-                "User-Agent": _user_agent(),
+                "User-Agent": user_agent(),
                 "Accept": "application/json",
                 "X-Datatailr-SDK-Version": SDK_VERSION,
             },

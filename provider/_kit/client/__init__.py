@@ -22,6 +22,7 @@ face.
 
 from ._auth import Apply, SessionAuth, bearer, cookie, status_401
 from ._base import BaseClient
+from ._config import ConfigurationError, checked_base_url, user_agent
 from ._errors import (
     AuthenticationError,
     BadRequest,
@@ -68,6 +69,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequest",
     "BaseClient",
+    "ConfigurationError",
     "Conflict",
     "ConnectionRefused",
     "CursorPaging",
@@ -93,6 +95,8 @@ __all__ = [
     "TlsError",
     "Transport",
     "TransportError",
+    "checked_base_url",
+    "user_agent",
     "TransportStats",
     "bearer",
     "collect",
