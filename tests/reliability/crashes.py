@@ -110,8 +110,11 @@ class Trial:
         (self.stack / "main.toml").write_text(self.header + body(self.tag, self.size, version), encoding="utf-8")
 
     def platforge(self, *args: str, check: bool = False) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "platforge", *args], env=self.env, cwd=REPO,
-                              capture_output=True, text=True, timeout=300, check=check)
+        done = subprocess.run([sys.executable, "-m", "platforge", *args], env=self.env, cwd=REPO,
+                              capture_output=True, text=True, timeout=300)
+        if check and done.returncode != 0:
+            raise AssertionError(f"platforge {' '.join(args)} exited {done.returncode}:\n{done.stdout}\n{done.stderr}")
+        return done
 
     def prepare(self) -> None:
         """Apply version 1 when the scenario starts from an applied stack, then write the
