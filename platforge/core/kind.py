@@ -67,12 +67,24 @@ class Context:
         self.refresh_secrets = False
         self._cache: dict[str, Any] = {}
         self._lock = threading.RLock()
+        self._loading: dict[str, threading.Lock] = {}
 
     def cached(self, key: str, load: Callable[[], Any]) -> Any:
+        """`load()` once per key and run; threads asking for one key wait for its one load,
+        while different keys load side by side (live state is read in parallel)."""
         with self._lock:
-            if key not in self._cache:
-                self._cache[key] = load()
-            return self._cache[key]
+            if key in self._cache:
+                return self._cache[key]
+            loading = self._loading.setdefault(key, threading.Lock())
+        with loading:
+            with self._lock:
+                if key in self._cache:
+                    return self._cache[key]
+            value = load()
+            with self._lock:
+                self._cache[key] = value
+                self._loading.pop(key, None)
+            return value
 
     def peek(self, key: str) -> Any:
         """A cached value if present, without loading it."""

@@ -244,10 +244,19 @@ def unsettled(state: State) -> list[JournalEntry]:
     return [e for e in state.journal if e.status in ("pending", "unknown")]
 
 
+#: Listings read at once by a plan or a drift report (as `--refresh per-object` reads 10 at a time).
+READ_CONCURRENCY = 8
+
+
 def read_live(platform: Platform, ctx: Context, resources: list[Resource], state: State | None,
-              policy: Policy = NO_POLICY) -> LiveView:
+              policy: Policy = NO_POLICY, concurrency: int = READ_CONCURRENCY) -> LiveView:
     """List every observable kind the stack declares, owns or names as external, in every scope
-    it touches (deploy-only kinds are never read: they are planned from the state)."""
+    it touches (deploy-only kinds are never read: they are planned from the state).
+
+    The listings of different kinds and scopes are independent, so they run `concurrency` at a
+    time (the client's rate limiter keeps them within the platform's budget); under latency a
+    stack spread over many scopes (a project each) would otherwise wait for each in turn. The
+    view is filled in a fixed order, whatever order the answers come in."""
     view = LiveView()
     owned_by_kind: dict[str, list[Identity]] = {}
     if state is not None:
@@ -258,6 +267,7 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
     declared_by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         declared_by_kind.setdefault(resource.kind, []).append(resource)
+    jobs: list[tuple[Kind, Any]] = []
     for kind_name, kind in platform.kinds.items():
         declared = declared_by_kind.get(kind_name, [])
         owned = owned_by_kind.get(kind_name, [])
@@ -265,10 +275,16 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
         if not kind.observable or (not declared and not owned and not external):
             continue
         scopes = kind.scopes(declared, ctx.settings) | {kind.scope_of(i) for i in [*owned, *external]}
-        for scope in sorted(scopes, key=lambda s: (s is None, str(s))):
-            for live in kind.list(ctx, scope):
-                view.add(live)
+        jobs.extend((kind, scope) for scope in sorted(scopes, key=lambda s: (s is None, str(s))))
         view.listed_kinds.add(kind_name)
+    if len(jobs) <= 1 or concurrency <= 1:
+        listings = [kind.list(ctx, scope) for kind, scope in jobs]
+    else:
+        with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs))) as pool:
+            listings = list(pool.map(lambda job: job[0].list(ctx, job[1]), jobs))
+    for listing in listings:
+        for live in listing:
+            view.add(live)
     return view
 
 

@@ -31,7 +31,7 @@ from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 
-from .common import DssName, FreshReads, Spec, cached, client, document_or_none, forget, ignore_missing
+from .common import DssName, FreshReads, Spec, cached, client, document_or_none, forget, ignore_missing, read_each
 
 
 class CodeEnvSpec(Spec):
@@ -79,15 +79,12 @@ class CodeEnvKind(FreshReads, Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         api = client(ctx)
-        found = []
-        for item in cached(ctx, "code-envs", api.list_code_envs):
-            lang, name = str(item.get("envLang", "")).upper(), item.get("envName")
-            if not name:
-                continue
-            document = document_or_none(ctx, f"code-env:{lang}/{name}", lambda lang=lang, name=name: api.get_code_env(lang, name))
-            if document is not None:
-                found.append(self._live(lang, str(name), item, document))
-        return found
+        items = [(str(item.get("envLang", "")).upper(), str(item["envName"]), item)
+                 for item in cached(ctx, "code-envs", api.list_code_envs) if item.get("envName")]
+        documents = read_each(lambda entry: document_or_none(ctx, f"code-env:{entry[0]}/{entry[1]}",
+                                                             lambda: api.get_code_env(entry[0], entry[1])), items)
+        return [self._live(lang, name, item, document)
+                for (lang, name, item), document in zip(items, documents, strict=True) if document is not None]
 
     def _live(self, lang: str, name: str, item: dict[str, Any], document: dict[str, Any]) -> LiveObject:
         desc = document.get("desc") if isinstance(document.get("desc"), dict) else {}

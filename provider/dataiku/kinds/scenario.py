@@ -42,7 +42,7 @@ from platforge.core.model import Created, LiveObject, ObjectRef, Ref, Resource
 from platforge.core.rules import ANY, FieldRule
 from platforge.core.schema import Name, StrictBool, StrictInt, expects
 
-from .common import ProjectKey, Spec, client, document_or_none, forget, ignore_missing
+from .common import ProjectKey, Spec, client, document_or_none, forget, ignore_missing, read_each
 
 Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 #: Trigger field -> key of the trigger's `params`.
@@ -149,15 +149,9 @@ class ScenarioKind(Kind):
             return []
         api = client(ctx)
         items = document_or_none(ctx, f"scenarios:{scope}", lambda: api.list_scenarios(scope)) or []
-        found = []
-        for item in items:
-            scenario_id = item.get("id") if isinstance(item, dict) else None
-            if not scenario_id:
-                continue
-            document = self._document(ctx, scope, str(scenario_id))
-            if document is not None:
-                found.append(self._live(scope, document))
-        return found
+        ids = [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
+        documents = read_each(lambda scenario_id: self._document(ctx, scope, scenario_id), ids)
+        return [self._live(scope, document) for document in documents if document is not None]
 
     def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
         """By id, one document read; without an id, from the project's listing."""
