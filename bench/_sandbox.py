@@ -1,5 +1,9 @@
-"""A Datatailr sandbox process for benches: on a free port, over a database in a scratch folder,
-with an access log the bench counts requests from. Its CPU and the bench's stay apart."""
+"""A sandbox process for benches: on a free port, over a database in a scratch folder, with an
+access log the bench counts requests from. Its CPU and the bench's stay apart.
+
+Datatailr by default; `platform="dataiku"` starts the DSS sandbox, whose administrator
+credential is an API key rather than a password. The credential goes through the environment
+variable each sandbox reads, never the command line, where `ps` would show it."""
 
 from __future__ import annotations
 
@@ -12,6 +16,9 @@ import time
 import urllib.request
 from pathlib import Path
 
+#: Platform -> the variable its sandbox reads the administrator's credential from.
+CREDENTIAL_ENV = {"datatailr": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "dataiku": "PLATFORGE_DATAIKU_ADMIN_API_KEY"}
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -20,19 +27,22 @@ def free_port() -> int:
 
 
 class Sandbox:
-    """`python -m platforge sandbox datatailr` with `flags` (e.g. `--rate-limit 15`), ready when
-    constructed. Several may share one scratch folder in turn: the database carries over."""
+    """`python -m platforge sandbox PLATFORM` with `flags` (e.g. `--rate-limit 15`), ready when
+    constructed. Several may share one scratch folder in turn: the database carries over.
+    `credential` is the administrator's password (Datatailr) or API key (Dataiku)."""
 
-    def __init__(self, scratch: Path, password: str, *flags: str) -> None:
+    def __init__(self, scratch: Path, credential: str, *flags: str, platform: str = "datatailr") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = scratch / f"access-{self.port}.jsonl"
-        env = {**os.environ, "PLATFORGE_SANDBOX_ADMIN_PASSWORD": password}
+        env = {**os.environ, CREDENTIAL_ENV[platform]: credential}
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "platforge", "sandbox", "datatailr", "--port", str(self.port), "--db",
+            [sys.executable, "-m", "platforge", "sandbox", platform, "--port", str(self.port), "--db",
              str(scratch / "sandbox.db"), "--access-log", str(self.log), *flags],
             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         for _ in range(300):
+            if self.process.poll() is not None:
+                raise SystemExit(f"the {platform} sandbox exited at start (status {self.process.returncode})")
             try:
                 urllib.request.urlopen(f"{self.url}/openapi.json", timeout=1)
                 return

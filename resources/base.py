@@ -51,6 +51,12 @@ class PlatforgeResource(Resource):
 
     platform: ClassVar[str]
     kind: ClassVar[str]
+    #: Outputs taking the values the platform shows only once, at creation (a new API key's
+    #: secret): always Pulumi secrets, kept by the engine in its state and never by platforge.
+    shown_once: ClassVar[tuple[str, ...]] = ()
+    #: Schema fields only the command line uses (where it writes a value shown once: Pulumi keeps
+    #: it as a secret output instead). The class does not take them; `declare_stack` leaves them out.
+    cli_only: ClassVar[frozenset[str]] = frozenset()
 
     platform_id: pulumi.Output[Any]
     #: The version the last write produced, for versioned objects (a job's save); else None.
@@ -70,10 +76,11 @@ class PlatforgeResource(Resource):
         for name in hidden:
             if name in props:  # a plain string, an Output, a secret Output: always a secret in state
                 props[name] = pulumi.Output.secret(props[name])
-        for name in OUTPUT_ONLY:
+        for name in (*OUTPUT_ONLY, *self.shown_once):
             props[name] = None
+        secret_outputs = sorted({*hidden, *self.shown_once})
         own = pulumi.ResourceOptions(aliases=[pulumi.Alias(type_=LEGACY_TYPE)],
-                                     additional_secret_outputs=hidden or None)
+                                     additional_secret_outputs=secret_outputs or None)
         merged = pulumi.ResourceOptions.merge(opts or pulumi.ResourceOptions(), own)
         super().__init__(provider_for(self.platform, self.kind), resource_name, props, merged)
 

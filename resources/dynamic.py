@@ -26,6 +26,10 @@ How the Pulumi engine drives a dynamic provider, and what this one does about it
   provider: pulumi/pulumi#16175); `adopt=True` replaces it.
 - **Control inputs** (`membership_owned_elsewhere`, `adopt`) are echoed in the outputs, because a
   refresh's Read sees only the outputs and must read live state the same way `create` did.
+- **Values shown once** (a new API key's secret: the core's `ApplyResult.shown_once`) become the
+  outputs the resource class names in `shown_once`, which it declares secret. The platform never
+  shows them again, so `read` and `update` carry the value Pulumi already holds, and `diff` never
+  compares it; platforge itself never stores it. An object taken over with `adopt=True` has none.
 """
 
 from __future__ import annotations
@@ -198,6 +202,20 @@ class KindProvider(ResourceProvider):
         return get_platform(self.platform).kinds[self.kind]
 
     @property
+    def _shown_once(self) -> tuple[str, ...]:
+        """The outputs this kind's resource class takes values shown once into (and declares
+        secret). A value the core shows once under any other name is dropped, never output."""
+        from .stack import CLASSES  # the classes import this module: looked up when first needed
+
+        cls = CLASSES.get(self.platform, {}).get(self.kind)
+        return tuple(getattr(cls, "shown_once", ()))
+
+    def _without_shown_once(self, props: Mapping[str, Any]) -> dict[str, Any]:
+        """Old outputs as the schema reads them: values shown once are no field of the kind."""
+        shown = self._shown_once
+        return {k: v for k, v in props.items() if k not in shown}
+
+    @property
     def _hidden(self) -> frozenset[str]:
         """Fields whose values are secrets: never echoed, never compared in clear."""
         kind = self._kind
@@ -235,13 +253,21 @@ class KindProvider(ResourceProvider):
         wanted = getattr(get_platform(self.platform), "object_settings", {})
         return {key: sorted(control[name]) for name, (key, _) in wanted.items() if control.get(name)}
 
-    def _outputs(self, resource: Resource, written: tuple[Any, Any], control: Mapping[str, Any]) -> dict[str, Any]:
-        platform_id, revision = written
+    def _outputs(self, resource: Resource, written: tuple[Any, Any, Mapping[str, str]],
+                 control: Mapping[str, Any], held: Mapping[str, Any] | None = None) -> dict[str, Any]:
+        """`held`: the outputs Pulumi has so far, whose values shown once are kept when this
+        write showed none (an update; the platform never shows them again)."""
+        platform_id, revision, shown = written
         outs = {k: v for k, v in resource.spec.items() if k not in resource.secrets}
         outs.update(resource.secrets)  # secret outputs: declared in additional_secret_outputs
         outs.update(control)  # a refresh's Read sees only these outputs: it needs them to read alike
         outs["platform_id"] = platform_id
         outs["revision"] = revision  # the version a save produced (a job's), for a later promotion
+        for name in self._shown_once:  # secret outputs: the class declares them in additional_secret_outputs
+            if shown.get(name) is not None:
+                outs[name] = shown[name]
+            elif held is not None and held.get(name) is not None:
+                outs[name] = held[name]
         return outs
 
     def _id(self, identity: tuple) -> str:
@@ -253,8 +279,10 @@ class KindProvider(ResourceProvider):
             raise ValueError(f"invalid {self.kind} id {id_!r}: expected {'/'.join(self._kind.identity_fields)}")
         return tuple(parts)
 
-    def _apply(self, resource: Resource, control: Mapping[str, Any], *, owned: bool) -> tuple[Any, Any]:
-        """Plan and apply this one resource through the core, exactly as `platforge apply`.
+    def _apply(self, resource: Resource, control: Mapping[str, Any], *,
+               owned: bool) -> tuple[Any, Any, dict[str, str]]:
+        """Plan and apply this one resource through the core, exactly as `platforge apply`:
+        (platform id, revision, values the platform showed once).
 
         `owned`: the Pulumi state already holds it (update), so the plan shows an update, never
         an import. Otherwise (create) an object found live is an import, which needs `adopt`."""
@@ -271,14 +299,15 @@ class KindProvider(ResourceProvider):
         self._refuse(plan)
         backend = MemoryStateBackend(conn.key)
         try:
-            Applier(platform, ctx, backend, ApplyOptions(parallelism=1)).apply(plan, [resource], state)
+            result = Applier(platform, ctx, backend, ApplyOptions(parallelism=1)).apply(plan, [resource], state)
         except AdoptionError as exc:  # _refuse said it first; kept in case the core refuses more
             raise AdoptionRefused(str(exc)) from None
         except ApplyError as exc:
             detail = "; ".join(f"{address}: {message}" for address, message in exc.failures)
             raise RuntimeError(f"{exc}: {detail}") from None
+        shown = dict(result.shown_once.get(resource.address, {}))
         live = self._kind.read(ctx, ObjectRef(tuple(resource.identity)))
-        return (None, None) if live is None else (live.platform_id, live.revision)
+        return (None, None, shown) if live is None else (live.platform_id, live.revision, shown)
 
     def _refuse(self, plan: Plan) -> None:
         """Say, before any write, why this create or update may not happen, in Pulumi's words."""
@@ -364,7 +393,7 @@ class KindProvider(ResourceProvider):
     def _old_resource(self, olds: Mapping[str, Any]) -> tuple[Resource, set[str]]:
         """The resource the old outputs describe, and the sensitive fields they hold no value for
         (an object read back from the platform, whose secrets are never read into state)."""
-        props = dict(olds)
+        props = self._without_shown_once(olds)
         unheld = {k for k in self._kind.sensitive_fields if not isinstance(_plain(props.get(k)), str)}
         for name in unheld:
             props[name] = "(not held)"  # satisfies the schema; never compared
@@ -387,7 +416,7 @@ class KindProvider(ResourceProvider):
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         resource, control = self._resource(news)
         written = self._apply(resource, control, owned=True)
-        return UpdateResult(self._outputs(resource, written, control))
+        return UpdateResult(self._outputs(resource, written, control, held=olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
         """Refresh by natural key: the id is the identity joined with `/`. The control inputs
@@ -400,7 +429,8 @@ class KindProvider(ResourceProvider):
         if live is None:
             return ReadResult(None, {})
         kind = self._kind
-        declared = {k for k in props if k not in (PROVIDER_KEY, *OUTPUT_ONLY, *CONTROL_INPUTS)}
+        shown = self._shown_once
+        declared = {k for k in props if k not in (PROVIDER_KEY, *OUTPUT_ONLY, *CONTROL_INPUTS, *shown)}
         fields = {k: v for k, v in live.fields.items()
                   if k in kind.identity_fields or k in declared or not declared}
         inputs = {k: v for k, v in fields.items() if v is not None}
@@ -409,6 +439,7 @@ class KindProvider(ResourceProvider):
                 inputs[name] = props[name]
         inputs.update(control)
         outs = {**inputs, "platform_id": live.platform_id, "revision": live.revision}
+        outs.update({k: props[k] for k in shown if props.get(k) is not None})  # never shown again: kept
         for name in self._drifted_secrets(ctx, live, props):
             outs[name] = SECRET_CHANGED  # the next `up` diffs it against the declared value and rewrites it
         return ReadResult(id_, outs, inputs)
@@ -422,7 +453,7 @@ class KindProvider(ResourceProvider):
         if not held or not kind.secrets_readable:
             return []
         try:
-            resource, _ = self._resource(props)
+            resource, _ = self._resource(self._without_shown_once(props))
         except ValueError:
             return []
         live_fps = kind.fingerprint_live(ctx, live, resource)

@@ -14,9 +14,9 @@ from ..core.policy import Policy
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import get_platform
-from . import datatailr
+from . import dataiku, datatailr
 
-CLASSES = {"datatailr": datatailr.RESOURCES}
+CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES}
 
 
 def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
@@ -49,6 +49,8 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
                     inputs[name] = getattr(declared[address], attribute)
         deps = [declared[ref.address] for ref in resource.refs if ref.address in declared]
         cls = classes[resource.kind]
+        for name in cls.cli_only:  # e.g. where the CLI writes a value shown once: a secret output here
+            inputs.pop(name, None)
         declared[resource.address] = cls(resource.address, **inputs, opts=pulumi.ResourceOptions(depends_on=deps))
     return declared
 

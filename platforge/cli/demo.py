@@ -1,8 +1,14 @@
 """`platforge demo`: the whole loop on the embedded sandbox, with nothing to set up.
 
-It starts a Datatailr sandbox on a free local port, copies the quickstart stack to a scratch
-directory, plans, applies, proves the second plan is empty, changes the platform behind the
-stack's back, and reports the drift by cause (also as JSON, Markdown and HTML files).
+It starts a platform's sandbox on a free local port (Datatailr unless `--platform` says
+otherwise), copies that platform's example stack to a scratch directory, plans, applies, proves
+the second plan is empty, changes the platform behind the stack's back, and reports the drift by
+cause (also as JSON, Markdown and HTML files).
+
+What differs per platform is data (`DEMOS`): how to build its sandbox and with which generated
+credential, the example it runs, the secrets that example reads from the environment, the changes
+made by hand through the platform's own client, and the finding that proves drift saw them. The
+loop itself is one, so a platform cannot demo a weaker version of it.
 """
 
 from __future__ import annotations
@@ -13,8 +19,10 @@ import re
 import secrets
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.rule import Rule
@@ -28,31 +36,142 @@ from ..report import markdown as md_report
 from ..report import text as text_report
 from . import _console
 
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
 DEMO_SECRETS = ("QUICKSTART_INITIAL_PASSWORD", "QUICKSTART_WAREHOUSE_PASSWORD_DEV", "QUICKSTART_WAREHOUSE_PASSWORD_PROD")
+DATAIKU_DEMO_SECRETS = ("DATAIKU_EXAMPLE_INITIAL_PASSWORD", "DATAIKU_EXAMPLE_WAREHOUSE_PASSWORD")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Demo:
+    """One platform's part of the demo."""
+
+    title: str
+    example: Path
+    #: The scratch copy's directory name.
+    copy_name: str
+    #: Variables the example reads its secrets from; set to generated values unless already set.
+    secrets: tuple[str, ...]
+    #: (scratch dir) -> the sandbox app and the credentials it accepts, as the stack's variables.
+    sandbox: Callable[[Path], tuple[FastAPI, dict[str, str]]]
+    #: Changes made by hand through the platform's client, each announced with `say`.
+    change: Callable[[Any, Say], None]
+    #: Whether the drift findings show the platform-specific change (beyond the three causes).
+    shows_change: Callable[[list[dict[str, Any]]], bool]
+
+
+# ---- Datatailr --------------------------------------------------------------------------------
+
+
+def _datatailr_sandbox(scratch: Path) -> tuple[FastAPI, dict[str, str]]:
+    from ..provider.datatailr.sandbox import SandboxConfig, create_app
+
+    admin_password = secrets.token_urlsafe(16)
+    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), admin_password=admin_password,
+                                   access_log=str(scratch / "access.jsonl")))
+    return app, {"DATATAILR_USER_NAME": "admin", "DATATAILR_USER_PASSWORD": admin_password}
+
+
+def _datatailr_change(client: Any, say: Say) -> None:
+    client.users.modify("alice", email="alice@personal.example")
+    say("  - alice's email changed")
+    client.secrets.put("warehouse/password", secrets.token_urlsafe(12), environment="prod")
+    say("  - the prod warehouse password rotated outside platforge")
+    client.kv.rm("feature-flags", environment="dev")
+    say("  - the dev feature-flags entry deleted")
+    client.groups.add("shadow-it")
+    say("  - a group nobody declared created")
+    client.jobs.stop("feature-api", environment="dev")
+    say("  - the Feature API service stopped in dev")
+
+
+def _datatailr_shows_change(findings: list[dict[str, Any]]) -> bool:
+    return any(f["address"] == "service.feature-api" and "job stopped" in f["detail"] for f in findings)
+
+
+# ---- Dataiku DSS ------------------------------------------------------------------------------
+
+
+def _dataiku_sandbox(scratch: Path) -> tuple[FastAPI, dict[str, str]]:
+    from ..provider.dataiku.sandbox import SandboxConfig, create_app
+
+    # URL-safe characters only: the key travels as the HTTP Basic user name (no ':' or space).
+    api_key = secrets.token_urlsafe(24)
+    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), admin_api_key=api_key,
+                                   access_log=str(scratch / "access.jsonl")))
+    return app, {"DATAIKU_API_KEY": api_key}
+
+
+DATAIKU_PROJECT = "SALES_MARTS"
+
+
+def _dataiku_change(client: Any, say: Say) -> None:
+    user = client.get_user("alice")
+    client.put_user("alice", {**user, "email": "alice@personal.example"})
+    say("  - alice's email changed")
+    (scenario,) = [s for s in client.list_scenarios(DATAIKU_PROJECT) if s.get("name") == "Nightly build"]
+    document = client.get_scenario(DATAIKU_PROJECT, scenario["id"])
+    for trigger in document.get("triggers") or ():
+        if trigger.get("type") == "temporal":
+            trigger["params"]["hour"] = 5
+    client.put_scenario(DATAIKU_PROJECT, scenario["id"], document)
+    say("  - the nightly build moved from 02:30 to 05:30 in the scenario's settings")
+    permissions = client.get_permissions(DATAIKU_PROJECT)
+    for entry in permissions["permissions"]:
+        if entry.get("group") == "analysts":
+            entry["runScenarios"] = False
+    client.put_permissions(DATAIKU_PROJECT, permissions)
+    say("  - analysts may no longer run the project's scenarios")
+    variables = client.get_instance_variables()
+    client.put_instance_variables({k: v for k, v in variables.items() if k != "warehouse_host"})
+    say("  - the warehouse_host instance variable deleted")
+    client.create_group({"name": "shadow-it", "description": None, "sourceType": "LOCAL"})
+    say("  - a group nobody declared created")
+
+
+def _dataiku_shows_change(findings: list[dict[str, Any]]) -> bool:
+    return any(f["address"] == "scenario.nightly-build" and f["cause"] == "out_of_band" for f in findings)
+
+
+DEMOS: dict[str, Demo] = {
+    "datatailr": Demo("Datatailr", Path("examples/quickstart"), "quickstart", DEMO_SECRETS, _datatailr_sandbox,
+                      _datatailr_change, _datatailr_shows_change),
+    "dataiku": Demo("Dataiku DSS", Path("examples/dataiku"), "dataiku", DATAIKU_DEMO_SECRETS, _dataiku_sandbox,
+                    _dataiku_change, _dataiku_shows_change),
+}
 
 
 def register(app: typer.Typer) -> None:
     @app.command()
     def demo(
-        stack: Annotated[Path, typer.Option(help="The stack to demonstrate.")] = Path("examples/quickstart"),
+        stack: Annotated[Path | None, typer.Option(
+            help="The stack to demonstrate [default: the platform's example, examples/quickstart for Datatailr].",
+            show_default=False)] = None,
         output: Annotated[Path, typer.Option(help="Where to write the drift reports.")] = Path(".platforge/demo"),
+        platform: Annotated[str, typer.Option(
+            help=f"The platform whose sandbox and example to run: {', '.join(DEMOS)}.")] = "datatailr",
     ) -> None:
         """Start the embedded sandbox, then plan, apply, change something out of band and report drift."""
+        if platform not in DEMOS:
+            _console.error(f"--platform {platform!r}: no demo for that platform; choose one of {', '.join(DEMOS)}")
+            raise typer.Exit(1)
+        stack = DEMOS[platform].example if stack is None else stack
         if not (stack / "platform.toml").exists():
             _console.error(f"{stack} is not a stack directory (no platform.toml); "
                       "run the demo from the repository root or pass --stack")
             raise typer.Exit(1)
-        raise typer.Exit(run_demo(stack, output))
+        raise typer.Exit(run_demo(stack, output, platform))
 
 
-def run_demo(stack_source: Path, output: Path) -> int:
-    from ..provider.datatailr.sandbox import SandboxConfig, create_app
+def run_demo(stack_source: Path, output: Path, platform: str = "datatailr") -> int:
     from ..provider.sandbox import embedded
 
+    spec = DEMOS[platform]
     scratch = Path(tempfile.mkdtemp(prefix="platforge-demo-"))
-    admin_password = secrets.token_urlsafe(16)
-    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), admin_password=admin_password,
-                                   access_log=str(scratch / "access.jsonl")))
+    app, credentials = spec.sandbox(scratch)
     out = _console.stdout()
 
     def heading(title: str, style: str = "") -> None:
@@ -63,16 +182,15 @@ def run_demo(stack_source: Path, output: Path) -> int:
         out.print(Text(message, style=style))
 
     with embedded(app) as server:
-        stack_dir = scratch / "quickstart"
+        stack_dir = scratch / spec.copy_name
         shutil.copytree(stack_source, stack_dir, ignore=shutil.ignore_patterns(".platforge"))
         platform_toml = stack_dir / "platform.toml"
         platform_toml.write_text(re.sub(r'endpoint = ".*"', f'endpoint = "{server.url}"', platform_toml.read_text()))
-        os.environ["DATATAILR_USER_NAME"] = "admin"
-        os.environ["DATATAILR_USER_PASSWORD"] = admin_password
-        for name in DEMO_SECRETS:
+        os.environ.update(credentials)
+        for name in spec.secrets:
             os.environ.setdefault(name, secrets.token_urlsafe(12))
 
-        heading(f"1. Embedded Datatailr sandbox at {server.url}")
+        heading(f"1. Embedded {spec.title} sandbox at {server.url}")
         say(f"stack: {stack_source} (copied to {stack_dir}); state: {stack_dir / '.platforge/state.json'}")
 
         engine = _engine(stack_dir)
@@ -93,17 +211,7 @@ def run_demo(stack_source: Path, output: Path) -> int:
         say(f"second apply: {_writes(scratch) - writes_after_apply} write requests (from the sandbox's access log)")
 
         heading("5. Someone changes the platform by hand")
-        client = engine.client
-        client.users.modify("alice", email="alice@personal.example")
-        say("  - alice's email changed")
-        client.secrets.put("warehouse/password", secrets.token_urlsafe(12), environment="prod")
-        say("  - the prod warehouse password rotated outside platforge")
-        client.kv.rm("feature-flags", environment="dev")
-        say("  - the dev feature-flags entry deleted")
-        client.groups.add("shadow-it")
-        say("  - a group nobody declared created")
-        client.jobs.stop("feature-api", environment="dev")
-        say("  - the Feature API service stopped in dev")
+        spec.change(engine.client, say)
 
         heading("6. platforge drift")
         report = _engine(stack_dir).drift()
@@ -117,9 +225,7 @@ def run_demo(stack_source: Path, output: Path) -> int:
 
         expected = {"out_of_band", "missing", "unmanaged"}
         found = {f["cause"] for f in document["findings"]}
-        stopped = any(f["address"] == "service.feature-api" and "job stopped" in f["detail"]
-                      for f in document["findings"])
-        ok = not again.has_changes and expected <= found and stopped
+        ok = not again.has_changes and expected <= found and spec.shows_change(document["findings"])
         if ok:
             heading("demo complete", "bold green")
         else:

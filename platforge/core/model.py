@@ -163,6 +163,10 @@ class LiveObject:
     builtin: bool = False
     #: The version the platform reports for a versioned object (None for others).
     revision: Any = None
+    #: An empty default the platform made along with its parent (a new project's variables
+    #: document): it holds nothing of anyone's, so declaring it takes it over without consent,
+    #: and it is never reported as unmanaged.
+    placeholder: bool = False
 
     @property
     def ref(self) -> ObjectRef:

@@ -138,7 +138,7 @@ def find_unmanaged(platform: Platform, live: LiveView, claimed: set[int], policy
     ignored = 0
     for obj in sorted(live.all(), key=lambda o: (o.kind, [str(x) for x in o.identity], str(o.platform_id))):
         kind, identity = obj.kind, tuple(obj.identity)
-        if obj.builtin or (internal is not None and internal(kind, identity)):
+        if obj.builtin or obj.placeholder or (internal is not None and internal(kind, identity)):
             continue
         counts = coverage.setdefault(kind, {"managed": 0, "live": 0})
         counts["live"] += 1
@@ -641,7 +641,7 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
     changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None,
                                    entry.applied if entry else None)
     if owned_address is None:
-        consent = policy.adopts(resource.address)
+        consent = policy.adopts(resource.address) or current.placeholder
         if any(c.forces_replace for c in changes):
             fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
             reason = f"exists, not owned by this stack; adopting it replaces it ({fields} cannot change in place)"

@@ -126,8 +126,10 @@ class ProjectVariablesKind(FreshReads, Kind):
         document = document_or_none(ctx, f"project-variables:{scope}", lambda: api.get_project_variables(scope))
         if document is None:
             return []
-        return [LiveObject(kind=self.name, identity=(scope,), fields={
-            "project": scope, "standard": document.get("standard") or {}, "local": document.get("local") or {}})]
+        standard, local = document.get("standard") or {}, document.get("local") or {}
+        # Every project has this document from its creation: empty, it is nobody's yet.
+        return [LiveObject(kind=self.name, identity=(scope,), placeholder=not standard and not local,
+                           fields={"project": scope, "standard": standard, "local": local})]
 
     def _write(self, ctx: Context, project: str, parts: Mapping[str, Any]) -> None:
         api = client(ctx)

@@ -177,3 +177,18 @@ def test_a_missing_api_key_fails_before_any_request(world: World, monkeypatch):
     result = world.cli("plan", stack)
     assert result.exit_code != 0 and "DATAIKU_API_KEY" in result.stdout + result.stderr
     assert world.log_lines()[mark:] == []
+
+
+def test_variables_added_later_to_an_owned_project_need_no_adopt(world: World):
+    """Every project has an empty variables document from its creation: it holds nothing of
+    anyone's, so declaring it later takes it over without consent (and it is never reported as
+    unmanaged), while a document someone filled in still needs consent."""
+    stack = world.stack('[project.LATER]\nname = "Later"\n')
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    drift = json.loads(world.cli("drift", stack, "--format", "json").stdout)
+    assert not [f for f in drift["findings"] if f["address"].startswith("project_variables.")]
+    (stack / "main.toml").write_text((stack / "main.toml").read_text()
+                                     + '[project_variables.LATER]\nstandard = { warehouse = "a" }\n')
+    applied = world.cli("apply", stack, "--yes")
+    assert applied.exit_code == 0, applied.stdout + applied.stderr
+    assert world.dss().get_project_variables("LATER")["standard"] == {"warehouse": "a"}
