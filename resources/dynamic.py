@@ -30,6 +30,15 @@ How the Pulumi engine drives a dynamic provider, and what this one does about it
   outputs the resource class names in `shown_once`, which it declares secret. The platform never
   shows them again, so `read` and `update` carry the value Pulumi already holds, and `diff` never
   compares it; platforge itself never stores it. An object taken over with `adopt=True` has none.
+- **Resource ids.** A kind's Pulumi id is its natural key, the identity joined with `/`, except
+  for kinds whose platform assigns the ids (`Kind.identified_by_id`: Dataiku's scenarios and
+  global API keys), whose Pulumi id is the platform id: as in the CLI, they are found again by
+  that id, so a change of identity (a scenario's new name, a key's new label) is an update of the
+  same object, never a replace (which would lose what the platform holds beyond the kind's fields,
+  or issue a new secret). An identity change that moves the object to another scope (a scenario
+  to another project) is still a replace. Import and `read` of such kinds take the platform id
+  (a scenario's `PROJECT/ID`); resources created before this change keep their natural-key id
+  and are found by the `platform_id` output they hold.
 """
 
 from __future__ import annotations
@@ -273,6 +282,34 @@ class KindProvider(ResourceProvider):
     def _id(self, identity: tuple) -> str:
         return "/".join(str(part) for part in identity)
 
+    def _pulumi_id(self, resource: Resource, platform_id: Any) -> str:
+        """The Pulumi id of a new resource: the platform id for kinds with server ids (it never
+        changes when the identity does), else the natural key."""
+        if self._kind.identified_by_id and platform_id is not None:
+            return str(platform_id)
+        return self._id(resource.identity)
+
+    def _ref(self, id_: str, props: Mapping[str, Any]) -> ObjectRef:
+        """The object a Pulumi id (and the outputs held so far, maybe none: an import) stands for.
+        Kinds with server ids: found by platform id (the `platform_id` output, else the id itself,
+        so ids recorded before ids were platform ids keep working); others by natural key."""
+        kind = self._kind
+        if not kind.identified_by_id:
+            return ObjectRef(self._identity(id_), props.get("platform_id"))
+        held = _plain(props.get("platform_id"))
+        identity = tuple(_plain(props.get(f)) for f in kind.identity_fields)
+        return ObjectRef(identity, held if held is not None else id_)
+
+    def _follows_id(self, olds: Mapping[str, Any]) -> bool:
+        """Whether the old outputs name the object by a platform id that an identity change keeps."""
+        return self._kind.identified_by_id and _plain(olds.get("platform_id")) is not None
+
+    def _moves_scope(self, old_identity: tuple, new_identity: tuple) -> bool:
+        """An identity change that moves the object to another scope (the partition the platform
+        lists it in, e.g. a scenario's project) is another object, even for kinds with server ids."""
+        kind = self._kind
+        return kind.scope_of(tuple(old_identity)) != kind.scope_of(tuple(new_identity))
+
     def _identity(self, id_: str) -> tuple:
         parts = id_.split("/", len(self._kind.identity_fields) - 1)
         if len(parts) != len(self._kind.identity_fields):
@@ -280,20 +317,25 @@ class KindProvider(ResourceProvider):
         return tuple(parts)
 
     def _apply(self, resource: Resource, control: Mapping[str, Any], *,
-               owned: bool) -> tuple[Any, Any, dict[str, str]]:
+               owned: bool, platform_id: Any = None) -> tuple[Any, Any, dict[str, str]]:
         """Plan and apply this one resource through the core, exactly as `platforge apply`:
         (platform id, revision, values the platform showed once).
 
         `owned`: the Pulumi state already holds it (update), so the plan shows an update, never
-        an import. Otherwise (create) an object found live is an import, which needs `adopt`."""
+        an import. Otherwise (create) an object found live is an import, which needs `adopt`.
+        `platform_id`: the id Pulumi holds for an owned object of a kind with server ids; the
+        core then finds it by that id, so a new identity is an update of the same object."""
         conn = self._conn()
         platform = conn.platform
         ctx = conn.context(self._settings_extra(control))
         target = Target(platform=platform.name, endpoint=conn.endpoint, environment=conn.config.scope(),
                         stack="pulumi")
+        kind = self._kind
+        held_id = platform_id if owned and kind.identified_by_id else None
         state = State()
         if owned:
-            state.resources[resource.address] = ResourceState(kind=resource.kind, identity=list(resource.identity))
+            state.resources[resource.address] = ResourceState(kind=resource.kind, identity=list(resource.identity),
+                                                              platform_id=held_id)
         policy = Policy.build(adopt=["*"] if control.get("adopt") is True else [])  # the plan holds this one only
         plan = make_plan(platform, ctx, target, [resource], state, policy=policy)
         self._refuse(plan)
@@ -306,7 +348,12 @@ class KindProvider(ResourceProvider):
             detail = "; ".join(f"{address}: {message}" for address, message in exc.failures)
             raise RuntimeError(f"{exc}: {detail}") from None
         shown = dict(result.shown_once.get(resource.address, {}))
-        live = self._kind.read(ctx, ObjectRef(tuple(resource.identity)))
+        if kind.identified_by_id:  # read back by the id the apply recorded: the identity may be new
+            entry = state.resources.get(resource.address)
+            written_id = entry.platform_id if entry is not None and entry.platform_id is not None else held_id
+            live = kind.read(ctx, ObjectRef(tuple(resource.identity), written_id))
+        else:
+            live = kind.read(ctx, ObjectRef(tuple(resource.identity)))
         return (None, None, shown) if live is None else (live.platform_id, live.revision, shown)
 
     def _refuse(self, plan: Plan) -> None:
@@ -362,13 +409,20 @@ class KindProvider(ResourceProvider):
         unknown = sorted(k for k, v in news.items() if _is_unknown(v) and k != PROVIDER_KEY)
         if unknown:
             replaces = [k for k in unknown if k in kind.identity_fields or k in kind.replace_fields]
+            if self._follows_id(olds):  # an identity field only replaces if it may move the object
+                old_identity = tuple(_plain(olds.get(f)) for f in kind.identity_fields)
+                replaces = [k for k in replaces if k not in kind.identity_fields or self._moves_scope(
+                    old_identity, tuple(UNKNOWN if f == k else old_identity[i]
+                                        for i, f in enumerate(kind.identity_fields)))]
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=bool(replaces))
         new_resource, control = self._resource(news)
         try:
             old_resource, unheld = self._old_resource(olds)
         except ValueError:  # outputs this version cannot read: an update rewrites them from the program
             old_identity = tuple(str(_plain(olds.get(f))) for f in kind.identity_fields)
-            if old_identity != tuple(str(p) for p in new_resource.identity):
+            if old_identity != tuple(str(p) for p in new_resource.identity) and not (
+                    self._follows_id(olds) and not self._moves_scope(
+                        tuple(_plain(olds.get(f)) for f in kind.identity_fields), tuple(new_resource.identity))):
                 return DiffResult(changes=True, replaces=[f for f in kind.identity_fields
                                                           if str(_plain(olds.get(f))) != str(new_resource.spec.get(f))],
                                   delete_before_replace=False)
@@ -383,7 +437,13 @@ class KindProvider(ResourceProvider):
         old_view = LiveObject(kind=kind.name, identity=old_resource.identity, fields=old_fields)
         changes = diff_resource(kind, new_resource, old_view, desired, current)
         replaces = sorted({c.path.split(".")[0] for c in changes if c.forces_replace})
-        if new_resource.identity != old_resource.identity:
+        renamed = new_resource.identity != old_resource.identity
+        if renamed and self._follows_id(olds) and not self._moves_scope(old_resource.identity, new_resource.identity):
+            # found again by its platform id, as the CLI does: the same object under a new identity
+            replaces = sorted(set(replaces) - set(kind.identity_fields))
+            return DiffResult(changes=True, replaces=replaces,
+                              delete_before_replace=bool(replaces) and kind.delete_before_replace)
+        if renamed:
             replaces = sorted(set(replaces) | {f for f in kind.identity_fields
                                                if old_resource.spec.get(f) != new_resource.spec.get(f)})
             return DiffResult(changes=True, replaces=replaces, delete_before_replace=False)
@@ -411,21 +471,22 @@ class KindProvider(ResourceProvider):
     def create(self, props: dict[str, Any]) -> CreateResult:
         resource, control = self._resource(props)
         written = self._apply(resource, control, owned=False)
-        return CreateResult(self._id(resource.identity), self._outputs(resource, written, control))
+        return CreateResult(self._pulumi_id(resource, written[0]), self._outputs(resource, written, control))
 
     def update(self, id_: str, olds: dict[str, Any], news: dict[str, Any]) -> UpdateResult:
         resource, control = self._resource(news)
-        written = self._apply(resource, control, owned=True)
+        written = self._apply(resource, control, owned=True, platform_id=_plain(olds.get("platform_id")))
         return UpdateResult(self._outputs(resource, written, control, held=olds))
 
     def read(self, id_: str, props: dict[str, Any]) -> ReadResult:
-        """Refresh by natural key: the id is the identity joined with `/`. The control inputs
-        come from the outputs (create and update echo them), so live state is read exactly as
-        `create` read it, and a refresh with nothing changed leaves nothing to update."""
-        identity = self._identity(id_)
+        """Refresh (or import) by id: the natural key, the identity joined with `/`, or for kinds
+        with server ids the platform id (see `_ref`). The control inputs come from the outputs
+        (create and update echo them), so live state is read exactly as `create` read it, and a
+        refresh with nothing changed leaves nothing to update."""
+        ref = self._ref(id_, props)
         control = _control(props)
         ctx = self._conn().context(self._settings_extra(control))
-        live = self._kind.read(ctx, ObjectRef(identity, props.get("platform_id")))
+        live = self._kind.read(ctx, ref)
         if live is None:
             return ReadResult(None, {})
         kind = self._kind
@@ -461,7 +522,7 @@ class KindProvider(ResourceProvider):
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
         """Idempotent: deleting something already gone succeeds."""
-        ref = ObjectRef(self._identity(id_), props.get("platform_id"))
+        ref = self._ref(id_, props)
         ctx = self._conn().context()
         self._kind.delete(ctx, ref, self._kind.read(ctx, ref))
 

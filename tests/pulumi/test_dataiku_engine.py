@@ -5,7 +5,9 @@ Every kind: create, a rerun that is `same` (the provider's own diff says no chan
 seen live, import by id, destroy (and a second delete that finds nothing). The global API key's
 secret, which DSS shows once, is a secret output the engine keeps through reruns, updates and
 refreshes, and it never reaches the plugin's stderr with every logger at DEBUG. A preview of new
-and changed resources sends no write to DSS (the sandbox's access log counts them)."""
+and changed resources sends no write to DSS (the sandbox's access log counts them). Kinds whose ids
+DSS assigns (scenario, global API key) have the platform id as their Pulumi id, and a new name or
+label is an update of the same object, as in the CLI."""
 
 from __future__ import annotations
 
@@ -32,6 +34,7 @@ from .conftest import PROJECT
 from .harness import (
     DYNAMIC_TYPE,
     PROVIDER_KEY,
+    UNKNOWN,
     Declared,
     MiniEngine,
     ProviderError,
@@ -309,7 +312,10 @@ def test_lifecycle(case: Case, engine: MiniEngine, provider: ProviderProcess, ds
     assert up(engine, d2).op == "same"
 
     # Import by id: a Read that carries nothing but the id and the provider (no old outputs).
+    # Kinds whose platform assigns ids take the platform id; the others their natural key.
     state = engine.state[d2.urn]
+    if get_platform("dataiku").kinds[case.kind].identified_by_id:
+        assert state.id == str(outs["platform_id"]) == created.id
     imported = provider.read(state.id, d2.urn, {}, {PROVIDER_KEY: provider_blob(case.kind)})
     assert imported.id == state.id
     for field_name in reveal(d2.inputs):
@@ -327,6 +333,133 @@ def test_lifecycle(case: Case, engine: MiniEngine, provider: ProviderProcess, ds
     assert deleted.op == "delete"
     assert case.live(dss.client, outs) is None
     provider.delete(state.id, d2.urn, state.outputs, state.inputs)  # already gone: still a success
+
+
+# ---- kinds with server ids: a new identity is an update of the same object ------------------
+
+
+def test_renaming_a_scenario_is_an_update_of_the_same_scenario(engine: MiniEngine, provider: ProviderProcess,
+                                                              dss: DSS, base: dict) -> None:
+    """As in the CLI (found again by id): a new name keeps the scenario, its DSS id and the steps
+    authored in the UI, which the kind does not manage; a replace would lose them."""
+    tag = secrets.token_hex(3)
+    project = base["project"]
+    props = {"project": project, "name": f"nightly-{tag}", "active": False,
+             "triggers": [{"frequency": "Daily", "hour": 3, "minute": 15}]}
+    d = declared("scenario", f"scenario.rename-{tag}", props)
+    created = up(engine, d)
+    assert created.op == "create"
+    platform_id = reveal(created.outputs)["platform_id"]
+    assert created.id == platform_id
+    scenario_id = platform_id.split("/", 1)[1]
+    document = dss.client.get_scenario(project, scenario_id)  # a step authored in the UI
+    steps = [{"id": "build_0", "type": "build_flowitem", "name": "Build marts", "params": {"builds": []}}]
+    document["params"] = {**(document.get("params") or {}), "steps": steps}
+    dss.client.put_scenario(project, scenario_id, document)
+
+    renamed = declared("scenario", f"scenario.rename-{tag}", {**props, "name": f"nightly-v2-{tag}"})
+    preview = engine.preview(renamed.urn, renamed.inputs)
+    assert preview.op == "update" and preview.diff.replaces == []
+    step = up(engine, renamed)
+    assert step.op == "update" and step.diff.replaces == [] and step.id == created.id
+    assert reveal(step.outputs)["platform_id"] == platform_id
+    live = dss.client.get_scenario(project, scenario_id)  # the same DSS scenario, renamed
+    assert live["name"] == f"nightly-v2-{tag}" and live["params"]["steps"] == steps
+    assert [s["id"] for s in dss.client.list_scenarios(project) if str(s.get("name", "")).endswith(tag)] \
+        == [scenario_id]
+    assert up(engine, renamed).op == "same"
+    refreshed = engine.refresh(renamed.urn)  # found by its platform id, under its new name
+    assert refreshed.id == platform_id and reveal(refreshed.outputs)["name"] == f"nightly-v2-{tag}"
+    assert reveal(refreshed.outputs)["platform_id"] == platform_id
+    assert up(engine, renamed).op == "same"
+
+    # Import by the platform id: a Read with nothing but the id finds the renamed scenario.
+    imported = provider.read(platform_id, renamed.urn, {}, {PROVIDER_KEY: provider_blob("scenario")})
+    assert imported.id == platform_id and imported.inputs["name"] == f"nightly-v2-{tag}"
+    checked = provider.check(renamed.urn, imported.inputs, renamed.inputs)
+    assert provider.diff(platform_id, renamed.urn, imported.outputs, checked.inputs, imported.inputs).changes == "none"
+
+    assert engine.destroy(renamed.urn).op == "delete"
+    assert _missing(lambda: dss.client.get_scenario(project, scenario_id)) is None
+
+
+def test_moving_a_scenario_to_another_project_is_still_a_replace(engine: MiniEngine, dss: DSS, base: dict) -> None:
+    """The project is where DSS keeps a scenario (its id is PROJECT/ID): another project is
+    another scenario, whatever the kind's server ids."""
+    tag = secrets.token_hex(3)
+    other = f"OTHER_{tag.upper()}"
+    dss.client.create_project({"projectKey": other, "name": other, "owner": "admin"})
+    props = {"project": base["project"], "name": f"moved-{tag}"}
+    d = declared("scenario", f"scenario.move-{tag}", props)
+    assert up(engine, d).op == "create"
+    moved = declared("scenario", f"scenario.move-{tag}", {**props, "project": other})
+    assert engine.preview(moved.urn, moved.inputs).diff.replaces == ["project"]
+    unknown = declared("scenario", "x", {**props, "project": UNKNOWN})
+    assert engine.preview(d.urn, unknown.inputs).diff.replaces == ["project"]
+    renamed_later = declared("scenario", "x", {**props, "name": UNKNOWN})
+    assert engine.preview(d.urn, renamed_later.inputs).diff.replaces == []
+    engine.destroy(d.urn)
+
+
+def test_a_scenario_with_a_natural_key_id_from_an_earlier_version_keeps_working(engine: MiniEngine, dss: DSS,
+                                                                               base: dict) -> None:
+    """State written before server-id kinds took the platform id as their Pulumi id holds the
+    natural key (`PROJECT/name`); the `platform_id` output still finds the object: a rename is
+    an update, a refresh finds it, a destroy deletes it."""
+    tag = secrets.token_hex(3)
+    project = base["project"]
+    props = {"project": project, "name": f"legacy-{tag}"}
+    d = declared("scenario", f"scenario.legacy-{tag}", props)
+    assert up(engine, d).op == "create"
+    state = engine.state[d.urn]
+    platform_id = reveal(state.outputs)["platform_id"]
+    state.id = f"{project}/legacy-{tag}"  # what an earlier version returned from Create
+    renamed = declared("scenario", f"scenario.legacy-{tag}", {**props, "name": f"legacy-v2-{tag}"})
+    step = up(engine, renamed)
+    assert step.op == "update" and step.diff.replaces == [] and reveal(step.outputs)["platform_id"] == platform_id
+    refreshed = engine.refresh(renamed.urn)
+    assert refreshed.id == f"{project}/legacy-{tag}" and reveal(refreshed.outputs)["name"] == f"legacy-v2-{tag}"
+    assert engine.destroy(renamed.urn).op == "delete"
+    assert _missing(lambda: dss.client.get_scenario(*platform_id.split("/", 1))) is None
+
+
+def test_a_new_api_key_label_is_an_update_that_keeps_the_secret(engine: MiniEngine, provider: ProviderProcess,
+                                                                 dss: DSS, base: dict) -> None:
+    """A replace would issue a new secret (and revoke the one in use): a new label is an update of
+    the same key, and the `key` output Pulumi holds stays as it was, secret."""
+    tag = secrets.token_hex(3)
+    props = {"label": f"ci-{tag}", "description": "ci", "groups": [base["group"]]}
+    d = declared("global_api_key", f"key.relabel-{tag}", props)
+    created = up(engine, d)
+    assert created.op == "create"
+    key_id = reveal(created.outputs)["platform_id"]
+    assert created.id == key_id
+    value = reveal(created.outputs["key"])
+
+    unknown = engine.preview(d.urn, declared("global_api_key", "x", {**props, "label": UNKNOWN}).inputs)
+    assert unknown.op == "update" and unknown.diff.replaces == []  # a label not known yet: still no replace
+    relabelled = declared("global_api_key", f"key.relabel-{tag}", {**props, "label": f"deploy-{tag}"})
+    step = up(engine, relabelled)
+    assert step.op == "update" and step.diff.replaces == [] and step.id == created.id
+    held = engine.state[relabelled.urn].outputs["key"]
+    assert is_secret(held) and reveal(held) == value
+    assert reveal(step.outputs)["platform_id"] == key_id
+    live = _find(dss.client.list_global_api_keys(), id=key_id)
+    assert live is not None and live["label"] == f"deploy-{tag}"
+    assert _find(dss.client.list_global_api_keys(), label=f"ci-{tag}") is None
+    with DataikuClient(dss.url, value) as as_key:  # the secret in use still signs in
+        assert as_key.auth_info()
+    assert up(engine, relabelled).op == "same"
+    refreshed = engine.refresh(relabelled.urn)
+    assert refreshed.op == "refresh-same" and reveal(refreshed.outputs["key"]) == value
+
+    # Import by the platform id.
+    imported = provider.read(key_id, relabelled.urn, {}, {PROVIDER_KEY: provider_blob("global_api_key")})
+    assert imported.id == key_id and imported.inputs["label"] == f"deploy-{tag}"
+    assert "key" not in imported.outputs  # DSS never shows it again
+
+    assert engine.destroy(relabelled.urn).op == "delete"
+    assert _find(dss.client.list_global_api_keys(), id=key_id) is None
 
 
 def test_import_with_only_the_id_cannot_find_a_provider(provider: ProviderProcess, dss: DSS, base: dict) -> None:
