@@ -449,15 +449,16 @@ def test_forced_release_is_recorded_and_noticed_by_the_holder():
 
 def test_lock_status_shows_holders_and_expired_claims():
     store = LinearizableStore()
-    backend = backend_for(store, lease=0.3)
+    # Leases long enough that a loaded CI machine still renews in time, short enough to expire.
+    backend = backend_for(store, lease=1.5)
     assert not backend.lock_status().held
     with backend.lock("apply"):
-        status = backend_for(store, lease=0.3).lock_status()
+        status = backend_for(store, lease=1.5).lock_status()
         assert status.held and status.holders[0].operation == "apply" and status.holders[0].expires
-    dead = backend_for(store, lease=0.3)
+    dead = backend_for(store, lease=1.5)
     dead._acquire("retarget")._stop.set()
-    time.sleep(0.4)
-    status = backend_for(store, lease=0.3).lock_status()
+    time.sleep(1.7)
+    status = backend_for(store, lease=1.5).lock_status()
     assert not status.held and status.stale[0].operation == "retarget"
-    assert len(backend_for(store, lease=0.3).release_lock()) == 1  # an expired claim needs no --force
+    assert len(backend_for(store, lease=1.5).release_lock()) == 1  # an expired claim needs no --force
     assert not backend_for(store).lock_status().stale
