@@ -9,6 +9,7 @@ import base64
 import copy
 import json
 import re
+import secrets
 import textwrap
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +26,7 @@ from platforge.core.stack import load_stack
 from tests.kit.client.fakes import FakeTime, TopOfRange
 
 BASE_URL = "http://dss.test"
-API_KEY = "dku-TESTKEY-0123456789"
+API_KEY = "dku-" + secrets.token_hex(12)  # generated per run: no credential in the repository
 PREFIX = "/public/api"
 AUTH_HEADER = "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
 

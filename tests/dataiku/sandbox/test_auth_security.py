@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import socket
 import stat
 import subprocess
@@ -135,7 +136,7 @@ def test_bootstrap_key_follows_the_configuration(dss_factory, tmp_path: Path):
     first = dss_factory(db_path=db)
     ok(send(first.client(), "POST", "/admin/groups/", {"name": "kept"}))
     first.stop()
-    second = dss_factory(db_path=db, admin_api_key="another-admin-key-0123456789")
+    second = dss_factory(db_path=db, admin_api_key="another-" + secrets.token_hex(12))
     assert ok(second.client().get("/admin/groups/kept"))["name"] == "kept"
     error(second.client(first.admin_key).get("/auth/info"), 401)
 
