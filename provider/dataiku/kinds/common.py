@@ -22,7 +22,7 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
 
 from platforge.core.kind import Context
-from platforge.core.model import LiveObject, ObjectRef
+from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.schema import Expect
 
 from ..._kit.client import NotFound
@@ -75,6 +75,17 @@ class FreshReads:
         forget(ctx, *self.cache_keys(tuple(ref.identity)))
         result: LiveObject | None = super().read(ctx, ref)  # type: ignore[misc]
         return result
+
+
+class ProjectScoped:
+    """Kinds that live inside a project (grants, project variables, scenarios): listed once per
+    declared or owned project, the project being the first part of their identity."""
+
+    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
+        return {r.spec["project"] for r in resources}
+
+    def scope_of(self, identity: tuple[Any, ...]) -> Any:
+        return identity[0]
 
 
 def document_or_none(ctx: Context, key: str, load: Callable[[], Any]) -> Any:

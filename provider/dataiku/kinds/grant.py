@@ -21,7 +21,7 @@ permissions of one project cost one read per plan, shared by all its grants and 
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from platforge.core.kind import Context, Kind
@@ -33,6 +33,7 @@ from .common import (
     DssName,
     FreshReads,
     ProjectKey,
+    ProjectScoped,
     Spec,
     client,
     document_or_none,
@@ -81,7 +82,7 @@ def _entries(document: Mapping[str, Any]) -> list[Any]:
     return entries if isinstance(entries, list) else []
 
 
-class ProjectGroupGrantKind(FreshReads, Kind):
+class ProjectGroupGrantKind(ProjectScoped, FreshReads, Kind):
     name = "project_group_grant"
     spec_model = GrantSpec
     identity_fields = ("project", "group")
@@ -95,11 +96,6 @@ class ProjectGroupGrantKind(FreshReads, Kind):
             refs.append(Ref("group", model.group))
         return refs
 
-    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
-        return {r.spec["project"] for r in resources}
-
-    def scope_of(self, identity: tuple[Any, ...]) -> Any:
-        return identity[0]
 
     def document_of(self, ref: ObjectRef) -> Hashable | None:
         return ("project-permissions", ref.identity[0])

@@ -32,7 +32,7 @@ document read per plan (cached for the run).
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field
@@ -42,7 +42,7 @@ from platforge.core.model import Created, LiveObject, ObjectRef, Ref, Resource
 from platforge.core.rules import ANY, FieldRule
 from platforge.core.schema import Name, StrictBool, StrictInt, expects
 
-from .common import ProjectKey, Spec, client, document_or_none, forget, ignore_missing, read_each
+from .common import ProjectKey, ProjectScoped, Spec, client, document_or_none, forget, ignore_missing, read_each
 
 Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 #: Trigger field -> key of the trigger's `params`.
@@ -115,7 +115,7 @@ def _trigger(spec: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dic
     return trigger
 
 
-class ScenarioKind(Kind):
+class ScenarioKind(ProjectScoped, Kind):
     name = "scenario"
     spec_model = ScenarioSpec
     identity_fields = ("project", "name")
@@ -136,11 +136,6 @@ class ScenarioKind(Kind):
     def references(self, model: ScenarioSpec) -> list[Ref]:  # type: ignore[override]
         return [Ref("project", model.project)]
 
-    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
-        return {r.spec["project"] for r in resources}
-
-    def scope_of(self, identity: tuple[Any, ...]) -> Any:
-        return identity[0]
 
     # ---- live state ----------------------------------------------------------------------
 

@@ -24,7 +24,7 @@ Deleting a `project_variables` object empties both.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Iterable, Mapping
+from collections.abc import Hashable, Mapping
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
@@ -33,7 +33,7 @@ from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
 from platforge.core.schema import Expect, StrictBool, StrictFloat, StrictInt, StrictStr, expects
 
-from .common import FreshReads, ProjectKey, Spec, cached, client, document_or_none, forget, ignore_missing
+from .common import FreshReads, ProjectKey, ProjectScoped, Spec, cached, client, document_or_none, forget, ignore_missing
 
 VariableName = Annotated[str, StringConstraints(strict=True, pattern=r"^[^\x00-\x1f\x7f]{1,255}$"),
                          Expect("a variable name of 1 to 255 characters without control characters")]
@@ -98,7 +98,7 @@ class ProjectVariablesSpec(Spec):
     local: dict[str, Any] | None = Field(default=None, json_schema_extra=expects("a table of variables"))
 
 
-class ProjectVariablesKind(FreshReads, Kind):
+class ProjectVariablesKind(ProjectScoped, FreshReads, Kind):
     name = "project_variables"
     spec_model = ProjectVariablesSpec
     identity_fields = ("project",)
@@ -113,11 +113,6 @@ class ProjectVariablesKind(FreshReads, Kind):
     def references(self, model: ProjectVariablesSpec) -> list[Ref]:  # type: ignore[override]
         return [Ref("project", model.project)]
 
-    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
-        return {r.spec["project"] for r in resources}
-
-    def scope_of(self, identity: tuple[Any, ...]) -> Any:
-        return identity[0]
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         if scope is None:
