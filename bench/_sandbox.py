@@ -29,31 +29,44 @@ def free_port() -> int:
 class Sandbox:
     """`python -m platforge sandbox PLATFORM` with `flags` (e.g. `--rate-limit 15`), ready when
     constructed. Several may share one scratch folder in turn: the database carries over.
-    `credential` is the administrator's password (Datatailr) or API key (Dataiku)."""
+    `credential` is the administrator's password (Datatailr) or API key (Dataiku); it goes
+    through the environment, never argv. The server's own output is kept beside its access log."""
 
     def __init__(self, scratch: Path, credential: str, *flags: str, platform: str = "datatailr") -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = scratch / f"access-{self.port}.jsonl"
+        self.output = (scratch / f"sandbox-{self.port}.out").open("wb")
         env = {**os.environ, CREDENTIAL_ENV[platform]: credential}
         self.process = subprocess.Popen(
             [sys.executable, "-m", "platforge", "sandbox", platform, "--port", str(self.port), "--db",
              str(scratch / "sandbox.db"), "--access-log", str(self.log), *flags],
-            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            env=env, stdout=self.output, stderr=subprocess.STDOUT)
         for _ in range(300):
             if self.process.poll() is not None:
-                raise SystemExit(f"the {platform} sandbox exited at start (status {self.process.returncode})")
+                raise SystemExit(f"the {platform} sandbox exited at start (status {self.process.returncode}); "
+                                 f"see {self.output.name}")
             try:
                 urllib.request.urlopen(f"{self.url}/openapi.json", timeout=1)
                 return
             except OSError:
                 time.sleep(0.1)
-        raise SystemExit("the sandbox did not start")
+        self.stop()
+        raise SystemExit(f"the {platform} sandbox did not start")
 
     def requests(self) -> list[dict]:
-        """Every request so far, from the access log."""
-        return [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
+        """Every request so far, from the access log, without the readiness probe."""
+        if not self.log.exists():
+            return []
+        records = (json.loads(line) for line in self.log.read_text().splitlines() if line.strip())
+        return [r for r in records if r["path"] != "/openapi.json"]
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait()
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.output.close()

@@ -35,72 +35,22 @@ import re
 import secrets
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
+
 REPO = Path(__file__).resolve().parent.parent
 PREFIX = "/public/api"
 TARGETS = {"ratio": 20.0, "plan_cpu_s": 2.0, "max_rss_mb": 200.0, "write_share_of_limit": 0.90, "share_429": 0.01}
-
-
-# ---- the sandbox -------------------------------------------------------------------------------
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class DssSandbox:
-    """`python -m platforge sandbox dataiku` on a free port over `scratch/sandbox.db`, ready when
-    constructed. The administrator's API key goes through the environment, never argv."""
-
-    def __init__(self, scratch: Path, api_key: str, *flags: str) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = scratch / f"access-{self.port}.jsonl"
-        self.output = (scratch / f"sandbox-{self.port}.out").open("wb")
-        env = {**os.environ, "PLATFORGE_DATAIKU_ADMIN_API_KEY": api_key}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "platforge", "sandbox", "dataiku", "--port", str(self.port),
-             "--db", str(scratch / "sandbox.db"), "--access-log", str(self.log), *flags],
-            env=env, stdout=self.output, stderr=subprocess.STDOUT)
-        for _ in range(300):
-            if self.process.poll() is not None:
-                raise SystemExit(f"the DSS sandbox exited at start (status {self.process.returncode}); "
-                                 f"see {self.output.name}")
-            try:
-                urllib.request.urlopen(f"{self.url}/openapi.json", timeout=1)
-                return
-            except OSError:
-                time.sleep(0.1)
-        self.stop()
-        raise SystemExit("the DSS sandbox did not start")
-
-    def requests(self) -> list[dict[str, Any]]:
-        if not self.log.exists():
-            return []
-        records = (json.loads(line) for line in self.log.read_text().splitlines() if line.strip())
-        return [r for r in records if r["path"] != "/openapi.json"]  # leave out the readiness probe
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self.output.close()
 
 
 # ---- the stack ---------------------------------------------------------------------------------
@@ -266,7 +216,7 @@ def refresh_and_cpu(args: argparse.Namespace, scratch: Path, env: dict[str, str]
     report: dict[str, Any] = {"n": n, "mix": c}
 
     # Apply at full speed, then measure the plan's CPU and memory on the same sandbox (no latency).
-    fast = DssSandbox(scratch, env["DATAIKU_API_KEY"])
+    fast = Sandbox(scratch, env["DATAIKU_API_KEY"], platform="dataiku")
     try:
         (stack / "main.toml").write_text(stack_text(fast.url, n), encoding="utf-8")
         log(f"[1/3] applying {n:,} objects at full speed ({fast.url}) ...")
@@ -305,8 +255,8 @@ def refresh_and_cpu(args: argparse.Namespace, scratch: Path, env: dict[str, str]
         fast.stop()
 
     # Restart on the same database, remote and throttled; time both refresh modes.
-    slow = DssSandbox(scratch, env["DATAIKU_API_KEY"], "--latency-ms", str(args.latency_ms),
-                      "--rate-limit", str(args.rate_limit))
+    slow = Sandbox(scratch, env["DATAIKU_API_KEY"], "--latency-ms", str(args.latency_ms),
+                   "--rate-limit", str(args.rate_limit), platform="dataiku")
     try:
         (stack / "main.toml").write_text(stack_text(slow.url, n), encoding="utf-8")
         must(run([*cli, "state", "retarget", str(stack)], env, scratch, "retarget"), "state retarget")
@@ -336,7 +286,7 @@ def refresh_and_cpu(args: argparse.Namespace, scratch: Path, env: dict[str, str]
 
 
 def apply_under_limit(args: argparse.Namespace, scratch: Path, env: dict[str, str], cli: list[str]) -> dict[str, Any]:
-    box = DssSandbox(scratch, env["DATAIKU_API_KEY"], "--rate-limit", str(args.rate_limit))
+    box = Sandbox(scratch, env["DATAIKU_API_KEY"], "--rate-limit", str(args.rate_limit), platform="dataiku")
     try:
         stack = scratch / "stack"
         stack.mkdir()
