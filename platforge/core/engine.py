@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .apply import Applier, ApplyOptions, ApplyResult, ProgressHook, check_refusals
+from .apply import Applier, ApplyOptions, ApplyResult, ProgressHook
 from .drift import DEFAULT_FAIL_ON, DriftReport, detect_drift
 from .errors import PlanError, TargetMismatch
 from .fingerprint import Fingerprinter
@@ -109,8 +109,11 @@ class Engine:
         `preview` is a plan the caller just showed (it saves one read of live state). An empty
         plan takes no lock and writes nothing. Otherwise the plan is made again under
         the lock, so the apply acts on what is live now, never on a stale read. Consent to
-        adopt (`adopt` patterns, the stack's `[adopt]`, or a saved plan's) is checked before
-        the lock is taken and again under it, before the first write.
+        adopt (`adopt` patterns, the stack's `[adopt]`, or a saved plan's) is checked on that
+        plan, before the first write, and only there: seen without the lock, a refusal may be
+        another apply of this stack at work (the objects it created are not in the state read
+        before it saved), which the lock then names ("locked by ..."), or whose finished work
+        the fresh plan sees as owned.
         """
         adopt = list(adopt)
         if saved_plan is not None:
@@ -120,13 +123,6 @@ class Engine:
             preview = self.plan(prune=prune, adopt=adopt)
         if saved_plan is not None:
             self._check_saved(saved_plan, preview)
-        if preview.refusals():
-            # Seen without the lock, a refusal may be another apply of this stack at work: the
-            # objects it created are not in the state read before it saved. Under the lock,
-            # that apply is named ("locked by ..."), or the refusal is confirmed on fresh state.
-            with self.backend.lock("apply"):
-                preview = self.plan(prune=prune, state=self.load_state(fresh=True), adopt=adopt)
-            check_refusals(preview)
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
         with self.backend.lock("apply"):
