@@ -293,6 +293,11 @@ class DataikuClient(BaseClient):
         result: list[dict[str, Any]] = self.get_json("/projects/", list)
         return result
 
+    def get_project(self, key: str) -> dict[str, Any]:
+        """The project's summary: the fields of its listing item, for one project."""
+        result: dict[str, Any] = self.get_json(f"/projects/{seg(key)}", dict)
+        return result
+
     def create_project(self, body: Mapping[str, Any]) -> None:
         self.call("POST", "/projects/", body=dict(body))
 
@@ -363,10 +368,13 @@ class DataikuClient(BaseClient):
         result: dict[str, Any] = self.get_json(f"/projects/{seg(project)}/scenarios/{seg(scenario_id)}", dict)
         return result
 
-    def create_scenario(self, project: str, name: str, scenario_type: str) -> str:
-        """Create a scenario; DSS assigns its id (from the name) and answers it (§1.2 Scenario)."""
+    def create_scenario(self, project: str, name: str, scenario_type: str,
+                        definition: Mapping[str, Any] | None = None) -> str:
+        """Create a scenario; DSS assigns its id (from the name) and answers it (§1.2 Scenario).
+        `definition` holds further keys of the scenario's document (`active`, `triggers`): the
+        create body takes any of them (§2), which saves a read and a write after the create."""
         answer = self.call("POST", f"/projects/{seg(project)}/scenarios/",
-                           body={"params": {}, "type": scenario_type, "name": name})
+                           body={"params": {}, **(definition or {}), "type": scenario_type, "name": name})
         if not isinstance(answer, dict) or not answer.get("id"):
             raise PlatformError("the scenario was created but DSS did not answer its id", method="POST",
                                 path=f"{self.prefix}/projects/{seg(project)}/scenarios/")

@@ -60,7 +60,19 @@ def cached(ctx: Context, key: str, load: Callable[[], Any]) -> Any:
 
 
 def forget(ctx: Context, *keys: str) -> None:
+    if "projects" in keys:
+        keys = (*keys, "project-keys")
     ctx.invalidate(*(f"dataiku:{key}" for key in keys))
+
+
+def fetch(load: Callable[[], Any]) -> Any:
+    """One object's document read now, never from the run's cache, or None when it is absent:
+    reading one object back (or refreshing one, `--refresh per-object`) costs one request, not
+    a listing of its whole kind."""
+    try:
+        return load()
+    except NotFound:
+        return None
 
 
 class FreshReads:
@@ -79,13 +91,48 @@ class FreshReads:
 
 class ProjectScoped:
     """Kinds that live inside a project (grants, project variables, scenarios): listed once per
-    declared or owned project, the project being the first part of their identity."""
+    declared or owned project, the project being the first part of their identity.
+
+    A project the project listing does not show is not asked for its documents: a stack that
+    creates its projects would otherwise spend two 404s per new project in every plan (the
+    preview and the plan under the lock), requests an apply's budget needs for writes."""
 
     def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
         return {r.spec["project"] for r in resources}
 
     def scope_of(self, identity: tuple[Any, ...]) -> Any:
         return identity[0]
+
+    def list_in(self, ctx: Context, project: Any) -> list[LiveObject]:
+        """Every object of the kind in `project`, which the caller believes exists."""
+        raise NotImplementedError
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        if scope is None or not self.project_listed(ctx, scope):
+            return []
+        return self.list_in(ctx, scope)
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        """One object, asked of its project whatever the cached project listing says: a read
+        back after a write must see the platform, and that listing may predate the project."""
+        identity = tuple(ref.identity)
+        if isinstance(self, FreshReads):
+            forget(ctx, *self.cache_keys(identity))
+        found = self.list_in(ctx, self.scope_of(identity))
+        if ref.platform_id is not None:
+            for live in found:
+                if live.platform_id == ref.platform_id:
+                    return live
+            if getattr(self, "identified_by_id", False):
+                return None
+        return next((live for live in found if tuple(live.identity) == identity), None)
+
+    @staticmethod
+    def project_listed(ctx: Context, key: Any) -> bool:
+        keys: frozenset[str] = cached(ctx, "project-keys", lambda: frozenset(
+            str(p.get("projectKey")) for p in cached(ctx, "projects", client(ctx).list_projects)
+            if isinstance(p, dict)))
+        return str(key) in keys
 
 
 def document_or_none(ctx: Context, key: str, load: Callable[[], Any]) -> Any:

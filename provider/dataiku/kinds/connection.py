@@ -37,7 +37,7 @@ from platforge.core.rules import ANY, Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from .common import BUILTIN_GROUPS, DssName, FreshReads, Spec, cached, client, forget, ignore_missing, sorted_names
+from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, sorted_names
 
 #: Keys of `params` that hold secrets: never declared in clear, never shown from live.
 SECRET_PARAM = re.compile(r"password|secret|token|passphrase|privatekey|credential", re.IGNORECASE)
@@ -83,13 +83,11 @@ def _live_readability(document: dict[str, Any]) -> dict[str, Any] | None:
     return {"readable_by": value.get("readableBy"), "allowed_groups": sorted_names(value.get("allowedGroups"))}
 
 
-class ConnectionKind(FreshReads, Kind):
+class ConnectionKind(Kind):
     name = "connection"
     spec_model = ConnectionSpec
     identity_fields = ("name",)
 
-    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return ("connections",)
     field_rules = {
         "type": FieldRule(replace=True),
         "password": FieldRule(sensitive=True),
@@ -121,6 +119,10 @@ class ConnectionKind(FreshReads, Kind):
         listing = cached(ctx, "connections", client(ctx).list_connections)
         return [self._live(name, document) for name, document in sorted(listing.items())
                 if isinstance(document, dict)]
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        document = fetch(lambda: client(ctx).get_connection(ref.identity[0]))
+        return document if document is None else self._live(ref.identity[0], document)
 
     def _live(self, name: str, document: dict[str, Any]) -> LiveObject:
         fields: dict[str, Any] = {"name": name}

@@ -100,9 +100,7 @@ class ProjectGroupGrantKind(ProjectScoped, FreshReads, Kind):
     def document_of(self, ref: ObjectRef) -> Hashable | None:
         return ("project-permissions", ref.identity[0])
 
-    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
-        if scope is None:
-            return []
+    def list_in(self, ctx: Context, scope: Any) -> list[LiveObject]:
         document = permissions(ctx, scope)
         if document is None:
             return []

@@ -22,7 +22,7 @@ from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool
 
-from .common import BUILTIN_GROUPS, DssName, FreshReads, Spec, cached, client, forget, ignore_missing, modified, read_fields
+from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
 
 #: Stack field -> document key.
 FIELDS: dict[str, str] = {
@@ -64,13 +64,10 @@ class GroupSpec(Spec):
     may_create_published_projects: StrictBool | None = None
 
 
-class GroupKind(FreshReads, Kind):
+class GroupKind(Kind):
     name = "group"
     spec_model = GroupSpec
     identity_fields = ("name",)
-
-    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return ("groups",)
     field_rules = {
         "source_type": FieldRule(replace=True),  # LOCAL vs LDAP: where members come from
         "ldap_group_names": FieldRule(collection=Collection.SET),
@@ -90,6 +87,10 @@ class GroupKind(FreshReads, Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         return [self._live(g) for g in cached(ctx, "groups", client(ctx).list_groups)]
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        document = fetch(lambda: client(ctx).get_group(ref.identity[0]))
+        return None if document is None else self._live({**document, "name": ref.identity[0]})
 
     def _live(self, document: dict[str, Any]) -> LiveObject:
         fields = read_fields(document, FIELDS)

@@ -31,11 +31,11 @@ from platforge.core.schema import Name
 from .common import (
     PROJECT_OWNER,
     DssName,
-    FreshReads,
     ProjectKey,
     Spec,
     cached,
     client,
+    fetch,
     forget,
     ignore_missing,
     modified,
@@ -55,13 +55,11 @@ class ProjectSpec(Spec):
     tags: set[Name] | None = None
 
 
-class ProjectKind(FreshReads, Kind):
+class ProjectKind(Kind):
     name = "project"
     spec_model = ProjectSpec
     identity_fields = ("key",)
 
-    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return ("projects",)
     field_rules = {"tags": FieldRule(collection=Collection.SET)}
     destructive = True
     settings_used = frozenset({PROJECT_OWNER})
@@ -85,6 +83,10 @@ class ProjectKind(FreshReads, Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         return [self._live(p) for p in cached(ctx, "projects", client(ctx).list_projects)]
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        summary = fetch(lambda: client(ctx).get_project(ref.identity[0]))
+        return None if summary is None else self._live({**summary, "projectKey": ref.identity[0]})
 
     def _live(self, item: dict[str, Any]) -> LiveObject:
         fields: dict[str, Any] = {"key": item["projectKey"]}

@@ -139,9 +139,7 @@ class ScenarioKind(ProjectScoped, Kind):
 
     # ---- live state ----------------------------------------------------------------------
 
-    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
-        if scope is None:
-            return []
+    def list_in(self, ctx: Context, scope: Any) -> list[LiveObject]:
         api = client(ctx)
         items = document_or_none(ctx, f"scenarios:{scope}", lambda: api.list_scenarios(scope)) or []
         ids = [str(item["id"]) for item in items if isinstance(item, dict) and item.get("id")]
@@ -192,10 +190,12 @@ class ScenarioKind(ProjectScoped, Kind):
     def create(self, ctx: Context, resource: Resource) -> Created:
         spec = resource.spec
         project = spec["project"]
-        scenario_id = client(ctx).create_scenario(project, spec["name"], spec["type"])
-        rest = set(spec) & {"active", "triggers"}
-        if rest:
-            self._write(ctx, project, scenario_id, spec, rest)
+        definition: dict[str, Any] = {}
+        if "active" in spec:
+            definition["active"] = spec["active"]
+        if "triggers" in spec:
+            definition["triggers"] = merged_triggers([], spec["triggers"])
+        scenario_id = client(ctx).create_scenario(project, spec["name"], spec["type"], definition)
         self._forget(ctx, project, scenario_id)
         return Created(platform_id=f"{project}/{scenario_id}")
 

@@ -33,7 +33,7 @@ from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from .common import BUILTIN_GROUPS, DssName, FreshReads, Spec, cached, client, forget, ignore_missing, modified, read_fields
+from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
 
 #: Stack field -> document key (the password is handled apart: it is never read back).
 FIELDS: dict[str, str] = {
@@ -64,13 +64,10 @@ class UserSpec(Spec):
         return self
 
 
-class UserKind(FreshReads, Kind):
+class UserKind(Kind):
     name = "user"
     spec_model = UserSpec
     identity_fields = ("login",)
-
-    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return ("users",)
     field_rules = {
         "password": FieldRule(sensitive=True),
         "initial_password": FieldRule(create_only=True),
@@ -96,6 +93,10 @@ class UserKind(FreshReads, Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         return [self._live(u) for u in cached(ctx, "users", client(ctx).list_users)]
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        document = fetch(lambda: client(ctx).get_user(ref.identity[0]))
+        return None if document is None else self._live({**document, "login": ref.identity[0]})
 
     def _live(self, document: dict[str, Any]) -> LiveObject:
         fields = read_fields(document, FIELDS)

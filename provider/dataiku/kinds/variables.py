@@ -114,9 +114,7 @@ class ProjectVariablesKind(ProjectScoped, FreshReads, Kind):
         return [Ref("project", model.project)]
 
 
-    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
-        if scope is None:
-            return []
+    def list_in(self, ctx: Context, scope: Any) -> list[LiveObject]:
         api = client(ctx)
         document = document_or_none(ctx, f"project-variables:{scope}", lambda: api.get_project_variables(scope))
         if document is None:
@@ -127,8 +125,10 @@ class ProjectVariablesKind(ProjectScoped, FreshReads, Kind):
                            fields={"project": scope, "standard": standard, "local": local})]
 
     def _write(self, ctx: Context, project: str, parts: Mapping[str, Any]) -> None:
+        """Read-modify-write, except when both parts are written: the document has nothing else
+        (contract §1.2), so there is nothing to put back and the read is a request saved."""
         api = client(ctx)
-        document = api.get_project_variables(project)
+        document = {} if {"standard", "local"} <= set(parts) else api.get_project_variables(project)
         document.update(parts)
         # DSS's own client refuses to send the document without both parts (contract §1.2).
         document.setdefault("standard", {})

@@ -86,6 +86,7 @@ class FakeDss:
         r("DELETE", r"/admin/groups/(?P<name>[^/]+)", self._delete("groups", "name", "Group"))
         r("GET", r"/projects/", self._list_projects)
         r("POST", r"/projects/", self._create_project)
+        r("GET", r"/projects/(?P<key>[^/]+)", self._get_project)
         r("DELETE", r"/projects/(?P<key>[^/]+)", self._delete_project)
         for part in ("metadata", "permissions"):
             r("GET", rf"/projects/(?P<key>[^/]+)/{part}", self._project_part(part))
@@ -215,10 +216,17 @@ class FakeDss:
 
     # ---- projects ------------------------------------------------------------------------
 
+    @staticmethod
+    def _summary(key: str, project: dict[str, Any]) -> dict[str, Any]:
+        return {"projectKey": key, "name": project["metadata"]["label"], "ownerLogin": project["permissions"]["owner"],
+                "shortDesc": project["metadata"]["shortDesc"], "tags": sorted(project["metadata"]["tags"])}
+
     def _list_projects(self, q: dict, b: Any) -> httpx.Response:
-        return self._json([{"projectKey": k, "name": p["metadata"]["label"], "ownerLogin": p["permissions"]["owner"],
-                            "shortDesc": p["metadata"]["shortDesc"], "tags": sorted(p["metadata"]["tags"])}
-                           for k, p in self.projects.items()])
+        return self._json([self._summary(k, p) for k, p in self.projects.items()])
+
+    def _get_project(self, q: dict, b: Any, key: str) -> httpx.Response:
+        project = self.projects.get(key)
+        return not_found(f"Project {key} not found") if project is None else self._json(self._summary(key, project))
 
     def _create_project(self, q: dict, b: Any) -> httpx.Response:
         key = b["projectKey"]
@@ -310,8 +318,9 @@ class FakeDss:
             sid = f"{base}_{n}"
         project["scenarios"][sid] = {
             "projectKey": key, "id": sid, "name": b["name"], "type": b["type"], "active": False, "tags": [],
-            "description": "", "shortDesc": "", "triggers": [], "reporters": [], "params": {"steps": []},
-            "versionTag": {"versionNumber": 1, "lastModifiedBy": {"login": "admin"}}}
+            "description": "", "shortDesc": "", "reporters": [], "params": {"steps": []},
+            "versionTag": {"versionNumber": 1, "lastModifiedBy": {"login": "admin"}},
+            **({"active": b["active"]} if "active" in b else {}), "triggers": self._triggers(b)}
         return self._json({"id": sid, "projectKey": key, "name": b["name"], "type": b["type"]})
 
     def _scenario(self, q: dict, b: Any, key: str, sid: str) -> httpx.Response:
@@ -325,8 +334,13 @@ class FakeDss:
         if request.method == "DELETE":
             del scenarios[sid]
             return self._json({})
+        scenarios[sid] = {**b, "triggers": self._triggers(b)}
+        return self._json({"msg": "saved"})
+
+    def _triggers(self, body: dict[str, Any]) -> list[dict[str, Any]]:
+        """Triggers as DSS saves them: server ids and defaults filled in."""
         triggers = []
-        for i, trigger in enumerate(b.get("triggers") or []):
+        for i, trigger in enumerate(body.get("triggers") or []):
             trigger = dict(trigger)
             trigger.setdefault("id", f"t{i}-{self._next_id('')}")
             trigger.setdefault("name", "Time-based")
@@ -334,8 +348,7 @@ class FakeDss:
             if trigger.get("type") == "temporal":
                 trigger["params"] = {"timezone": "SERVER", "repeatFrequency": 1, **trigger["params"]}
             triggers.append(trigger)
-        scenarios[sid] = {**b, "triggers": triggers}
-        return self._json({"msg": "saved"})
+        return triggers
 
     # ---- code environments ---------------------------------------------------------------
 
