@@ -13,7 +13,7 @@ Safety properties:
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from itertools import groupby
@@ -23,7 +23,7 @@ from typing import Any
 from .diff import changes_against_live, declared_fingerprints
 from .errors import AdoptionError, ApplyError, PermanentError, TemporaryError
 from .kind import Context, Kind
-from .model import Action, Created, FieldChange, LiveObject, ObjectRef, Op, Resource
+from .model import Action, Created, DocumentWrite, FieldChange, LiveObject, ObjectRef, Op, Resource
 from .outputs import output_refs, resolve
 from .plan import Plan, Platform, unsettled
 from .state import JournalEntry, ResourceState, State, StateBackend, now_iso
@@ -89,7 +89,7 @@ class Applier:
         self.options = options or ApplyOptions()
         self.progress = progress or (lambda action, status: None)
         self._state_lock = Lock()
-        self._documents: dict[tuple[str, Any], Lock] = {}
+        self._documents: dict[Hashable, Lock] = {}
         #: Address -> platform_id/revision: what later actions of this apply may use.
         self.outputs: dict[str, dict[str, Any]] = {}
         #: Address -> values the platform showed once (an API key's secret): for the caller, never stored.
@@ -124,17 +124,21 @@ class Applier:
                 continue
             entries = self._journal(state, batch)
             self._listed = self._list_verified(plan, batch)
+            units = self._units(batch)
             pool = ThreadPoolExecutor(max_workers=max(1, self.options.parallelism))
-            futures = [pool.submit(self._run, a, by_address.get(a.address), state) for a in batch]
+            futures = [pool.submit(self._run_unit, unit, by_address, state) for unit in units]
             try:
                 for future in futures:
                     future.result()
-                outcomes = self._finish_listed([f.result() for f in futures], state, pool)
+                outcomes = self._finish_listed(_in_order(batch, units, [f.result() for f in futures]), state, pool)
             except KeyboardInterrupt:
                 # Stop sending: queued actions are cancelled, those in flight finish and are
                 # recorded, so the state says exactly what landed; a rerun does the rest.
                 pool.shutdown(wait=True, cancel_futures=True)
-                self._record(batch, entries, [_settled(f) for f in futures], result, blocked)
+                settled = [_settled(f) for f in futures]
+                self._record(batch, entries, _in_order(batch, units, [
+                    [_UNFINISHED] * len(unit) if s is _UNFINISHED else s for s, unit in zip(settled, units, strict=True)
+                ]), result, blocked)
                 self._save(state)
                 raise
             finally:
@@ -270,7 +274,31 @@ class Applier:
         if document is None:
             return None
         with self._state_lock:
-            return self._documents.setdefault((kind.name, document), Lock())
+            return self._documents.setdefault(document, Lock())
+
+    def _units(self, batch: list[Action]) -> list[list[Action]]:
+        """The level's actions as units of work: one action each, except the creates, updates
+        and deletes of one document by a kind that merges them, which go together."""
+        units: list[list[Action]] = []
+        shared: dict[tuple[str, Any], list[Action]] = {}
+        for action in batch:
+            kind = self.platform.kinds[action.kind]
+            document = kind.document_of(self._ref(action)) \
+                if kind.merges_document_writes and kind.observable and action.op in _MERGED_OPS else None
+            if document is None:
+                units.append([action])
+                continue
+            unit = shared.get((kind.name, document))
+            if unit is None:
+                unit = shared[(kind.name, document)] = []
+                units.append(unit)
+            unit.append(action)
+        return units
+
+    def _run_unit(self, unit: list[Action], by_address: dict[str, Resource], state: State) -> list[Any]:
+        if len(unit) == 1:
+            return [self._run(unit[0], by_address.get(unit[0].address), state)]
+        return self._run_merged(unit, by_address, state)
 
     def _run(self, action: Action, resource: Resource | None, state: State) -> Outcome | _Written | None:
         kind = self.platform.kinds[action.kind]
@@ -280,8 +308,28 @@ class Applier:
         with lock:
             return self._run_action(kind, action, resource, state)
 
-    def _run_action(self, kind: Kind, action: Action, resource: Resource | None,
-                    state: State) -> Outcome | _Written | None:
+    def _run_merged(self, unit: list[Action], by_address: dict[str, Resource], state: State) -> list[Any]:
+        """One write of a shared document for all of `unit`, then each action's own read-back.
+        If that write fails, nothing tells which parts landed: each action then decides from
+        live state on its own, as after any ambiguous failure, and writes alone if it must (so
+        one refused object does not hold the others back)."""
+        kind = self.platform.kinds[unit[0].kind]
+        lock = self._document_lock(kind, unit[0])
+        assert lock is not None
+        with lock:
+            try:
+                writes = [DocumentWrite(a.op, self._ref(a), None if a.op is Op.DELETE else
+                                        self._resolved(by_address[a.address]),
+                                        frozenset(c.path.split(".", 1)[0] for c in a.changes)) for a in unit]
+                answers = kind.write_document(self.ctx, writes)
+            except Exception:
+                return [self._run_action(kind, a, by_address.get(a.address), state, step="decide") for a in unit]
+            return [self._run_action(kind, a, by_address.get(a.address), state, step="verify",
+                                     created=_as_created(answer, Created(platform_id=a.platform_id)))
+                    for a, answer in zip(unit, answers, strict=True)]
+
+    def _run_action(self, kind: Kind, action: Action, resource: Resource | None, state: State,
+                    step: str = "write", created: Created | None = None) -> Outcome | _Written | None:
         """Write, read back, wait until ready, record. A write is sent again only when a read of
         live state proves the first did not happen: after an ambiguous failure, the next step is
         always a read; after an acknowledged write, only the read-back is repeated (an eventually
@@ -290,9 +338,9 @@ class Applier:
         cannot show is never read: its write is recorded as soon as it is acknowledged."""
         self.progress(action, "start")
         attempt = 0
-        step = "write"  # "decide": read live state first; "verify": the write is acknowledged
+        # "write" first; "decide": read live state first; "verify": the write is acknowledged.
         todo: Action | None = action
-        created = Created(platform_id=action.platform_id)
+        created = created if created is not None else Created(platform_id=action.platform_id)
         target = resource
         while True:
             attempt += 1
@@ -378,7 +426,7 @@ class Applier:
         for (name, scope), count in counts.items():
             kind = self.platform.kinds[name]
             size = plan.coverage.get(name, {}).get("live", 0) + creates.get(name, 0)
-            pages = size // max(1, kind.list_page_size) + 1
+            pages = 1 if kind.list_page_size is None else size // max(1, kind.list_page_size) + 1
             if count >= 2 and pages < count:
                 chosen.add((name, scope))
         return frozenset(chosen)
@@ -557,6 +605,16 @@ class Applier:
             if time.monotonic() >= deadline:
                 raise TemporaryError("object still present after delete")
             time.sleep(self.options.verify_interval)
+
+
+#: What a kind that merges document writes gets in one `write_document` call.
+_MERGED_OPS = frozenset({Op.CREATE, Op.UPDATE, Op.DELETE})
+
+
+def _in_order(batch: list[Action], units: list[list[Action]], results: list[list[Any]]) -> list[Any]:
+    """Each unit's outcomes, one per action, back in the level's order."""
+    by_action = {id(a): r for unit, rs in zip(units, results, strict=True) for a, r in zip(unit, rs, strict=True)}
+    return [by_action[id(a)] for a in batch]
 
 
 @dataclass

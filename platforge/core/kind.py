@@ -23,7 +23,7 @@ from __future__ import annotations
 import builtins
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Hashable, Iterable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ValidationError
@@ -32,6 +32,7 @@ from pydantic_core import ErrorDetails
 from .fingerprint import Fingerprinter
 from .model import (
     Created,
+    DocumentWrite,
     FieldChange,
     Identity,
     LiveObject,
@@ -130,8 +131,9 @@ class Kind(ABC):
     #: The platform assigns ids and names need not be unique: owned objects are found by id.
     identified_by_id: ClassVar[bool] = False
     #: Objects per page of this kind's listing: apply verifies a level's writes with one listing
-    #: when it has fewer pages than there are objects to read back.
-    list_page_size: ClassVar[int] = 100
+    #: when it has fewer pages than there are objects to read back. None: the platform does not
+    #: page this listing, which is one request whatever its size.
+    list_page_size: ClassVar[int | None] = 100
     #: How long a written object may take to become ready (see `ready`), in seconds.
     ready_timeout: ClassVar[float] = 60.0
     #: Names the platform itself provides; they may be referenced without being declared.
@@ -321,8 +323,20 @@ class Kind(ABC):
 
     def document_of(self, ref: ObjectRef) -> Hashable | None:
         """The platform document this object is stored in, when several objects share one (a
-        settings document with many keys): writes to one document are serialised."""
+        settings document with many keys): writes to one document are serialised, whatever
+        the kind writing them (kinds sharing a document answer the same value)."""
         return None
+
+    #: Objects of this kind sharing a document are written together: apply hands a level's
+    #: creates, updates and deletes of one document to `write_document` in one call, so the
+    #: document is read and written once instead of once per object.
+    merges_document_writes: ClassVar[bool] = False
+
+    def write_document(self, ctx: Context, writes: Sequence[DocumentWrite]) -> builtins.list[Any]:
+        """Make every write in `writes` (all to one document) with one read-modify-write, and
+        answer, in order, what each create would have returned (its platform id; None for the
+        others). Called only when `merges_document_writes` is set."""
+        raise NotImplementedError
 
     def ready(self, ctx: Context, live: LiveObject) -> Readiness:
         """Whether the object a write produced is usable yet; polled after the read-back

@@ -126,6 +126,18 @@ class Created:
 
 
 @dataclass(frozen=True)
+class DocumentWrite:
+    """One action's part of a write to a document several objects share (`Kind.document_of`):
+    a create or an update of `resource` (`changed`: the fields an update changes), or a delete
+    of `ref` (`resource` is None)."""
+
+    op: Op
+    ref: ObjectRef
+    resource: Resource | None
+    changed: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
 class Readiness:
     """Whether an object a write produced is usable yet (a job built, a delete finished)."""
 

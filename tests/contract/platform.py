@@ -4,6 +4,8 @@ store that counts every write:
 - `dataset`: server-assigned ids, names not unique (`identified_by_id`);
 - `variable`: one key of a per-project settings document shared with other keys and with
   fields nobody declares (`document_of`, read-modify-write);
+- `merged_variable`: keys of the same documents, in another section, written together
+  (`merges_document_writes`: one read-modify-write per document and level);
 - `flow`: deploy-only, the platform cannot show it (`Observability.NONE`);
 - `job`: versioned (`image` needs a new version, a save; `schedule` changes in place), and
   `promotion`, which promotes "the job's version" through an `OutputRef`;
@@ -24,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from platforge.core.errors import PermanentError, TemporaryError
 from platforge.core.kind import Context, Kind
-from platforge.core.model import Created, LiveObject, ObjectRef, Observability, Readiness, Resource
+from platforge.core.model import Created, DocumentWrite, LiveObject, ObjectRef, Observability, Op, Readiness, Resource
 from platforge.core.outputs import OutputRef
 from platforge.core.rules import FieldRule
 from platforge.core.state import ObjectInfo, ObjectStore
@@ -44,6 +46,8 @@ class Store:
         self.build_seconds = 0.0
         self.build_fails: set[str] = set()
         self.write_delay = 0.0
+        self.lose_merged_answers = 0  # the next N merged writes land, then their answer is lost
+        self.refused_key: str | None = None  # a merged write holding this key is refused whole
 
     def write(self, what: str, name: str) -> None:
         with self.lock:
@@ -113,6 +117,7 @@ class VariableKind(Kind):
     name = "variable"
     spec_model = VariableSpec
     identity_fields = ("project", "key")
+    section = "variables"
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("key", name)
@@ -129,17 +134,19 @@ class VariableKind(Kind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         document = json.loads(store_of(ctx).settings.get(scope, "{}"))
-        return [LiveObject("variable", (scope, key), {"project": scope, "key": key, "value": value})
-                for key, value in sorted(document.get("variables", {}).items())]
+        return [LiveObject(self.name, (scope, key), {"project": scope, "key": key, "value": value})
+                for key, value in sorted(document.get(self.section, {}).items())]
 
     def _write(self, ctx: Context, resource: Resource, remove: bool = False) -> None:
         """Read-modify-write of the whole document, with a pause in between so that two
         unserialised writers would lose one another's key."""
         store = store_of(ctx)
         project, key = resource.spec["project"], resource.spec["key"]
+        if key == store.refused_key:
+            raise PermanentError(f"{key}: refused")
         document = json.loads(store.settings.get(project, "{}"))
         time.sleep(store.write_delay)
-        variables = document.setdefault("variables", {})
+        variables = document.setdefault(self.section, {})
         if remove:
             variables.pop(key, None)
         else:
@@ -155,8 +162,36 @@ class VariableKind(Kind):
 
     def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
         project, key = ref.identity
-        self._write(ctx, Resource("variable", key, {"project": project, "key": key, "value": ""}, ref.identity),
+        self._write(ctx, Resource(self.name, key, {"project": project, "key": key, "value": ""}, ref.identity),
                     remove=True)
+
+
+class MergedVariableKind(VariableKind):
+    name = "merged_variable"
+    section = "merged"
+    merges_document_writes = True
+
+    def write_document(self, ctx: Context, writes: Any) -> list[Any]:
+        store = store_of(ctx)
+        batch: list[DocumentWrite] = list(writes)
+        project = batch[0].ref.identity[0]
+        if any(w.ref.identity[1] == store.refused_key for w in batch):
+            raise PermanentError(f"{store.refused_key}: refused")
+        document = json.loads(store.settings.get(project, "{}"))
+        time.sleep(store.write_delay)
+        section = document.setdefault(self.section, {})
+        for write in batch:
+            if write.op is Op.DELETE:
+                section.pop(write.ref.identity[1], None)
+            elif write.resource is not None:
+                section[write.resource.spec["key"]] = write.resource.spec["value"]
+        store.write("settings", project)
+        store.settings[project] = json.dumps(document)
+        with store.lock:
+            if store.lose_merged_answers > 0:
+                store.lose_merged_answers -= 1
+                raise TemporaryError("the answer to a write that landed was lost")
+        return [None] * len(batch)
 
 
 # ---- deploy-only ----------------------------------------------------------------------------------
@@ -362,7 +397,8 @@ class ContractPlatform:
 
     def __init__(self) -> None:
         self.store = Store()
-        kinds: list[Kind] = [DatasetKind(), VariableKind(), FlowKind(), JobKind(), PromotionKind(), BuildKind()]
+        kinds: list[Kind] = [DatasetKind(), VariableKind(), MergedVariableKind(), FlowKind(), JobKind(), PromotionKind(),
+                             BuildKind()]
         self.kinds = {k.name: k for k in kinds}
 
     def validate_stack(self, resources: list[Resource]) -> list[Any]:

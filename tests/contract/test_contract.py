@@ -99,6 +99,69 @@ def test_four_keys_of_one_document_all_land_under_parallelism_4_and_unmanaged_fi
     assert h.ops() == {f"variable.v{n}": "no-op" for n in range(4)}
 
 
+def _settings_writes(h, project: str) -> int:
+    return sum(1 for what, name in h.store.writes if (what, name) == ("settings", project))
+
+
+def test_keys_written_together_cost_one_write_per_document_and_never_lose_a_key_of_another_kind(h):
+    """Merged writes of one kind and single writes of another kind hit one document: the lock is
+    the document's, whichever kind holds it, so no read-modify-write loses the other's key."""
+    h.store.settings["p1"] = '{"owner": "ops-team"}'
+    h.store.write_delay = 0.05  # long enough for unserialised read-modify-writes to lose keys
+    body = "".join(f'[merged_variable.m{n}]\nproject = "p1"\nvalue = "{n}"\n' for n in range(4))
+    body += "".join(f'[merged_variable.q{n}]\nproject = "p2"\nvalue = "{n}"\n' for n in range(2))
+    body += "".join(f'[variable.v{n}]\nproject = "p1"\nvalue = "{n}"\n' for n in range(2))
+    h.write(body, parallelism=4)
+    _, result = h.engine().apply()
+    assert len(result.applied) == 8 and not result.failed
+    document = json.loads(h.store.settings["p1"])
+    assert document == {"owner": "ops-team", "merged": {f"m{n}": str(n) for n in range(4)},
+                        "variables": {"v0": "0", "v1": "1"}}
+    assert json.loads(h.store.settings["p2"]) == {"merged": {"q0": "0", "q1": "1"}}
+    assert _settings_writes(h, "p1") == 1 + 2 and _settings_writes(h, "p2") == 1
+    assert set(h.ops().values()) == {"no-op"}
+    before = len(h.store.writes)
+    h.engine().apply()
+    assert len(h.store.writes) == before, "a second apply writes nothing"
+
+
+def test_updates_and_deletes_of_one_document_go_out_in_one_write_per_level(h):
+    h.write("".join(f'[merged_variable.m{n}]\nproject = "p1"\nvalue = "{n}"\n' for n in range(4)))
+    h.engine().apply()
+    before = len(h.store.writes)
+    h.write('[merged_variable.m0]\nproject = "p1"\nvalue = "changed"\n'
+            '[merged_variable.m1]\nproject = "p1"\nvalue = "1"\n')
+    plan, result = h.engine().apply(prune=True)
+    assert sorted(a.op.value for a in plan.changes) == ["delete", "delete", "update"]
+    assert not result.failed
+    assert json.loads(h.store.settings["p1"])["merged"] == {"m0": "changed", "m1": "1"}
+    # Deletes come last, in a level of their own: one write for the update, one for both deletes.
+    assert len({a.level for a in plan.changes}) == 2
+    assert h.store.writes[before:] == [("settings", "p1")] * 2
+    assert set(h.ops(prune=True).values()) == {"no-op"}
+
+
+def test_a_merged_write_whose_answer_is_lost_is_decided_from_live_state_and_never_sent_again(h):
+    h.store.lose_merged_answers = 1
+    h.write("".join(f'[merged_variable.m{n}]\nproject = "p1"\nvalue = "{n}"\n' for n in range(3)))
+    _, result = h.engine().apply()
+    assert len(result.applied) == 3 and not result.failed
+    assert h.store.writes == [("settings", "p1")], "each object read live, found written, and left alone"
+    assert set(h.state()["resources"]) == {f"merged_variable.m{n}" for n in range(3)}
+    assert set(h.ops().values()) == {"no-op"}
+
+
+def test_a_refused_merged_write_falls_back_to_one_write_each_so_one_bad_key_holds_back_no_other(h):
+    h.store.refused_key = "m1"
+    h.write("".join(f'[merged_variable.m{n}]\nproject = "p1"\nvalue = "{n}"\n' for n in range(3)))
+    with pytest.raises(ApplyError) as caught:
+        h.engine().apply()
+    assert [address for address, _ in caught.value.failures] == ["merged_variable.m1"]
+    assert json.loads(h.store.settings["p1"])["merged"] == {"m0": "0", "m2": "2"}
+    assert h.store.writes == [("settings", "p1")] * 2
+    assert set(h.state()["resources"]) == {"merged_variable.m0", "merged_variable.m2"}
+
+
 # ---- deploy-only kinds ------------------------------------------------------------------------------
 
 

@@ -23,14 +23,14 @@ from typing import Any
 
 from pydantic import Field
 
-from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.kind import Context, sorted_unique
 from platforge.core.model import Created, LiveObject, ObjectRef, Ref, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import ShownOnceTarget
 
 from ..._kit.client import NotFound
-from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, forget, ignore_missing, sorted_names
+from .common import BUILTIN_GROUPS, DssKind, DssName, Spec, cached, client, forget, ignore_missing, sorted_names
 
 SECRET_KEY = "key"
 
@@ -43,7 +43,7 @@ class GlobalApiKeySpec(Spec):
     shown_once_to: ShownOnceTarget | None = None
 
 
-class GlobalApiKeyKind(Kind):
+class GlobalApiKeyKind(DssKind):
     name = "global_api_key"
     spec_model = GlobalApiKeySpec
     identity_fields = ("label",)

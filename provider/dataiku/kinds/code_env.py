@@ -26,12 +26,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from platforge.core.kind import Context, Kind
+from platforge.core.kind import Context
 from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 
-from .common import DssName, FreshReads, Spec, cached, client, document_or_none, forget, ignore_missing, read_each
+from .common import DssKind, DssName, FreshReads, Spec, cached, client, document_or_none, forget, ignore_missing, read_each
 
 
 class CodeEnvSpec(Spec):
@@ -50,7 +50,7 @@ def package_lines(spec: Any) -> list[str]:
     return sorted({line.strip() for line in spec.splitlines() if line.strip() and not line.strip().startswith("#")})
 
 
-class CodeEnvKind(FreshReads, Kind):
+class CodeEnvKind(FreshReads, DssKind):
     name = "code_env"
     spec_model = CodeEnvSpec
     identity_fields = ("lang", "name")

@@ -21,7 +21,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
 
-from platforge.core.kind import Context
+from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.schema import Expect
 
@@ -48,6 +48,13 @@ class Spec(BaseModel):
     """Base of every declared schema: unknown fields are errors, not silently ignored."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=False)
+
+
+class DssKind(Kind):
+    """Every DSS kind: DSS returns each listing whole, never in pages (contract §2.7), so one
+    listing reads back any number of objects written in a level."""
+
+    list_page_size = None
 
 
 def client(ctx: Context) -> DataikuClient:

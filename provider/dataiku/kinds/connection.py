@@ -31,13 +31,13 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.kind import Context, sorted_unique
 from platforge.core.model import LiveObject, ObjectRef, Observability, Ref, Resource
 from platforge.core.rules import ANY, Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, sorted_names
+from .common import BUILTIN_GROUPS, DssKind, DssName, Spec, cached, client, fetch, forget, ignore_missing, sorted_names
 
 #: Keys of `params` that hold secrets: never declared in clear, never shown from live.
 SECRET_PARAM = re.compile(r"password|secret|token|passphrase|privatekey|credential", re.IGNORECASE)
@@ -83,7 +83,7 @@ def _live_readability(document: dict[str, Any]) -> dict[str, Any] | None:
     return {"readable_by": value.get("readableBy"), "allowed_groups": sorted_names(value.get("allowedGroups"))}
 
 
-class ConnectionKind(Kind):
+class ConnectionKind(DssKind):
     name = "connection"
     spec_model = ConnectionSpec
     identity_fields = ("name",)

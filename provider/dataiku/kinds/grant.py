@@ -9,10 +9,11 @@
 
 DSS keeps every grant of a project in one permissions document (`/projects/{key}/permissions`:
 `{"owner", "permissions": [{"group", <flags>}], ...}`, contract §1.2), written whole. Each grant
-is one entry of that list, so grants of one project share a document (`document_of`): the core
-writes them one at a time, and each write reads the document, changes only its own entry and
-puts everything else back as read (the owner, other groups' entries, per-user entries, the
-dashboard fields, flags this version of platforge does not know).
+is one entry of that list, so grants of one project share a document (`document_of`), and the
+grants of one project that an apply writes in one level go out together (`write_document`):
+the document is read once, each grant changes only its own entry, everything else is put back
+as read (the owner, other groups' entries, per-user entries, the dashboard fields, flags this
+version of platforge does not know), and the document is written once.
 
 Only declared flags are managed; a flag missing from an entry means false (contract §1.2). The
 permissions of one project cost one read per plan, shared by all its grants and the project.
@@ -21,15 +22,17 @@ permissions of one project cost one read per plan, shared by all its grants and 
 from __future__ import annotations
 
 import copy
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Any
 
-from platforge.core.kind import Context, Kind
-from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.kind import Context
+from platforge.core.model import DocumentWrite, LiveObject, ObjectRef, Op, Ref, Resource
 from platforge.core.schema import StrictBool
 
+from ..._kit.client import NotFound
 from .common import (
     BUILTIN_GROUPS,
+    DssKind,
     DssName,
     FreshReads,
     ProjectKey,
@@ -82,7 +85,7 @@ def _entries(document: Mapping[str, Any]) -> list[Any]:
     return entries if isinstance(entries, list) else []
 
 
-class ProjectGroupGrantKind(ProjectScoped, FreshReads, Kind):
+class ProjectGroupGrantKind(ProjectScoped, FreshReads, DssKind):
     name = "project_group_grant"
     spec_model = GrantSpec
     identity_fields = ("project", "group")
@@ -112,6 +115,27 @@ class ProjectGroupGrantKind(ProjectScoped, FreshReads, Kind):
                 found.append(LiveObject(kind=self.name, identity=(scope, entry["group"]), fields=fields,
                                         platform_id=f"{scope}/{entry['group']}"))
         return found
+
+    merges_document_writes = True
+
+    def write_document(self, ctx: Context, writes: Sequence[DocumentWrite]) -> list[Any]:
+        project = writes[0].ref.identity[0]
+
+        def change(entries: list[Any]) -> list[Any]:
+            for write in writes:
+                if write.op is Op.DELETE:
+                    entries = _without(entries, write.ref.identity[1])
+                elif write.resource is not None:
+                    spec = write.resource.spec
+                    entries = self._set(entries, spec, set(spec) if write.op is Op.CREATE else set(write.changed))
+            return entries
+
+        try:
+            self._write(ctx, project, change)
+        except NotFound:
+            if any(write.op is not Op.DELETE for write in writes):
+                raise  # the project is gone: nothing to grant in
+        return [f"{project}/{write.ref.identity[1]}" if write.op is Op.CREATE else None for write in writes]
 
     def _write(self, ctx: Context, project: str, change: Any) -> None:
         """Read the project's permissions, let `change` edit the list, write the document back."""
@@ -143,8 +167,8 @@ class ProjectGroupGrantKind(ProjectScoped, FreshReads, Kind):
 
     def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
         project, group = ref.identity
+        ignore_missing(lambda: self._write(ctx, project, lambda entries: _without(entries, group)))
 
-        def drop(entries: list[Any]) -> list[Any]:
-            return [e for e in entries if not (isinstance(e, dict) and e.get("group") == group)]
 
-        ignore_missing(lambda: self._write(ctx, project, drop))
+def _without(entries: list[Any], group: str) -> list[Any]:
+    return [e for e in entries if not (isinstance(e, dict) and e.get("group") == group)]

@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from platforge.core.kind import Context, Kind
+from platforge.core.kind import Context
 from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool
 
-from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
+from .common import BUILTIN_GROUPS, DssKind, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
 
 #: Stack field -> document key.
 FIELDS: dict[str, str] = {
@@ -64,7 +64,7 @@ class GroupSpec(Spec):
     may_create_published_projects: StrictBool | None = None
 
 
-class GroupKind(Kind):
+class GroupKind(DssKind):
     name = "group"
     spec_model = GroupSpec
     identity_fields = ("name",)

@@ -23,13 +23,14 @@ from __future__ import annotations
 from collections.abc import Hashable
 from typing import Any
 
-from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.kind import Context, sorted_unique
 from platforge.core.model import LiveObject, ObjectRef, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name
 
 from .common import (
     PROJECT_OWNER,
+    DssKind,
     DssName,
     ProjectKey,
     Spec,
@@ -55,7 +56,7 @@ class ProjectSpec(Spec):
     tags: set[Name] | None = None
 
 
-class ProjectKind(Kind):
+class ProjectKind(DssKind):
     name = "project"
     spec_model = ProjectSpec
     identity_fields = ("key",)

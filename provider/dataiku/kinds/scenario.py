@@ -37,12 +37,12 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from platforge.core.kind import Context, Kind
+from platforge.core.kind import Context
 from platforge.core.model import Created, LiveObject, ObjectRef, Ref, Resource
 from platforge.core.rules import ANY, FieldRule
 from platforge.core.schema import Name, StrictBool, StrictInt, expects
 
-from .common import ProjectKey, ProjectScoped, Spec, client, document_or_none, forget, ignore_missing, read_each
+from .common import DssKind, ProjectKey, ProjectScoped, Spec, client, document_or_none, forget, ignore_missing, read_each
 
 Weekday = Literal["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"]
 #: Trigger field -> key of the trigger's `params`.
@@ -115,7 +115,7 @@ def _trigger(spec: Mapping[str, Any], previous: Mapping[str, Any] | None) -> dic
     return trigger
 
 
-class ScenarioKind(ProjectScoped, Kind):
+class ScenarioKind(ProjectScoped, DssKind):
     name = "scenario"
     spec_model = ScenarioSpec
     identity_fields = ("project", "name")

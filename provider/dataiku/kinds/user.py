@@ -27,13 +27,13 @@ from typing import Any
 
 from pydantic import EmailStr, Field, model_validator
 
-from platforge.core.kind import Context, Kind, sorted_unique
+from platforge.core.kind import Context, sorted_unique
 from platforge.core.model import LiveObject, ObjectRef, Observability, Ref, Resource
 from platforge.core.rules import Collection, FieldRule
 from platforge.core.schema import Name, StrictBool, expects
 from platforge.core.secrets import SecretRef
 
-from .common import BUILTIN_GROUPS, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
+from .common import BUILTIN_GROUPS, DssKind, DssName, Spec, cached, client, fetch, forget, ignore_missing, modified, read_fields
 
 #: Stack field -> document key (the password is handled apart: it is never read back).
 FIELDS: dict[str, str] = {
@@ -64,7 +64,7 @@ class UserSpec(Spec):
         return self
 
 
-class UserKind(Kind):
+class UserKind(DssKind):
     name = "user"
     spec_model = UserSpec
     identity_fields = ("login",)

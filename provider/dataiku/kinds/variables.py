@@ -12,9 +12,10 @@
 
 Instance variables are one flat JSON document (`/admin/variables/`) that can only be replaced
 whole (contract §1.2): "it is not possible to update a single variable". Each declared key is
-its own object in that document (`document_of`): the core writes them one at a time, and each
-write reads the document, sets or removes its own key and puts every other key back as read, so
-two variables applied together never lose each other. They are readable by every DSS user:
+its own object in that document (`document_of`); the variables an apply writes in one level go
+out together (`write_document`): one read of the document, their keys set or removed, every
+other key put back as read, one write. Two variables applied together never lose each other,
+and a hundred cost two requests, not two hundred. They are readable by every DSS user:
 never put a secret there.
 
 A project's variables are one document of two dicts, `standard` and `local`; a declared dict is
@@ -24,16 +25,16 @@ Deleting a `project_variables` object empties both.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from typing import Annotated, Any
 
 from pydantic import Field, StringConstraints
 
-from platforge.core.kind import Context, Kind
-from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.kind import Context
+from platforge.core.model import DocumentWrite, LiveObject, ObjectRef, Op, Ref, Resource
 from platforge.core.schema import Expect, StrictBool, StrictFloat, StrictInt, StrictStr, expects
 
-from .common import FreshReads, ProjectKey, ProjectScoped, Spec, cached, client, document_or_none, forget, ignore_missing
+from .common import DssKind, FreshReads, ProjectKey, ProjectScoped, Spec, cached, client, document_or_none, forget, ignore_missing
 
 VariableName = Annotated[str, StringConstraints(strict=True, pattern=r"^[^\x00-\x1f\x7f]{1,255}$"),
                          Expect("a variable name of 1 to 255 characters without control characters")]
@@ -48,7 +49,7 @@ class InstanceVariableSpec(Spec):
     value: JsonValue = Field(json_schema_extra=expects("a string, number, boolean, list or table"))
 
 
-class InstanceVariableKind(FreshReads, Kind):
+class InstanceVariableKind(FreshReads, DssKind):
     name = "instance_variable"
     spec_model = InstanceVariableSpec
     identity_fields = ("key",)
@@ -67,6 +68,20 @@ class InstanceVariableKind(FreshReads, Kind):
         document = cached(ctx, "instance-variables", client(ctx).get_instance_variables)
         return [LiveObject(kind=self.name, identity=(key,), fields={"key": key, "value": value})
                 for key, value in document.items()]
+
+    merges_document_writes = True
+
+    def write_document(self, ctx: Context, writes: Sequence[DocumentWrite]) -> list[Any]:
+        api = client(ctx)
+        document = api.get_instance_variables()
+        for write in writes:
+            if write.op is Op.DELETE:
+                document.pop(write.ref.identity[0], None)
+            elif write.resource is not None and (write.op is Op.CREATE or "value" in write.changed):
+                document[write.resource.spec["key"]] = write.resource.spec["value"]
+        api.put_instance_variables(document)
+        forget(ctx, "instance-variables")
+        return [write.ref.identity[0] if write.op is Op.CREATE else None for write in writes]
 
     def _write(self, ctx: Context, key: str, value: Any, remove: bool = False) -> None:
         api = client(ctx)
@@ -98,7 +113,7 @@ class ProjectVariablesSpec(Spec):
     local: dict[str, Any] | None = Field(default=None, json_schema_extra=expects("a table of variables"))
 
 
-class ProjectVariablesKind(ProjectScoped, FreshReads, Kind):
+class ProjectVariablesKind(ProjectScoped, FreshReads, DssKind):
     name = "project_variables"
     spec_model = ProjectVariablesSpec
     identity_fields = ("project",)
