@@ -19,6 +19,7 @@ __all__ = ["PLATFORMS", "PlatformConnectionError", "PlatformError", "get_platfor
 PLATFORMS = {
     "datatailr": "platforge.provider.datatailr.platform",
     "dataiku": "platforge.provider.dataiku.platform",
+    "dataloop": "platforge.provider.dataloop.platform",
 }
 
 

@@ -36,6 +36,7 @@ __all__ = ["SANDBOXES", "EmbeddedServer", "FaultConfig", "Flag", "PlatformSandbo
 SANDBOXES = {
     "datatailr": "platforge.provider.datatailr.sandbox",
     "dataiku": "platforge.provider.dataiku.sandbox",
+    "dataloop": "platforge.provider.dataloop.sandbox",
 }
 
 _SERVING = {"EmbeddedServer", "bind", "embedded", "serve_foreground", "url_of"}

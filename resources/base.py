@@ -23,6 +23,18 @@ LEGACY_TYPE = "pulumi-python:dynamic:Resource"
 _PROVIDERS: dict[tuple[str, str], KindProvider] = {}
 
 
+def register_provider(provider: KindProvider) -> None:
+    """A platform whose kinds need more of this door than the generic provider gives (Dataloop:
+    an import by id alone, across projects) registers its own subclass, before any resource of
+    the kind is made."""
+    _PROVIDERS.setdefault((provider.platform, provider.kind), provider)
+
+
+def known(value: Any) -> bool:
+    """Whether a Pulumi input holds no output still to be resolved."""
+    return _known(value)
+
+
 def provider_for(platform: str, kind: str) -> KindProvider:
     """One provider object per kind, so `__provider` is the same for every resource of it."""
     key = (platform, kind)

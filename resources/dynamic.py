@@ -495,7 +495,8 @@ class KindProvider(ResourceProvider):
         fields = {k: v for k, v in live.fields.items()
                   if k in kind.identity_fields or k in declared or not declared}
         inputs = {k: v for k, v in fields.items() if v is not None}
-        for name in self._hidden:
+        local = {name for name, rule in kind.field_rules.items() if rule.local}
+        for name in (*self._hidden, *local):
             if props.get(name) is not None:  # values never read back keep what Pulumi already has
                 inputs[name] = props[name]
         inputs.update(control)
@@ -521,10 +522,21 @@ class KindProvider(ResourceProvider):
         return sorted(k for k, v in held.items() if k in live_fps and live_fps[k] != ctx.fingerprinter(v))
 
     def delete(self, id_: str, props: dict[str, Any]) -> None:
-        """Idempotent: deleting something already gone succeeds."""
+        """Idempotent: deleting something already gone succeeds. An object whose declaration, as
+        last applied (the outputs), protects it is refused before any write, as `platforge apply
+        --prune` refuses it: the program must first apply the protection off."""
+        kind = self._kind
+        refusal = kind.delete_refusal({k: _plain(v) for k, v in props.items()})
         ref = self._ref(id_, props)
         ctx = self._conn().context()
-        self._kind.delete(ctx, ref, self._kind.read(ctx, ref))
+        live = kind.read(ctx, ref)
+        if refusal and live is not None:
+            raise DeleteRefused(f"{kind.name} {'/'.join(str(p) for p in live.identity)!r} was not deleted: {refusal}")
+        kind.delete(ctx, ref, live)
+
+
+class DeleteRefused(Exception):
+    """A delete the kind refuses while the object's declaration protects it."""
 
 
 def _control(props: Mapping[str, Any]) -> dict[str, Any]:

@@ -14,9 +14,9 @@ from ..core.policy import Policy
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import get_platform
-from . import dataiku, datatailr
+from . import dataiku, dataloop, datatailr
 
-CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES}
+CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES, "dataloop": dataloop.RESOURCES}
 
 
 def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:

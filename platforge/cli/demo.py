@@ -41,8 +41,15 @@ if TYPE_CHECKING:
 
 DEMO_SECRETS = ("QUICKSTART_INITIAL_PASSWORD", "QUICKSTART_WAREHOUSE_PASSWORD_DEV", "QUICKSTART_WAREHOUSE_PASSWORD_PROD")
 DATAIKU_DEMO_SECRETS = ("DATAIKU_EXAMPLE_INITIAL_PASSWORD", "DATAIKU_EXAMPLE_WAREHOUSE_PASSWORD")
+#: The example's one secret is a JSON document, which `_dataloop_prepare` generates.
+DATALOOP_DEMO_SECRETS: tuple[str, ...] = ()
 
 Say = Callable[[str], None]
+
+
+def _plain_read(record: dict[str, Any]) -> bool:
+    """A request that changes nothing: a GET, or the login."""
+    return record["method"] == "GET" or record["path"] == "/login"
 
 
 @dataclass(frozen=True)
@@ -61,6 +68,11 @@ class Demo:
     change: Callable[[Any, Say], None]
     #: Whether the drift findings show the platform-specific change (beyond the three causes).
     shows_change: Callable[[list[dict[str, Any]]], bool]
+    #: (stack copy, sandbox URL, say) -> makes on the sandbox what the example needs and the
+    #: stack does not manage, and points the copy at it (None: nothing is needed).
+    prepare: Callable[[Path, str, Say], None] | None = None
+    #: Whether an access-log record changes nothing, for counting the second apply's writes.
+    reads: Callable[[dict[str, Any]], bool] = _plain_read
 
 
 # ---- Datatailr --------------------------------------------------------------------------------
@@ -136,11 +148,88 @@ def _dataiku_shows_change(findings: list[dict[str, Any]]) -> bool:
     return any(f["address"] == "scenario.nightly-build" and f["cause"] == "out_of_band" for f in findings)
 
 
+# ---- Dataloop --------------------------------------------------------------------------------
+
+
+DATALOOP_ADMIN = "admin@sandbox.local"
+DATALOOP_PROJECT = "vision-prod"
+
+
+def _dataloop_sandbox(scratch: Path) -> tuple[FastAPI, dict[str, str]]:
+    from ..provider.dataloop.sandbox import SandboxConfig, create_app
+
+    admin_password = secrets.token_urlsafe(16)
+    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), admin_password=admin_password,
+                                   admin_email=DATALOOP_ADMIN, org="acme", access_log=str(scratch / "access.jsonl")))
+    return app, {"DATALOOP_EMAIL": DATALOOP_ADMIN, "DATALOOP_PASSWORD": admin_password}
+
+
+def _dataloop_prepare(stack_dir: Path, url: str, say: Say) -> None:
+    """The example adopts a project that holds a package (platforge does not manage packages):
+    both are made the way the vision team makes them, through the gate as dtlpy does, and the
+    package's id goes into the copy. The integration's options are a JSON document."""
+    import httpx
+
+    from ..provider.dataloop.sandbox import login
+
+    os.environ.setdefault("DATALOOP_EXAMPLE_OPENAI_OPTIONS",
+                          json.dumps({"key": "OPENAI_API_KEY", "value": "sk-demo-" + secrets.token_urlsafe(12)}))
+    token = login(url, os.environ["DATALOOP_EMAIL"], os.environ["DATALOOP_PASSWORD"])["id_token"]
+    with httpx.Client(base_url=f"{url}/api/v1", headers={"Authorization": f"Bearer {token}"}, trust_env=False) as gate:
+        project = gate.post("/projects", json={"name": DATALOOP_PROJECT}).raise_for_status().json()
+        package = gate.post("/packages", json={
+            "name": "detector", "projectId": project["id"], "version": "1.0.0",
+            "codebase": {"type": "git", "gitUrl": "https://github.com/acme/detector.git", "gitTag": "v1.0.0"},
+            "modules": [{"name": "default_module", "entryPoint": "main.py", "className": "ServiceRunner",
+                         "functions": [{"name": "run", "input": [{"name": "item", "type": "Item"}], "output": []}],
+                         "initInputs": []}]}).raise_for_status().json()
+    project_toml = stack_dir / "project.toml"
+    project_toml.write_text(re.sub(r'package_id = "[0-9a-f]{24}"', f'package_id = "{package["id"]}"',
+                                   project_toml.read_text()))
+    say(f"project {DATALOOP_PROJECT} created by hand and package detector pushed into it (id {package['id']}), "
+        "as dtlpy's push does: the stack adopts the project and runs the package")
+
+
+def _dataloop_project_id(client: Any) -> str:
+    (project,) = [p for p in client.list_projects() if p.get("name") == DATALOOP_PROJECT]
+    return str(project["id"])
+
+
+def _dataloop_change(client: Any, say: Say) -> None:
+    pid = _dataloop_project_id(client)
+    client.update_project_member(pid, "bob@example.com", "annotator")
+    say("  - bob demoted from engineer to annotator in vision-prod")
+    (trigger,) = [t for t in client.list_triggers(pid) if t.get("name") == "nightly"]
+    client.patch_trigger(trigger["id"], {**trigger, "spec": {**trigger["spec"], "cron": "0 5 * * *"}})
+    say("  - the nightly detector run moved from 02:00 to 05:00")
+    (pipeline,) = [p for p in client.list_pipelines(pid) if p.get("name") == "ingest"]
+    client.uninstall_pipeline(pipeline["id"])
+    say("  - the ingest pipeline paused (uninstalled)")
+    client.remove_project_member(pid, "carol@example.com")
+    say("  - carol removed from vision-prod")
+    client.create_dataset({"name": "scratch", "projects": [pid]})
+    say("  - a dataset nobody declared created")
+
+
+def _dataloop_shows_change(findings: list[dict[str, Any]]) -> bool:
+    return any(f["address"] == "trigger.nightly" and f["cause"] == "out_of_band"
+               and any(c["path"] == "cron" and c["new"] == "0 5 * * *" for c in f.get("changes") or ())
+               for f in findings)
+
+
+def _dataloop_read(record: dict[str, Any]) -> bool:
+    """Dataloop's listings are POSTs (`…/query`, `/query/faas`), and so is its login (`/token`)."""
+    path = str(record["path"])
+    return record["method"] == "GET" or path.endswith(("/query", "/query/faas")) or path.startswith("/token")
+
+
 DEMOS: dict[str, Demo] = {
     "datatailr": Demo("Datatailr", Path("examples/quickstart"), "quickstart", DEMO_SECRETS, _datatailr_sandbox,
                       _datatailr_change, _datatailr_shows_change),
     "dataiku": Demo("Dataiku DSS", Path("examples/dataiku"), "dataiku", DATAIKU_DEMO_SECRETS, _dataiku_sandbox,
                     _dataiku_change, _dataiku_shows_change),
+    "dataloop": Demo("Dataloop", Path("examples/dataloop"), "dataloop", DATALOOP_DEMO_SECRETS, _dataloop_sandbox,
+                     _dataloop_change, _dataloop_shows_change, prepare=_dataloop_prepare, reads=_dataloop_read),
 }
 
 
@@ -192,6 +281,8 @@ def run_demo(stack_source: Path, output: Path, platform: str = "datatailr") -> i
 
         heading(f"1. Embedded {spec.title} sandbox at {server.url}")
         say(f"stack: {stack_source} (copied to {stack_dir}); state: {stack_dir / '.platforge/state.json'}")
+        if spec.prepare is not None:
+            spec.prepare(stack_dir, server.url, say)
 
         engine = _engine(stack_dir)
         heading("2. platforge plan")
@@ -201,14 +292,14 @@ def run_demo(stack_source: Path, output: Path, platform: str = "datatailr") -> i
         heading("3. platforge apply --yes")
         _, result = engine.apply()
         say(f"Apply complete: {len(result.applied)} applied.", "bold green")
-        writes_after_apply = _writes(scratch)
+        writes_after_apply = _writes(scratch, spec.reads)
 
         heading("4. platforge plan (again): nothing to do")
         second = _engine(stack_dir)
         again = second.plan()
         text_report.print_plan(out, again.to_json())
         second.apply()
-        say(f"second apply: {_writes(scratch) - writes_after_apply} write requests (from the sandbox's access log)")
+        say(f"second apply: {_writes(scratch, spec.reads) - writes_after_apply} write requests (from the sandbox's access log)")
 
         heading("5. Someone changes the platform by hand")
         spec.change(engine.client, say)
@@ -239,7 +330,7 @@ def _engine(stack_dir: Path) -> Engine:
     return Engine(stack, platform, client, make_backend(stack, platform, client))
 
 
-def _writes(scratch: Path) -> int:
+def _writes(scratch: Path, reads: Callable[[dict[str, Any]], bool]) -> int:
     lines = (scratch / "access.jsonl").read_text().splitlines()
     records = [json.loads(line) for line in lines if line.strip()]
-    return sum(1 for r in records if r["method"] != "GET" and r["path"] != "/login")
+    return sum(1 for r in records if not reads(r))

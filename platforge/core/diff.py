@@ -51,8 +51,12 @@ def diff_resource(
                 changes.append(FieldChange(name, have, want, sensitive=True, forces_replace=rule.replace,
                                            reason=_reason(have, want, recorded), new_version=rule.new_version))
             continue
-        if rule.ignore_remote_changes and applied is not None and name in applied:
-            current: Any = applied[name]  # the platform's own changes to this field do not count
+        if rule.local:
+            # Never on the platform: what was applied (or, where the "live" view is what a front
+            # door holds, its value there); with neither, it is as declared.
+            current: Any = applied[name] if applied is not None and name in applied else live.fields.get(name, desired)
+        elif rule.ignore_remote_changes and applied is not None and name in applied:
+            current = applied[name]  # the platform's own changes to this field do not count
         else:
             current = live.fields.get(name, _MISSING)
             current = None if current is _MISSING else current

@@ -224,6 +224,11 @@ class Kind(ABC):
         data: dict[str, Any] = model.model_dump(mode="json", exclude_unset=True)
         for field_name in self.identity_fields:
             data[field_name] = getattr(model, field_name)
+        for field_name, rule in self.field_rules.items():
+            if rule.local and field_name in type(model).model_fields:
+                # platforge's own settings are always recorded: their default is a decision too
+                # (a dataset is protected unless declared otherwise), and only a record shows it.
+                data.setdefault(field_name, getattr(model, field_name))
         canonical: dict[str, Any] = canonicalize(data)
         return canonical
 
@@ -236,6 +241,14 @@ class Kind(ABC):
     def delete_confirmation(self, ref: ObjectRef, live: LiveObject | None) -> str | None:
         """Why deleting this object needs its own confirmation beyond `--yes` (a job in prod),
         or None. Apply refuses such a delete unless `--confirm-delete ADDRESS` names it."""
+        return None
+
+    def delete_refusal(self, spec: Mapping[str, Any]) -> str | None:
+        """Why an object must not be deleted while its declaration says so (deletion protection,
+        as Terraform providers' `deletion_protection`), or None. `spec` is the declaration last
+        applied when pruning (the stack declares the object no more), the declared one when a
+        change replaces it. A refusal blocks the plan before apply's first write and no flag
+        overrides it: the stack itself must first apply the protection off."""
         return None
 
     def describe_drift(self, changes: builtins.list[FieldChange]) -> str | None:

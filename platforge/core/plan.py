@@ -197,7 +197,7 @@ class Plan:
         out += [(a.address, "exists on the platform and is not owned by this stack: adopting it needs consent")
                 for a in self.imports if not a.adopt and not a.blocked]
         out += [(a.address, f"{a.confirm}; confirm this delete with --confirm-delete {a.address}")
-                for a in self.actions if a.confirm and not a.confirmed and a.op in (Op.DELETE, Op.REPLACE)]
+                for a in self.actions if a.confirm and not a.confirmed and a.op in (Op.DELETE, Op.REPLACE, Op.IMPORT)]
         return out
 
     def summary(self) -> dict[str, int]:
@@ -467,12 +467,14 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                 claimed.add(id(found))
             if prune:
                 confirm = kind.delete_confirmation(ObjectRef(identity, current.platform_id), current)
+                last = state.resources.get(address)
                 actions.append(Action(
                     address=address, kind=kind_name, identity=identity, op=Op.DELETE,
                     reason="owned by this stack and no longer declared (--prune)",
                     platform_id=current.platform_id, level=max_level + 1 + _reverse_rank(kind, platform),
                     destructive=kind.destructive, confirm=confirm,
                     confirmed=bool(confirm) and policy.confirms_delete(address),
+                    blocked=kind.delete_refusal(last.applied) if last is not None else None,
                 ))
                 digest_parts.append([kind_name, list(identity), current.fields])
             else:
@@ -649,14 +651,21 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
             reason = "exists, not owned by this stack; adopting it updates it"
         else:
             reason = "exists, not owned by this stack, already as declared"
+        replaces = any(c.forces_replace for c in changes)
+        confirm = kind.delete_confirmation(current.ref, current) if replaces else None
         return action(Op.IMPORT, reason, changes, platform_id=current.platform_id,
-                      destructive=kind.destructive and any(c.forces_replace for c in changes), adopt=consent,
-                      blocked=kind.refuse_write(ctx, resource, current, changes, adopting=True),
-                      live=_visible_fields(kind, current))
+                      destructive=kind.destructive and replaces, adopt=consent,
+                      blocked=kind.refuse_write(ctx, resource, current, changes, adopting=True)
+                      or (kind.delete_refusal(resource.spec) if replaces else None),
+                      live=_visible_fields(kind, current), confirm=confirm,
+                      confirmed=bool(confirm) and policy.confirms_delete(resource.address))
     if any(c.forces_replace for c in changes):
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.forces_replace}))
+        # A replace deletes the live object first or last: it needs what any delete of it needs.
+        confirm = kind.delete_confirmation(current.ref, current)
         return action(Op.REPLACE, f"{fields} cannot change in place", changes, platform_id=current.platform_id,
-                      destructive=kind.destructive)
+                      destructive=kind.destructive, blocked=kind.delete_refusal(resource.spec), confirm=confirm,
+                      confirmed=bool(confirm) and policy.confirms_delete(resource.address))
     if any(c.new_version for c in changes):
         fields = ", ".join(sorted({c.path.split('.')[0] for c in changes if c.new_version}))
         return action(Op.SAVE, f"{fields} changed: a new version", changes, platform_id=current.platform_id,

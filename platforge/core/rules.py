@@ -10,6 +10,7 @@ can see (in the style of Databricks' bundle engine: `recreate_on_changes`, `igno
         "tasks": FieldRule(collection=Collection.KEYED, key="name", document=True,
                            server_defaults={"*.timeout_seconds": 0}),
         "last_modified_by": FieldRule(ignore_remote_changes=True),
+        "deletion_protection": FieldRule(local=True),
     }
 
 A field with no rule is compared as declared, changed in place, and managed only when declared.
@@ -48,6 +49,10 @@ class FieldRule:
     #: The platform may change it on its own: only changes to the declaration count, so a plan
     #: compares the declaration with the last applied value, and drift never reports it.
     ignore_remote_changes: bool = False
+    #: platforge's own setting for the object (deletion protection), never sent to or read from
+    #: the platform: compared with the last applied value (or what a front door holds), so a
+    #: change is an update that writes nothing and is recorded.
+    local: bool = False
     #: How a list compares.
     collection: Collection = Collection.ORDERED
     #: For a keyed list: the item field that names an item.

@@ -2,6 +2,8 @@
 store that counts every write:
 
 - `dataset`: server-assigned ids, names not unique (`identified_by_id`);
+- `vault`: data a delete loses (`delete_confirmation`, also for a replace) and deletion
+  protection the stack must apply off first (`delete_refusal`);
 - `variable`: one key of a per-project settings document shared with other keys and with
   fields nobody declares (`document_of`, read-modify-write);
 - `merged_variable`: keys of the same documents, in another section, written together
@@ -39,6 +41,7 @@ class Store:
         self.ids = itertools.count(1)
         self.datasets: dict[str, dict[str, Any]] = {}  # id -> {name, size}
         self.settings: dict[str, str] = {}  # project -> a JSON document, byte for byte
+        self.vaults: dict[str, str] = {}  # name -> tier
         self.flows: dict[str, dict[str, Any]] = {}  # name -> definition (never readable)
         self.jobs: dict[str, dict[str, Any]] = {}  # name -> {versions: [...], schedule}
         self.promotions: dict[str, int] = {}  # job name -> promoted version
@@ -102,6 +105,52 @@ class DatasetKind(Kind):
         if ref.platform_id in store.datasets:
             store.write("delete", ref.platform_id)
             del store.datasets[ref.platform_id]
+
+
+# ---- data that a delete loses: confirmed deletes, deletion protection ------------------------------
+
+
+class VaultSpec(Spec):
+    name: str
+    tier: str = "hot"
+    deletion_protection: bool = True
+
+
+class VaultKind(Kind):
+    """A store of data: deleting it (a prune, or a replace when `tier` changes) needs
+    `--confirm-delete`, and is refused outright while its declaration protects it."""
+
+    name = "vault"
+    spec_model = VaultSpec
+    identity_fields = ("name",)
+    field_rules = {"tier": FieldRule(replace=True), "deletion_protection": FieldRule(local=True)}
+
+    def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
+        raw.setdefault("name", name)
+        return raw
+
+    def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        return [LiveObject("vault", (name,), {"name": name, "tier": tier})
+                for name, tier in sorted(store_of(ctx).vaults.items())]
+
+    def create(self, ctx: Context, resource: Resource) -> None:
+        store_of(ctx).write("create", resource.spec["name"])
+        store_of(ctx).vaults[resource.spec["name"]] = resource.spec.get("tier", "hot")
+
+    def update(self, ctx: Context, resource: Resource, live: LiveObject, changed: set[str]) -> None:
+        assert changed == {"deletion_protection"}, "nothing else of a vault changes in place"
+
+    def delete(self, ctx: Context, ref: ObjectRef, live: LiveObject | None) -> None:
+        store_of(ctx).write("delete", ref.identity[0])
+        store_of(ctx).vaults.pop(ref.identity[0], None)
+
+    def delete_confirmation(self, ref: ObjectRef, live: LiveObject | None) -> str | None:
+        return f"deleting vault {ref.identity[0]} deletes its data"
+
+    def delete_refusal(self, spec: Any) -> str | None:
+        if spec.get("deletion_protection", True):
+            return "protected from deletion: apply deletion_protection = false first"
+        return None
 
 
 # ---- keys of one shared document ----------------------------------------------------------------
@@ -397,8 +446,8 @@ class ContractPlatform:
 
     def __init__(self) -> None:
         self.store = Store()
-        kinds: list[Kind] = [DatasetKind(), VariableKind(), MergedVariableKind(), FlowKind(), JobKind(), PromotionKind(),
-                             BuildKind()]
+        kinds: list[Kind] = [DatasetKind(), VaultKind(), VariableKind(), MergedVariableKind(), FlowKind(), JobKind(),
+                             PromotionKind(), BuildKind()]
         self.kinds = {k.name: k for k in kinds}
 
     def validate_stack(self, resources: list[Resource]) -> list[Any]:

@@ -99,6 +99,63 @@ def test_four_keys_of_one_document_all_land_under_parallelism_4_and_unmanaged_fi
     assert h.ops() == {f"variable.v{n}": "no-op" for n in range(4)}
 
 
+def test_a_protected_object_is_never_pruned_until_its_stack_applies_the_protection_off(h):
+    from platforge.core.errors import AdoptionError
+
+    h.write('[vault.v]\n[dataset.keep]\n')
+    h.engine().apply()
+    h.write('[dataset.keep]\n')
+    plan = h.engine().plan(prune=True)
+    (delete,) = [a for a in plan.actions if a.address == "vault.v"]
+    assert delete.op is Op.DELETE and "protected" in delete.blocked
+    before = list(h.store.writes)
+    with pytest.raises(AdoptionError, match="protected from deletion"):
+        h.engine().apply(prune=True)
+    assert h.store.writes == before and "v" in h.store.vaults, "refused before the first write"
+
+    # The stack turns the protection off: an update of platforge's own setting, with no write.
+    h.write('[vault.v]\ndeletion_protection = false\n[dataset.keep]\n')
+    assert h.ops() == {"vault.v": "update", "dataset.keep": "no-op"}
+    h.engine().apply()
+    assert h.store.writes == before
+    assert set(h.ops().values()) == {"no-op"}
+    assert h.state()["resources"]["vault.v"]["applied"]["deletion_protection"] is False
+    h.write('[dataset.keep]\n')
+    with pytest.raises(AdoptionError, match="confirm-delete vault.v"):
+        h.engine().apply(prune=True)  # still data: the delete needs its own confirmation
+    engine = h.engine()
+    engine.policy = engine.policy.with_confirmed_deletes(["vault.v"])
+    engine.apply(prune=True)
+    assert "v" not in h.store.vaults and h.store.writes[-1] == ("delete", "v")
+
+
+def test_a_replace_forced_by_a_field_rule_needs_what_a_delete_needs(h):
+    from platforge.core.errors import AdoptionError
+
+    h.write('[vault.v]\ntier = "hot"\ndeletion_protection = false\n')
+    h.engine().apply()
+    h.write('[vault.v]\ntier = "cold"\ndeletion_protection = false\n')
+    plan = h.engine().plan()
+    (replace,) = plan.changes
+    assert replace.op is Op.REPLACE and replace.confirm and not replace.confirmed
+    before = list(h.store.writes)
+    with pytest.raises(AdoptionError, match="confirm-delete vault.v"):
+        h.engine().apply()
+    assert h.store.writes == before
+    engine = h.engine()
+    engine.policy = engine.policy.with_confirmed_deletes(["vault.v"])
+    engine.apply()
+    assert h.store.vaults == {"v": "cold"}
+
+    # Protected, a replace is refused whatever is confirmed.
+    h.write('[vault.v]\ntier = "hot"\n')
+    engine = h.engine()
+    engine.policy = engine.policy.with_confirmed_deletes(["vault.v"])
+    with pytest.raises(AdoptionError, match="protected from deletion"):
+        engine.apply()
+    assert h.store.vaults == {"v": "cold"}
+
+
 def _settings_writes(h, project: str) -> int:
     return sum(1 for what, name in h.store.writes if (what, name) == ("settings", project))
 

@@ -66,7 +66,7 @@ def _next_version_tree(root: Path) -> Path:
     init.write_text(re.sub(r"__version__\s*=\s*['\"][^'\"]+['\"]", '__version__ = "99.0.0"', text))
     provider = package / "pulumi" / "dynamic.py"
     source = provider.read_text()
-    marker = '        """Idempotent: deleting something already gone succeeds."""\n'
+    marker = '    def delete(self, id_: str, props: dict[str, Any]) -> None:\n'
     assert marker in source
     source = source.replace(marker, marker + "        _upgraded = True  # a changed method body\n")
     source = source.replace("    serialize_as_secret_always = False\n",

@@ -1,0 +1,248 @@
+"""A no-op plan over 1,000 Dataloop objects: one listing per kind (per project for what lives in
+a project), one request per page of each `…/query` listing, never one GET per object.
+
+A Dataloop sandbox process (`python -m platforge sandbox dataloop`, on a free port, with an
+access log) gets N objects in a vision team's mix: a fiftieth are projects, each with a
+package pushed through the gate (packages are not platforge's), one service running it, two
+cron triggers and a two-node pipeline; a hundredth are integrations, a fifth org members, and
+the rest split between datasets (two fifths) and project members. The projects go first
+through one `platforge apply`, the packages are pushed, and the whole stack through a second.
+The sandbox is then restarted on the same database, optionally with `--latency-ms` (a remote
+gate), the state retargeted to its new port, and a no-op plan is timed several times in fresh
+processes, counting its requests by endpoint (ids folded into `{id}`, e-mails into `{email}`).
+The plan is expected to cost exactly the kinds' listings plus their pages:
+
+    login + me + orgs + org members + integrations + projects      6 requests
+    per project: members + datasets, services, triggers, pipelines  1 + 4 x pages
+
+    python bench/dataloop_plan.py                          # 1,000 objects, 3 plans, no latency
+    python bench/dataloop_plan.py --latency-ms 50          # every request 50 ms slower
+    python bench/dataloop_plan.py --page-size 5            # many pages per listing
+    python bench/dataloop_plan.py --n 60 --repeats 1       # CI size
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
+
+PREFIX = "/api/v1"
+ADMIN = "admin@bench.example"
+ORG = "bench"
+#: Reads that are listings: one per run, or one per project, never one per object.
+LISTINGS = {"GET /users/me", "GET /orgs", "GET /orgs/{id}/members", "GET /orgs/{id}/integrations", "GET /projects",
+            "GET /projects/{id}/members", "POST /datasets/query", "POST /query/faas", "POST /pipelines/query",
+            "POST /token"}
+
+
+def mix(n: int) -> dict[str, int]:
+    projects = max(1, n // 50)
+    counts = {"project": projects, "integration": max(1, n // 100), "org_member": max(1, n // 5),
+              "service": projects, "trigger": 2 * projects, "pipeline": projects}
+    rest = max(2, n - sum(counts.values()))
+    counts["dataset"] = max(1, rest * 2 // 5)
+    counts["project_member"] = max(1, rest - counts["dataset"])
+    return counts
+
+
+def spread(total: int, parts: int) -> list[int]:
+    """`total` objects over `parts` projects, as evenly as possible."""
+    return [total // parts + (1 if p < total % parts else 0) for p in range(parts)]
+
+
+def header(url: str, page_size: int) -> str:
+    return (f'[platform]\ntype = "dataloop"\nendpoint = "{url}"\norg = "{ORG}"\npage_size = {page_size}\n'
+            f'email_env = "BENCH_DATALOOP_EMAIL"\npassword_env = "BENCH_DATALOOP_PASSWORD"\n')
+
+
+def projects_text(url: str, n: int, page_size: int) -> str:
+    return header(url, page_size) + "".join(f"\n[project.p{p:03d}]\n" for p in range(mix(n)["project"]))
+
+
+def stack_text(url: str, n: int, page_size: int, packages: dict[str, str]) -> str:
+    counts = mix(n)
+    out = [header(url, page_size)]
+    integrations = [f"key-{i:03d}" for i in range(counts["integration"])]
+    for name in integrations:
+        out.append(f'[integration.{name}]\ntype = "key_value"\noptions = {{ from_env = "BENCH_INTEGRATION" }}\n')
+    roles = ("admin", "member", "member", "worker")
+    for m in range(counts["org_member"]):
+        out.append(f'[org_member.m{m:04d}]\nemail = "m{m:04d}@bench.example"\nrole = "{roles[m % len(roles)]}"\n')
+    datasets = spread(counts["dataset"], counts["project"])
+    bindings = spread(counts["project_member"], counts["project"])
+    project_roles = ("engineer", "annotator", "annotationManager", "owner")
+    for p in range(counts["project"]):
+        key = f"p{p:03d}"
+        out.append(f"[project.{key}]\n")
+        for d in range(datasets[p]):
+            out.append(f'[dataset.{key}-d{d:03d}]\nproject = "{key}"\nname = "images-{d:03d}"\n')
+        for b in range(bindings[p]):
+            # The org's members first, then guests: Dataloop's project members need not be in the org.
+            email = f"m{b:04d}@bench.example" if b < counts["org_member"] else f"{key}-g{b:03d}@bench.example"
+            out.append(f'[project_member.{key}-b{b:03d}]\nproject = "{key}"\nemail = "{email}"\n'
+                       f'role = "{project_roles[b % len(project_roles)]}"\n')
+        # A trigger names its service by the service's table name, which is also its Dataloop name.
+        service = f"detector-{p:03d}"
+        out.append(f'[service.{service}]\nproject = "{key}"\npackage_id = "{packages[key]}"\n'
+                   f'package_revision = "1.0.0"\nsecrets = ["{integrations[p % len(integrations)]}"]\n'
+                   f'init_params = {{ threshold = 0.{p % 10} }}\n[service.{service}.runtime]\n'
+                   f'pod_type = "regular-xs"\nautoscaler = {{ max_replicas = {1 + p % 3} }}\n')
+        for t in range(2):
+            out.append(f'[trigger.{key}-t{t}]\nproject = "{key}"\nname = "nightly-{t}"\ntype = "Cron"\n'
+                       f'service = "{service}"\ncron = "{(7 * t) % 60} {(p + t) % 24} * * *"\n')
+        out.append(f'[pipeline.{key}-ingest]\nproject = "{key}"\nname = "ingest"\ninstalled = {str(p % 2 == 0).lower()}\n'
+                   f'[[pipeline.{key}-ingest.nodes]]\nname = "incoming"\ntype = "storage"\n'
+                   f'namespace = {{ function_name = "dataset_handler", service_name = "pipeline-utils" }}\n'
+                   f'outputs = [{{ name = "item" }}]\n[[pipeline.{key}-ingest.nodes]]\nname = "detect"\n'
+                   f'type = "function"\nnamespace = {{ function_name = "run", service_name = "{service}" }}\n'
+                   f'inputs = [{{ name = "item" }}]\n[[pipeline.{key}-ingest.connections]]\n'
+                   f'source = "incoming"\ntarget = "detect"\n')
+    return "\n".join(out)
+
+
+def push_packages(url: str, password: str, projects: list[str]) -> dict[str, str]:
+    """One package per project, pushed as dtlpy's `push` does (a git codebase, nothing uploaded)."""
+    def post(path: str, body: dict, token: str | None = None) -> dict:
+        headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
+        request = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return dict(json.loads(response.read()))
+
+    token = post("/token?default", {"username": ADMIN, "password": password, "type": "user_credentials"})["id_token"]
+    request = urllib.request.Request(f"{url}{PREFIX}/projects?excludeContributors=true",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        ids = {p["name"]: p["id"] for p in json.loads(response.read())}
+    return {name: post(f"{PREFIX}/packages", {
+        "name": "detector", "projectId": ids[name], "version": "1.0.0",
+        "codebase": {"type": "git", "gitUrl": "https://github.com/bench/detector.git", "gitTag": "v1.0.0"}},
+        token)["id"] for name in projects}
+
+
+def endpoint(record: dict) -> str:
+    """`GET /api/v1/projects/65f0…/members` -> `GET /projects/{id}/members`."""
+    path = record["path"].split("?")[0].removeprefix(PREFIX)
+    path = re.sub(r"/[0-9a-f]{24}(?=/|$)", "/{id}", path)
+    path = re.sub(r"/[^/@]+@[^/]+", "/{email}", path)
+    return f"{record['method']} {path}"
+
+
+def expected_requests(n: int, page_size: int) -> int:
+    """The kinds' listings plus their pages (a listing of nothing is one page)."""
+    counts = mix(n)
+    pages = 0
+    for p in range(counts["project"]):
+        per_project = (spread(counts["dataset"], counts["project"])[p], 1, 2, 1)  # datasets, services, triggers, pipelines
+        pages += sum(max(1, math.ceil(c / page_size)) for c in per_project)
+    return 6 + counts["project"] + pages
+
+
+def run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
+    """The command's result, wall seconds and CPU seconds (its own: the sandbox is not waited yet)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def checked(done: subprocess.CompletedProcess[str]) -> None:
+    if done.returncode != 0:
+        raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
+    parser.add_argument("--n", type=int, default=1000, help="objects declared")
+    parser.add_argument("--repeats", type=int, default=3, help="no-op plans timed")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="the sandbox's delay per request")
+    parser.add_argument("--page-size", type=int, default=1000, help="items per page of a …/query listing (1-1000)")
+    parser.add_argument("--out", type=Path, help="the JSON report (default: in the scratch folder)")
+    args = parser.parse_args()
+    scratch = Path(tempfile.mkdtemp(prefix="platforge-dataloop-bench-"))
+    password = secrets.token_urlsafe(18)
+    env = {**os.environ, "BENCH_DATALOOP_EMAIL": ADMIN, "BENCH_DATALOOP_PASSWORD": password,
+           "BENCH_INTEGRATION": json.dumps({"key": "API_KEY", "value": secrets.token_urlsafe(12)})}
+    cli = [sys.executable, "-m", "platforge"]
+    stack = scratch / "stack"
+    stack.mkdir()
+    identity = ("--admin-email", ADMIN, "--org", ORG)
+    counts = mix(args.n)
+    names = [f"p{p:03d}" for p in range(counts["project"])]
+
+    fast = Sandbox(scratch, password, *identity, platform="dataloop")
+    try:
+        (stack / "main.toml").write_text(projects_text(fast.url, args.n, args.page_size), encoding="utf-8")
+        checked(run([*cli, "apply", str(stack), "--yes"], env)[0])
+        packages = push_packages(fast.url, password, names)
+        (stack / "main.toml").write_text(stack_text(fast.url, args.n, args.page_size, packages), encoding="utf-8")
+        created, create_wall, _ = run([*cli, "apply", str(stack), "--yes"], env)
+        checked(created)
+    finally:
+        fast.stop()
+
+    flags = ("--latency-ms", str(args.latency_ms)) if args.latency_ms else ()
+    server = Sandbox(scratch, password, *identity, *flags, platform="dataloop")
+    try:
+        (stack / "main.toml").write_text(stack_text(server.url, args.n, args.page_size, packages), encoding="utf-8")
+        checked(run([*cli, "state", "retarget", str(stack)], env)[0])
+        runs = []
+        for _ in range(args.repeats):
+            mark = len(server.requests())
+            plan, wall, cpu = run([*cli, "plan", str(stack)], env)
+            counted = Counter(endpoint(r) for r in server.requests()[mark:])
+            runs.append({"exit": plan.returncode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                         "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
+            if plan.returncode != 0:
+                print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+    finally:
+        server.stop()
+
+    last = runs[-1]["by_endpoint"]
+    per_object = {k: v for k, v in last.items() if k not in LISTINGS}
+    expected = expected_requests(args.n, args.page_size)
+    report = {
+        "n": sum(counts.values()), "mix": counts, "latency_ms": args.latency_ms, "page_size": args.page_size,
+        "create_apply_wall_s": round(create_wall, 1),
+        "plan_wall_s_median": statistics.median(r["wall_s"] for r in runs),
+        "plan_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
+        "requests_per_plan": runs[-1]["requests"], "expected_requests": expected,
+        "requests_not_listings": per_object, "plans": runs,
+    }
+    out = args.out or scratch / "dataloop_plan.json"
+    out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+    print(f"{report['n']} objects: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    print(f"create apply: {report['create_apply_wall_s']} s; latency per request: {args.latency_ms:g} ms; "
+          f"page size {args.page_size}")
+    print(f"no-op plan (median of {args.repeats}): wall {report['plan_wall_s_median']} s, "
+          f"CPU {report['plan_cpu_s_median']} s, {report['requests_per_plan']} requests "
+          f"(expected: kinds + pages = {expected})\n")
+    width = max(len(k) for k in last)
+    print(f"{'endpoint'.ljust(width)}  requests")
+    for key, value in last.items():
+        print(f"{key.ljust(width)}  {value:>8}")
+    print(f"\nJSON: {out}")
+    ok = all(r["exit"] == 0 for r in runs) and not per_object and all(r["requests"] == expected for r in runs)
+    raise SystemExit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,185 @@
+"""What the Dataloop kinds share: the run's cached listings, projects named by their Dataloop name,
+and the checks every declared name and e-mail goes through.
+
+Dataloop assigns every object a 24-hex id and names are not unique (contract §1.0, §5.8), so the
+kinds with ids are `identified_by_id`: the state keeps the id, a rename is an update, and the core
+adopts an existing object by name only when exactly one in its scope has that name (else it names
+the candidates' ids; `--adopt ADDRESS=ID` picks one).
+
+Kinds that live in a project name it by its Dataloop name, `project = "vision-prod"`, which is how
+a stack declares the project (`[project.vision-prod]`) or lists it under `[external]`; an id
+(`project = "65f0…"`) is accepted too, for a project whose name is shared. The name is turned into
+the id when a listing or a write needs it, from the one project listing of the run; a name that
+two projects share is refused with both ids, never guessed.
+
+Reads cost one request per listing (per page for `…/query` listings), cached in the run's
+`Context` and dropped after any write that changes them, so a read-back sees the platform.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
+
+from platforge.core.errors import PlanError
+from platforge.core.kind import Context
+from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
+from platforge.core.schema import Expect
+
+from ..._kit.client import NotFound
+from ..client import DEFAULT_PAGE_SIZE, DataloopClient
+
+#: Objects per page of a listing, for apply's choice between one listing and one read per
+#: written object: the `…/query` listings page at the client's page size (1000 unless the
+#: `[platform]` table says less), and the IAM listings are one request whatever their size.
+LIST_PAGE_SIZE = DEFAULT_PAGE_SIZE
+
+#: A Dataloop object id (a Mongo ObjectId).
+OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+#: A name Dataloop stores: 1 to 256 characters, no control characters, no surrounding spaces.
+NAME_PATTERN = r"^[^\x00-\x20\x7f](?:[^\x00-\x1f\x7f]{0,254}[^\x00-\x20\x7f])?$"
+DlName = Annotated[str, Strict(), StringConstraints(pattern=NAME_PATTERN),
+                   Expect("a name of 1 to 256 characters, without control characters or surrounding spaces")]
+#: Node and port names of a pipeline also become parts of field paths: no dots.
+NODE_NAME_PATTERN = r"^[^\x00-\x20\x7f.](?:[^\x00-\x1f\x7f.]{0,254}[^\x00-\x20\x7f.])?$"
+NodeName = Annotated[str, Strict(), StringConstraints(pattern=NODE_NAME_PATTERN),
+                     Expect("a name of 1 to 256 characters, without dots, control characters or surrounding spaces")]
+EMAIL_PATTERN = r"^[^@\s/\\?#%]{1,128}@[^@\s/\\?#%]{1,128}$"
+Email = Annotated[str, Strict(), StringConstraints(pattern=EMAIL_PATTERN), Expect("an e-mail address")]
+ObjectId = Annotated[str, Strict(), StringConstraints(pattern=OBJECT_ID.pattern),
+                     Expect("a Dataloop id: 24 hexadecimal digits")]
+
+
+class Spec(BaseModel):
+    """Base of every declared schema: unknown fields are errors, not silently ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+def client(ctx: Context) -> DataloopClient:
+    return ctx.client  # type: ignore[no-any-return]
+
+
+def cached(ctx: Context, key: str, load: Callable[[], Any]) -> Any:
+    """A listing read once per run (until a write invalidates it)."""
+    return ctx.cached(f"dataloop:{key}", load)
+
+
+def forget(ctx: Context, *keys: str) -> None:
+    ctx.invalidate(*(f"dataloop:{key}" for key in keys))
+
+
+def ignore_missing(call: Callable[[], Any]) -> None:
+    """Deleting something already gone is success (idempotent delete)."""
+    try:
+        call()
+    except NotFound:
+        pass
+
+
+def is_object_id(value: Any) -> bool:
+    return isinstance(value, str) and bool(OBJECT_ID.match(value))
+
+
+# ---- projects as scopes -----------------------------------------------------------------------
+
+
+def projects(ctx: Context) -> list[dict[str, Any]]:
+    """The projects of the configured organisation, one request per run."""
+    def load() -> list[dict[str, Any]]:
+        api = client(ctx)
+        listed = [p for p in api.list_projects() if isinstance(p, dict) and p.get("id")]
+        if api.org is None:
+            return listed
+        org = api.org_id()
+        return [p for p in listed if org_of(p) in (None, org)]
+
+    result: list[dict[str, Any]] = cached(ctx, "projects", load)
+    return result
+
+
+def org_of(project: Mapping[str, Any]) -> str | None:
+    org = project.get("org")
+    if isinstance(org, dict):
+        return str(org["id"]) if org.get("id") else None
+    return str(org) if isinstance(org, str) and org else None
+
+
+def project_id(ctx: Context, project: str) -> str | None:
+    """The id of the project a declaration names (by name or id), None when it does not exist
+    (yet); a name two projects share is refused with their ids."""
+    listed = projects(ctx)
+    if is_object_id(project) and any(p["id"] == project for p in listed):
+        return project
+    matches = [p for p in listed if p.get("name") == project]
+    if len(matches) > 1:
+        ids = ", ".join(str(p["id"]) for p in matches)
+        raise PlanError(f"{len(matches)} Dataloop projects are named {project!r} (ids {ids}): name the one meant by "
+                        f"its id (project = \"<id>\") in the objects that live in it")
+    return str(matches[0]["id"]) if matches else None
+
+
+def required_project_id(ctx: Context, project: str) -> str:
+    """The project's id for a write: it must exist by now (the core orders projects first)."""
+    forget(ctx, "projects")
+    found = project_id(ctx, project)
+    if found is None:
+        raise NotFound(f"project {project!r} does not exist")
+    return found
+
+
+def project_ref(project: str) -> list[Ref]:
+    """A name refers to a declared (or external) project; an id refers to an existing one."""
+    return [] if is_object_id(project) else [Ref("project", project)]
+
+
+class ProjectScoped:
+    """Kinds that live in a project: listed once per declared or owned project, the project
+    (as the stack names it) being the first part of their identity."""
+
+    def scopes(self, resources: Iterable[Resource], settings: Mapping[str, Any]) -> set[Any]:
+        return {r.spec["project"] for r in resources}
+
+    def scope_of(self, identity: tuple[Any, ...]) -> Any:
+        return identity[0]
+
+
+class FreshReads:
+    """A read (a read-back after a write, or refreshing one object) never answers from the
+    run's cache: a listing cached by another thread while this object's write was in flight
+    would show the old object until the read-back's deadline."""
+
+    def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
+        raise NotImplementedError
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        forget(ctx, *self.cache_keys(tuple(ref.identity)))
+        result: LiveObject | None = super().read(ctx, ref)  # type: ignore[misc]
+        return result
+
+
+def camel(snake: str) -> str:
+    """`pod_type` -> `podType`: the stack's field names as Dataloop's keys."""
+    head, *rest = snake.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
+
+
+def to_wire(document: Mapping[str, Any]) -> dict[str, Any]:
+    """A declared table with snake_case keys as Dataloop's camelCase document (one level deep
+    for nested tables; free-form values such as `init_params` are passed as they are)."""
+    return {camel(k): (to_wire(v) if isinstance(v, Mapping) else v) for k, v in document.items()}
+
+
+def from_wire(document: Mapping[str, Any], fields: Iterable[str]) -> dict[str, Any]:
+    """The `fields` (snake_case) of a camelCase document that it has."""
+    return {name: document[camel(name)] for name in fields if camel(name) in document}
+
+
+__all__ = [
+    "LIST_PAGE_SIZE", "DlName", "Email", "FreshReads", "NodeName", "OBJECT_ID", "ObjectId", "ProjectScoped", "Spec", "cached", "camel",
+    "client", "forget", "from_wire", "ignore_missing", "is_object_id", "org_of", "project_id", "project_ref", "projects",
+    "required_project_id", "to_wire",
+]
