@@ -617,6 +617,11 @@ def _check_external(platform: Platform, resources: list[Resource], live: LiveVie
         raise StackError(problems)
 
 
+def problem_at(resource: Resource, message: str) -> Problem:
+    """A stack problem placed where `resource` is declared (file, line, address)."""
+    return _problem(resource, message)
+
+
 def _problem(resource: Resource, message: str) -> Problem:
     source = resource.source
     return Problem(file=source.file if source else "<stack>", line=source.line if source else None,

@@ -25,11 +25,12 @@ from pydantic import Field
 
 from platforge.core.errors import Problem, StateError
 from platforge.core.model import Resource
+from platforge.core.plan import problem_at
 from platforge.core.schema import Name, StrictFloat, expects
 from platforge.core.stack import PlatformConfig
 
 from .. import PlatformConnectionError
-from .._kit.client import DnsError, PlatformError, RateLimited, ServerError, TlsError, TransportError
+from .._kit.client import PlatformError, worth_deciding_again
 from .client import DEFAULT_FUTURE_TIMEOUT, ConfigurationError, DataikuClient
 from .kinds import (
     CodeEnvKind,
@@ -89,9 +90,9 @@ class DataikuPlatform:
         problems: list[Problem] = []
         for r in resources:
             if r.kind == "code_env" and r.spec["lang"] != "PYTHON" and "python_interpreter" in r.spec:
-                problems.append(_problem(r, "python_interpreter applies to PYTHON environments only"))
+                problems.append(problem_at(r, "python_interpreter applies to PYTHON environments only"))
             if r.kind == "global_api_key" and "groups" in r.spec and r.spec.get("admin"):
-                problems.append(_problem(r, "a global API key acts either for its groups or as an administrator "
+                problems.append(problem_at(r, "a global API key acts either for its groups or as an administrator "
                                             "(admin = true), not both; remove one"))
         return problems
 
@@ -127,11 +128,7 @@ class DataikuPlatform:
         return False
 
     def is_transient(self, exc: Exception) -> bool:
-        if isinstance(exc, (TlsError, DnsError)):
-            return False
-        if isinstance(exc, ServerError):
-            return exc.status in TRANSIENT_STATUSES
-        return isinstance(exc, (TransportError, RateLimited))
+        return worth_deciding_again(exc, TRANSIENT_STATUSES)
 
     def endpoint_of(self, client: DataikuClient) -> str:
         return client.base_url
@@ -140,12 +137,6 @@ class DataikuPlatform:
         raise StateError("Dataiku offers no platform state backend: DSS has no object store the public API "
                          "protects for a shared state; use [state] backend = \"local\" (and keep the state "
                          "where your CI can share it)")
-
-
-def _problem(resource: Resource, message: str) -> Problem:
-    source = resource.source
-    return Problem(file=source.file if source else "<stack>", line=source.line if source else None,
-                   path=resource.address, message=message)
 
 
 PLATFORM = DataikuPlatform()

@@ -37,11 +37,12 @@ from pydantic import Field
 
 from platforge.core.errors import Problem, StateError
 from platforge.core.model import Resource
+from platforge.core.plan import problem_at
 from platforge.core.schema import Name, StrictFloat, StrictInt, expects
 from platforge.core.stack import PlatformConfig
 
 from .. import PlatformConnectionError
-from .._kit.client import DnsError, PlatformError, RateLimited, ServerError, TlsError, TransportError
+from .._kit.client import PlatformError, worth_deciding_again
 from .client import DEFAULT_DELETE_TIMEOUT, DEFAULT_PAGE_SIZE, ConfigurationError, DataloopClient
 from .kinds import (
     DatasetKind,
@@ -112,7 +113,7 @@ class DataloopPlatform:
                 continue
             service = services.get(r.spec["service"])
             if service is not None and service.spec["project"] != r.spec["project"]:
-                problems.append(_problem(r, f"service {r.spec['service']!r} is declared in project "
+                problems.append(problem_at(r, f"service {r.spec['service']!r} is declared in project "
                                             f"{service.spec['project']!r}, but a trigger runs a service of its own "
                                             f"project ({r.spec['project']!r})"))
         return problems
@@ -161,11 +162,7 @@ class DataloopPlatform:
         return False
 
     def is_transient(self, exc: Exception) -> bool:
-        if isinstance(exc, (TlsError, DnsError)):
-            return False
-        if isinstance(exc, ServerError):
-            return exc.status in TRANSIENT_STATUSES
-        return isinstance(exc, (TransportError, RateLimited))
+        return worth_deciding_again(exc, TRANSIENT_STATUSES)
 
     def endpoint_of(self, client: DataloopClient) -> str:
         return client.base_url
@@ -174,12 +171,6 @@ class DataloopPlatform:
         raise StateError("Dataloop offers no platform state backend: no object there has access control of its own "
                          "or a conditional write to lock with; use [state] backend = \"local\" (and keep the state "
                          "where your CI can share it)")
-
-
-def _problem(resource: Resource, message: str) -> Problem:
-    source = resource.source
-    return Problem(file=source.file if source else "<stack>", line=source.line if source else None,
-                   path=resource.address, message=message)
 
 
 PLATFORM = DataloopPlatform()

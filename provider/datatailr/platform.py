@@ -12,20 +12,17 @@ from pydantic import Field
 
 from platforge.core.errors import Problem, StateError
 from platforge.core.model import Resource
+from platforge.core.plan import problem_at
 from platforge.core.schema import Name, StrictFloat, expects
 from platforge.core.stack import PlatformConfig
 from platforge.core.state import AccessKind, Exposure, ObjectInfo, ObjectStore
 
 from .. import PlatformConnectionError
 from .._kit.client import (
-    DnsError,
     NotFound,
     PermissionDenied,
     PlatformError,
-    RateLimited,
-    ServerError,
-    TlsError,
-    TransportError,
+    worth_deciding_again,
 )
 from .client import ConfigurationError, DatatailrClient, PasswordLogin, TokenLogin
 from .kinds import (
@@ -230,7 +227,7 @@ class DatatailrPlatform:
         problems: list[Problem] = []
         authoritative = {r.spec["name"]: r for r in resources if r.kind == "group" and "members" in r.spec}
         for name in sorted(set(authoritative) & BUILTIN_GROUPS):
-            problems.append(_problem(authoritative[name], f"{name!r} is a built-in group whose members the platform "
+            problems.append(problem_at(authoritative[name], f"{name!r} is a built-in group whose members the platform "
                                                          "itself manages; a stack cannot own its whole member list "
                                                          "(use group_membership resources to add members)"))
         memberships = [r for r in resources if r.kind == "group_membership"]
@@ -238,7 +235,7 @@ class DatatailrPlatform:
         for r in memberships:
             owner = authoritative.get(r.spec["group"])
             if owner is not None:
-                problems.append(_problem(r, f"group {r.spec['group']!r} declares its members in {owner.address} "
+                problems.append(problem_at(r, f"group {r.spec['group']!r} declares its members in {owner.address} "
                                             f"({owner.source}); manage its membership there or with group_membership "
                                             "resources, not both"))
         owned_elsewhere = set(authoritative) | additive_groups
@@ -248,7 +245,7 @@ class DatatailrPlatform:
             for group in r.spec["groups"]:
                 if group in owned_elsewhere:
                     where = authoritative[group].address if group in authoritative else "group_membership resources"
-                    problems.append(_problem(r, f"lists group {group!r} in `groups`, but that group's membership is "
+                    problems.append(problem_at(r, f"lists group {group!r} in `groups`, but that group's membership is "
                                                 f"managed by {where}; remove it from this user's groups"))
         problems += _job_problems(resources)
         return problems
@@ -300,10 +297,7 @@ class DatatailrPlatform:
                                      or str(identity[-1]).endswith(INTERNAL_KEY_SUFFIX))
 
     def is_transient(self, exc: Exception) -> bool:
-        # A TLS or DNS failure will fail the same way again: only what may pass on a retry is transient.
-        if isinstance(exc, (TlsError, DnsError)):
-            return False
-        return isinstance(exc, (ServerError, TransportError, RateLimited))
+        return worth_deciding_again(exc)
 
     def endpoint_of(self, client: DatatailrClient) -> str:
         return client.base_url
@@ -325,7 +319,7 @@ def _job_problems(resources: list[Resource]) -> list[Problem]:
         if r.kind in JOB_KINDS:
             other = jobs.setdefault(r.spec["name"], r)
             if other is not r:
-                problems.append(_problem(r, f"its job name {r.spec['name']!r} is also the name of {other.address} "
+                problems.append(problem_at(r, f"its job name {r.spec['name']!r} is also the name of {other.address} "
                                             f"({other.source}); jobs of every type share one name space"))
     promoted: dict[str, Resource] = {}
     for r in resources:
@@ -335,22 +329,16 @@ def _job_problems(resources: list[Resource]) -> list[Problem]:
         job = by_address.get(job_address)
         if job is None:
             if any(isinstance(r.spec.get(env), dict) for env in ("pre", "prod")):
-                problems.append(_problem(r, f"promotes \"promoted\" versions of {job_address}, which this stack "
+                problems.append(problem_at(r, f"promotes \"promoted\" versions of {job_address}, which this stack "
                                             "does not declare; declare the job or pin version numbers"))
         elif job.spec["name"] != r.spec["name"]:
-            problems.append(_problem(r, f"name {r.spec['name']!r} differs from the name of {job.address}, "
+            problems.append(problem_at(r, f"name {r.spec['name']!r} differs from the name of {job.address}, "
                                         f"{job.spec['name']!r}; set name = {job.spec['name']!r}"))
         other = promoted.setdefault(r.spec["name"], r)
         if other is not r:
-            problems.append(_problem(r, f"job {r.spec['name']!r} is already promoted by {other.address}; one "
+            problems.append(problem_at(r, f"job {r.spec['name']!r} is already promoted by {other.address}; one "
                                         "promotion per job"))
     return problems
-
-
-def _problem(resource: Resource, message: str) -> Problem:
-    source = resource.source
-    return Problem(file=source.file if source else "<stack>", line=source.line if source else None,
-                   path=resource.address, message=message)
 
 
 PLATFORM = DatatailrPlatform()

@@ -44,6 +44,7 @@ from ._errors import (
     error_from_status,
     response_message,
     truncate,
+    worth_deciding_again,
 )
 from ._multipart import FilePart
 from ._paging import (
@@ -113,4 +114,5 @@ __all__ = [
     "response_message",
     "status_401",
     "truncate",
+    "worth_deciding_again",
 ]

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any, Protocol
 
 import httpx
@@ -245,3 +245,14 @@ class ErrorMapper(Protocol):
     are filled in by the transport) or None for a success."""
 
     def __call__(self, response: httpx.Response) -> PlatformError | None: ...
+
+
+def worth_deciding_again(exc: Exception, server_statuses: Collection[int] | None = None) -> bool:
+    """Whether a failed action may pass when decided again from live state: a throttle, a lost
+    connection, a server error (only those in `server_statuses`, when a platform's other 5xx
+    are deterministic); never a TLS or DNS failure, which fails the same way again."""
+    if isinstance(exc, (TlsError, DnsError)):
+        return False
+    if isinstance(exc, ServerError):
+        return server_statuses is None or exc.status in server_statuses
+    return isinstance(exc, (TransportError, RateLimited))
