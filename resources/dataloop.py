@@ -54,7 +54,7 @@ from ..core.diff import diff_resource
 from ..core.model import LiveObject, ObjectRef, Resource
 from ..provider import get_platform
 from .base import PlatforgeResource, known, register_provider
-from .dynamic import CONTROL_INPUTS, OUTPUT_ONLY, PROVIDER_KEY, KindProvider, _plain
+from .dynamic import CONTROL_INPUTS, OUTPUT_ONLY, PROVIDER_KEY, KindProvider, plain
 
 Input = Any  # pulumi.Input[...] of the documented type
 
@@ -115,9 +115,9 @@ class DataloopProvider(KindProvider):
     def _declarable(self, props: Mapping[str, Any]) -> dict[str, Any]:
         kind = self._kind
         skip = {PROVIDER_KEY, *OUTPUT_ONLY, *CONTROL_INPUTS, *self._hidden}
-        plain = {k: _plain(v) for k, v in props.items() if k not in skip and v is not None}
-        name = str(plain.get("name", ""))
-        nested = [tuple(e["loc"]) for e in kind.validation_errors(name, plain)
+        values = {k: plain(v) for k, v in props.items() if k not in skip and v is not None}
+        name = str(values.get("name", ""))
+        nested = [tuple(e["loc"]) for e in kind.validation_errors(name, values)
                   if e.get("type") == "extra_forbidden" and len(e.get("loc", ())) > 1]
         if not nested:
             return dict(props)
@@ -151,7 +151,7 @@ class DataloopProvider(KindProvider):
             found, _ = self._old_resource(read)
         except ValueError:
             return False
-        if wanted.identity != found.identity or _plain(held.get("platform_id")) != _plain(read.get("platform_id")):
+        if wanted.identity != found.identity or plain(held.get("platform_id")) != plain(read.get("platform_id")):
             return False
         live = LiveObject(kind=kind.name, identity=found.identity, fields=kind.normalise_fields(dict(found.spec), {}))
         return not diff_resource(kind, wanted, live, {}, {})
@@ -205,7 +205,7 @@ def _options_text(value: Any) -> Any:
     """The options document as the kind takes it: JSON text (a dict is written with sorted keys,
     so the same document always has the same fingerprint)."""
     if isinstance(value, Mapping):
-        return json.dumps(_plain(dict(value)), sort_keys=True)
+        return json.dumps(plain(dict(value)), sort_keys=True)
     return value
 
 

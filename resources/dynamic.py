@@ -590,6 +590,12 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def plain(value: Any) -> Any:
+    """A value as the provider's engine hands it over, without Pulumi's secret wrappers (and
+    with whole floats as ints): for providers of one platform that read outputs themselves."""
+    return _plain(value)
+
+
 def _type_of(value: Any) -> str:
     """What a secret field was given, by type only: its value, keys or length never show."""
     if isinstance(value, bool):
