@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import copy
 import json
-from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,7 +50,7 @@ import pulumi
 from pulumi.dynamic import ReadResult
 
 from ..core.diff import diff_resource
-from ..core.model import LiveObject, ObjectRef, Resource
+from ..core.model import LiveObject, Resource
 from ..provider import get_platform
 from .base import PlatforgeResource, known, register_provider
 from .dynamic import CONTROL_INPUTS, OUTPUT_ONLY, PROVIDER_KEY, KindProvider, plain
@@ -69,9 +68,6 @@ def _default(value: Input, resource_name: str) -> Input:
 class DataloopProvider(KindProvider):
     """The provider of every Dataloop kind: the generic one, plus what Dataloop's ids and defaults need.
 
-    * **Import by id.** A dataset's, service's, trigger's or pipeline's id does not say which
-      project it lives in, and the kind lists objects per project; an import (a Read with the id
-      alone) looks for the id in each project of the organisation.
     * **Outputs read back.** The outputs hold each kind's comparable form; keys in it that are
       no field of the schema (a pipeline connection's `link`) are dropped before a diff reads
       them, else every `up` of a pipeline would be an update.
@@ -81,30 +77,6 @@ class DataloopProvider(KindProvider):
     Pickled by reference with the generic provider's state `(platform, kind)`: no client, no
     credential.
     """
-
-    @property
-    def _project_scoped(self) -> bool:
-        kind = self._kind
-        return kind.identified_by_id and kind.identity_fields[0] == "project"
-
-    def _ref(self, id_: str, props: Mapping[str, Any]) -> ObjectRef:
-        ref = super()._ref(id_, props)
-        if self._project_scoped and ref.identity[0] is None and ref.platform_id is not None:
-            scope = self._project_holding(str(ref.platform_id))
-            if scope is not None:
-                return ObjectRef((scope, *ref.identity[1:]), ref.platform_id)
-        return ref
-
-    def _project_holding(self, platform_id: str) -> str | None:
-        """The project (by name, or by id where its name is shared) whose listing has the id."""
-        ctx = self._conn().context()
-        projects = get_platform(PLATFORM).kinds["project"].list(ctx, None)
-        names = Counter(p.identity[0] for p in projects)
-        for project in projects:
-            scope = project.identity[0] if names[project.identity[0]] == 1 else str(project.platform_id)
-            if any(str(live.platform_id) == platform_id for live in self._kind.list(ctx, scope)):
-                return str(scope)
-        return None
 
     def _old_resource(self, olds: Mapping[str, Any]) -> tuple[Resource, set[str]]:
         """The outputs hold the kind's comparable form, which may carry keys its schema does not

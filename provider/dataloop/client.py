@@ -354,6 +354,18 @@ class DataloopClient(BaseClient):
     def query_faas(self, resource: str, filters: Sequence[Mapping[str, Any]]) -> list[Json]:
         return self.query("/query/faas", query_body(resource, filters))
 
+    def get_dataset(self, dataset_id: str) -> Json:
+        result: Json = self.get_json(f"/datasets/{seg(dataset_id)}")
+        return result
+
+    def get_trigger(self, trigger_id: str) -> Json:
+        result: Json = self.get_json(f"/triggers/{seg(trigger_id)}")
+        return result
+
+    def get_integration(self, integration_id: str) -> Json:
+        result: Json = self.get_json(f"/orgs/{seg(self.org_id())}/integrations/{seg(integration_id)}")
+        return result
+
     def list_services(self, project_id: str) -> list[Json]:
         """A project's own services (dtlpy's default filter leaves out global ones, §2.9)."""
         return self.query_faas("services", [{"projectId": project_id}, {"global": {"$ne": True}}])

@@ -147,6 +147,52 @@ class ProjectScoped:
         return identity[0]
 
 
+def scope_of_project(ctx: Context, pid: Any) -> str | None:
+    """The project as a stack names it, from its id: its name, or its id where two share it."""
+    listed = projects(ctx)
+    match = [p for p in listed if str(p.get("id")) == str(pid)]
+    if not match:
+        return None
+    name = match[0].get("name")
+    shared = sum(1 for p in listed if p.get("name") == name) > 1
+    return str(pid) if shared or not isinstance(name, str) else name
+
+
+class ReadsById:
+    """Kinds Dataloop shows one at a time (`GET /datasets/{id}` and the like): refreshing or
+    reading back one object costs one request, never a listing of its project, and an import by
+    id alone (no project in hand) finds the object's project from the object itself."""
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def lives(self, ctx: Context, scope: Any, rows: list[dict[str, Any]]) -> list[LiveObject]:
+        raise NotImplementedError
+
+    def project_of(self, row: Mapping[str, Any]) -> Any:
+        """The id of the project a row lives in (None for the organisation's own objects)."""
+        return row.get("projectId")
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        if ref.platform_id is None:
+            result: LiveObject | None = super().read(ctx, ref)  # type: ignore[misc]
+            return result
+        try:
+            row = self.fetch_one(ctx, str(ref.platform_id))
+        except NotFound:
+            return None
+        if not isinstance(row, dict):
+            return None
+        scope = self.scope_of(tuple(ref.identity)) if ref.identity else None  # type: ignore[attr-defined]
+        pid = self.project_of(row)
+        if scope is None and pid is not None:
+            scope = scope_of_project(ctx, pid)
+            if scope is None:
+                return None
+        found = self.lives(ctx, scope, [row])
+        return found[0] if found else None
+
+
 class FreshReads:
     """A read (a read-back after a write, or refreshing one object) never answers from the
     run's cache: a listing cached by another thread while this object's write was in flight

@@ -25,6 +25,7 @@ listing is `POST /datasets/query` with `context.projects`, every page of it.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -41,6 +42,7 @@ from .common import (
     FreshReads,
     ObjectId,
     ProjectScoped,
+    ReadsById,
     Spec,
     cached,
     client,
@@ -73,7 +75,7 @@ def _live_fields(scope: str, row: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class DatasetKind(ProjectScoped, FreshReads, Kind):
+class DatasetKind(ReadsById, ProjectScoped, FreshReads, Kind):
     name = "dataset"
     spec_model = DatasetSpec
     identity_fields = ("project", "name")
@@ -113,6 +115,16 @@ class DatasetKind(ProjectScoped, FreshReads, Kind):
         if pid is None:
             return []
         rows = cached(ctx, f"datasets:{scope}", lambda: client(ctx).list_datasets(pid))
+        return self.lives(ctx, scope, rows)
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_dataset(platform_id)
+
+    def project_of(self, row: Mapping[str, Any]) -> Any:
+        owners = row.get("projects")
+        return owners[0] if isinstance(owners, list) and owners else None
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         return [LiveObject(kind=self.name, identity=(scope, row["name"]), fields=_live_fields(scope, row),
                            platform_id=row["id"])
                 for row in rows if row.get("id") and isinstance(row.get("name"), str)]

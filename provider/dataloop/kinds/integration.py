@@ -20,7 +20,9 @@ rename is a `PATCH {integrationId, name}` of the same integration.
 
 from __future__ import annotations
 
+import builtins
 import json
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from platforge.core.kind import Context, Kind
@@ -28,7 +30,7 @@ from platforge.core.model import Created, LiveObject, ObjectRef, Observability, 
 from platforge.core.rules import FieldRule
 from platforge.core.secrets import SecretRef
 
-from .common import LIST_PAGE_SIZE, DlName, FreshReads, Spec, client, forget, ignore_missing
+from .common import LIST_PAGE_SIZE, DlName, FreshReads, ReadsById, Spec, client, forget, ignore_missing
 
 IntegrationType = Literal[
     "key_value", "s3", "s3-api", "aws-sts", "aws-cross", "gcs", "gcp-cross", "gcp-workload-identity-federation",
@@ -59,7 +61,7 @@ def _secret_strings(document: Any) -> tuple[str, ...]:
     return (document,) if isinstance(document, str) and len(document) >= 4 else ()
 
 
-class IntegrationKind(FreshReads, Kind):
+class IntegrationKind(ReadsById, FreshReads, Kind):
     name = "integration"
     spec_model = IntegrationSpec
     identity_fields = ("name",)
@@ -96,6 +98,15 @@ class IntegrationKind(FreshReads, Kind):
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         api = client(ctx)
         rows = ctx.cached("dataloop:integrations", lambda: api.list_integrations(api.org_id()))
+        return self.lives(ctx, scope, rows)
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_integration(platform_id)
+
+    def project_of(self, row: Mapping[str, Any]) -> Any:
+        return None
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         return [LiveObject(kind=self.name, identity=(row["name"],), fields={"name": row["name"], "type": row.get("type")},
                            platform_id=row["id"])
                 for row in rows if isinstance(row, dict) and row.get("id") and isinstance(row.get("name"), str)]

@@ -38,6 +38,7 @@ again (when it is to stay installed). The listing is `POST /pipelines/query`, ev
 
 from __future__ import annotations
 
+import builtins
 import copy
 import json
 import uuid
@@ -56,6 +57,7 @@ from .common import (
     FreshReads,
     NodeName,
     ProjectScoped,
+    ReadsById,
     Spec,
     cached,
     client,
@@ -249,7 +251,7 @@ def live_fields(scope: str, row: dict[str, Any]) -> dict[str, Any]:
             "nodes": out_nodes, "connections": sorted(connections, key=lambda i: i["link"])}
 
 
-class PipelineKind(ProjectScoped, FreshReads, Kind):
+class PipelineKind(ReadsById, ProjectScoped, FreshReads, Kind):
     name = "pipeline"
     spec_model = PipelineSpec
     identity_fields = ("project", "name")
@@ -286,6 +288,12 @@ class PipelineKind(ProjectScoped, FreshReads, Kind):
         if pid is None:
             return []
         rows = cached(ctx, f"pipelines:{scope}", lambda: client(ctx).list_pipelines(pid))
+        return self.lives(ctx, scope, rows)
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_pipeline(platform_id)
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         return [LiveObject(kind=self.name, identity=(scope, row["name"]), fields=live_fields(scope, row),
                            platform_id=row["id"], extra={"document": row})
                 for row in rows if row.get("id") and isinstance(row.get("name"), str)]

@@ -14,19 +14,21 @@ Deleting a project deletes everything in it, data included: it needs `--confirm-
 
 from __future__ import annotations
 
+import builtins
+from collections.abc import Mapping
 from typing import Any
 
 from platforge.core.kind import Context, Kind
 from platforge.core.model import Created, LiveObject, ObjectRef, Resource
 
-from .common import LIST_PAGE_SIZE, DlName, FreshReads, Spec, client, forget, ignore_missing, org_of, projects
+from .common import LIST_PAGE_SIZE, DlName, FreshReads, ReadsById, Spec, client, forget, ignore_missing, org_of, projects
 
 
 class ProjectSpec(Spec):
     name: DlName
 
 
-class ProjectKind(FreshReads, Kind):
+class ProjectKind(ReadsById, FreshReads, Kind):
     name = "project"
     spec_model = ProjectSpec
     identity_fields = ("name",)
@@ -46,9 +48,18 @@ class ProjectKind(FreshReads, Kind):
                 "and pipelines")
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+        return self.lives(ctx, scope, projects(ctx))
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_project(platform_id)
+
+    def project_of(self, row: Mapping[str, Any]) -> Any:
+        return None
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         return [LiveObject(kind=self.name, identity=(p["name"],), fields={"name": p["name"]}, platform_id=p["id"],
                            extra={"creator": p.get("creator")})
-                for p in projects(ctx) if isinstance(p.get("name"), str)]
+                for p in rows if isinstance(p.get("name"), str)]
 
     def create(self, ctx: Context, resource: Resource) -> Created:
         api = client(ctx)

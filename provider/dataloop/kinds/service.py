@@ -48,6 +48,7 @@ from .common import (
     FreshReads,
     ObjectId,
     ProjectScoped,
+    ReadsById,
     Spec,
     cached,
     client,
@@ -151,7 +152,7 @@ def _runtime_fields(runtime: Any) -> dict[str, Any] | None:
     return fields
 
 
-class ServiceKind(ProjectScoped, FreshReads, Kind):
+class ServiceKind(ReadsById, ProjectScoped, FreshReads, Kind):
     name = "service"
     spec_model = ServiceSpec
     identity_fields = ("project", "name")
@@ -185,7 +186,12 @@ class ServiceKind(ProjectScoped, FreshReads, Kind):
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         if scope is None:
             return []
-        rows = services(ctx, scope)
+        return self.lives(ctx, scope, services(ctx, scope))
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_service(platform_id)
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         if not rows:
             return []
         names = self._integration_names(ctx) if any(r.get("secrets") for r in rows) else {}

@@ -31,6 +31,7 @@ and are never reported as unmanaged. The listing is `POST /query/faas` (resource
 
 from __future__ import annotations
 
+import builtins
 import copy
 from dataclasses import replace
 from typing import Any, Literal
@@ -47,6 +48,7 @@ from .common import (
     DlName,
     FreshReads,
     ProjectScoped,
+    ReadsById,
     Spec,
     cached,
     client,
@@ -98,7 +100,7 @@ class TriggerSpec(Spec):
         return self
 
 
-class TriggerKind(ProjectScoped, FreshReads, Kind):
+class TriggerKind(ReadsById, ProjectScoped, FreshReads, Kind):
     name = "trigger"
     spec_model = TriggerSpec
     identity_fields = ("project", "name")
@@ -144,6 +146,12 @@ class TriggerKind(ProjectScoped, FreshReads, Kind):
         if pid is None:
             return []
         rows = cached(ctx, f"triggers:{scope}", lambda: client(ctx).list_triggers(pid))
+        return self.lives(ctx, scope, rows)
+
+    def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
+        return client(ctx).get_trigger(platform_id)
+
+    def lives(self, ctx: Context, scope: Any, rows: builtins.list[dict[str, Any]]) -> builtins.list[LiveObject]:
         names: dict[str, str] | None = None
         found = []
         for row in rows:

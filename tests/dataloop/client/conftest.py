@@ -128,9 +128,11 @@ class FakeDataloop:
         r("GET", r"/orgs/(?P<org>[^/]+)/integrations", lambda q, b, org: self._json(list(self.integrations.values())))
         r("POST", r"/orgs/(?P<org>[^/]+)/integrations", self._create_integration)
         r("PATCH", r"/orgs/(?P<org>[^/]+)/integrations", self._patch_integration)
+        r("GET", r"/orgs/(?P<org>[^/]+)/integrations/(?P<iid>[^/]+)", self._get_integration)
         r("DELETE", r"/orgs/(?P<org>[^/]+)/integrations/(?P<iid>[^/]+)", self._delete_integration)
         r("POST", r"/datasets/query", self._query_datasets)
         r("POST", r"/datasets", self._create_dataset)
+        r("GET", r"/datasets/(?P<did>[^/]+)", self._get("datasets", "Dataset"))
         r("PATCH", r"/datasets/(?P<did>[^/]+)", self._patch("datasets", "Dataset"))
         r("DELETE", r"/datasets/(?P<did>[^/]+)", self._delete_dataset)
         r("POST", r"/query/faas", self._query_faas)
@@ -139,10 +141,12 @@ class FakeDataloop:
         r("PATCH", r"/services/(?P<sid>[^/]+)", self._patch("services", "Service"))
         r("DELETE", r"/services/(?P<sid>[^/]+)", self._delete_service)
         r("POST", r"/triggers", self._create_trigger)
+        r("GET", r"/triggers/(?P<tid>[^/]+)", self._get("triggers", "Trigger"))
         r("PATCH", r"/triggers/(?P<tid>[^/]+)", self._patch("triggers", "Trigger"))
         r("DELETE", r"/triggers/(?P<tid>[^/]+)", self._delete_trigger)
         r("POST", r"/pipelines/query", self._query_pipelines)
         r("POST", r"/pipelines", self._create_pipeline)
+        r("GET", r"/pipelines/(?P<plid>[^/]+)", self._get("pipelines", "Pipeline"))
         r("PATCH", r"/pipelines/(?P<plid>[^/]+)", self._patch("pipelines", "Pipeline"))
         r("POST", r"/pipelines/(?P<plid>[^/]+)/(?P<verb>install|uninstall)", self._install)
         r("DELETE", r"/pipelines/(?P<plid>[^/]+)", self._delete_pipeline)
@@ -219,6 +223,10 @@ class FakeDataloop:
             doc = getattr(self, store).get(key)
             return self._json(doc) if doc is not None else error(404, f"{what} not found")
         return handler
+
+    def _get_integration(self, q: dict, b: Any, org: str, iid: str) -> httpx.Response:
+        doc = self.integrations.get(iid)
+        return self._json(doc) if doc is not None and org == ORG_ID else error(404, "Integration not found")
 
     def _patch(self, store: str, what: str) -> Callable[..., httpx.Response]:
         def handler(q: dict, b: Any, **ids: str) -> httpx.Response:
