@@ -3,9 +3,10 @@ access log the bench counts requests from. Its CPU and the bench's stay apart.
 
 Datatailr by default; `platform="dataiku"` starts the DSS sandbox, whose administrator
 credential is an API key rather than a password; `platform="dataloop"` starts the Dataloop gate,
-whose administrator logs in with an e-mail (`--admin-email`, a flag) and a password. The
-credential goes through the environment variable each sandbox reads, never the command line,
-where `ps` would show it."""
+whose administrator logs in with an e-mail (`--admin-email`, a flag) and a password;
+`platform="studio"` starts DataChain Studio, whose administrator holds a token (`--team`, a
+flag, names the team it acts in). The credential goes through the environment variable each
+sandbox reads, never the command line, where `ps` would show it."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from pathlib import Path
 
 #: Platform -> the variable its sandbox reads the administrator's credential from.
 CREDENTIAL_ENV = {"datatailr": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "dataiku": "PLATFORGE_DATAIKU_ADMIN_API_KEY",
-                  "dataloop": "PLATFORGE_SANDBOX_ADMIN_PASSWORD"}
+                  "dataloop": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "studio": "PLATFORGE_STUDIO_TOKEN"}
 
 
 def free_port() -> int:
@@ -32,8 +33,9 @@ def free_port() -> int:
 class Sandbox:
     """`python -m platforge sandbox PLATFORM` with `flags` (e.g. `--rate-limit 15`), ready when
     constructed. Several may share one scratch folder in turn: the database carries over.
-    `credential` is the administrator's password (Datatailr, Dataloop) or API key (Dataiku); it
-    goes through the environment, never argv. The server's own output is kept beside its access log."""
+    `credential` is the administrator's password (Datatailr, Dataloop), API key (Dataiku) or
+    token (Studio); it goes through the environment, never argv. The server's own output is kept
+    beside its access log."""
 
     def __init__(self, scratch: Path, credential: str, *flags: str, platform: str = "datatailr") -> None:
         self.port = free_port()

@@ -19,6 +19,12 @@ The plan is expected to cost exactly the kinds' listings plus their pages:
     python bench/dataloop_plan.py --latency-ms 50          # every request 50 ms slower
     python bench/dataloop_plan.py --page-size 5            # many pages per listing
     python bench/dataloop_plan.py --n 60 --repeats 1       # CI size
+
+Issue 11's targets at scale (a remote, throttled gate; the creating apply under the same limit,
+the client's limiter at its default; one plan reading one object per request, 10 at a time, as
+Terraform refreshes):
+
+    python bench/dataloop_plan.py --n 10000 --latency-ms 50 --rate-limit 15 --per-object --apply-rate-limit 15
 """
 
 from __future__ import annotations
@@ -28,13 +34,13 @@ import json
 import math
 import os
 import re
-import resource
 import secrets
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections import Counter
 from pathlib import Path
@@ -121,8 +127,15 @@ def push_packages(url: str, password: str, projects: list[str]) -> dict[str, str
     def post(path: str, body: dict, token: str | None = None) -> dict:
         headers = {"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})}
         request = urllib.request.Request(url + path, data=json.dumps(body).encode(), headers=headers, method="POST")
-        with urllib.request.urlopen(request, timeout=30) as response:
-            return dict(json.loads(response.read()))
+        for _ in range(60):  # a sandbox under --rate-limit answers 429 with Retry-After
+            try:
+                with urllib.request.urlopen(request, timeout=30) as response:
+                    return dict(json.loads(response.read()))
+            except urllib.error.HTTPError as exc:
+                if exc.code != 429:
+                    raise
+                time.sleep(float(exc.headers.get("Retry-After") or 1))
+        raise SystemExit(f"{path}: still throttled after 60 tries")
 
     token = post("/token?default", {"username": ADMIN, "password": password, "type": "user_credentials"})["id_token"]
     request = urllib.request.Request(f"{url}{PREFIX}/projects?excludeContributors=true",
@@ -153,14 +166,41 @@ def expected_requests(n: int, page_size: int) -> int:
     return 6 + counts["project"] + pages
 
 
+#: Peak resident memory (MB) of the last command `run` waited for.
+LAST_MAX_RSS_MB = [0.0]
+
+
 def run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """The command's result, wall seconds and CPU seconds (its own: the sandbox is not waited yet)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """The command's result, wall seconds and CPU seconds: its own, from `wait4` (the sandbox is
+    another process); its peak memory goes to `LAST_MAX_RSS_MB`."""
     started = time.perf_counter()
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True)
-    wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return done, wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status),
+                                           out.read().decode(errors="replace"), err.read().decode(errors="replace"))
+    LAST_MAX_RSS_MB[0] = usage.ru_maxrss / 1024
+    return done, wall, usage.ru_utime + usage.ru_stime
+
+
+def is_read(record: dict) -> bool:
+    """Dataloop's listings and its login are POSTs: a read is a GET or one of those."""
+    return record["method"] == "GET" or endpoint(record) in LISTINGS
+
+
+def writes_share(answers: list[dict], wall: float, limit: float) -> dict:
+    """What an apply spent its requests on: writes, reads, 429s, and writes per second as a share
+    of the sandbox's limit (0 when it had none)."""
+    throttled = sum(1 for r in answers if r["status"] == 429)
+    writes = sum(1 for r in answers if r["status"] != 429 and not is_read(r))
+    return {"requests": len(answers), "writes": writes, "throttled_429": throttled, "wall_s": round(wall, 1),
+            "share_429": round(throttled / max(1, len(answers)), 4),
+            "write_share_of_limit": round(writes / wall / limit, 3) if limit else 0.0,
+            "reads_by_endpoint": dict(Counter(endpoint(r) for r in answers
+                                              if r["status"] != 429 and is_read(r)).most_common(12))}
 
 
 def checked(done: subprocess.CompletedProcess[str]) -> None:
@@ -174,6 +214,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="no-op plans timed")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the sandbox's delay per request")
     parser.add_argument("--page-size", type=int, default=1000, help="items per page of a …/query listing (1-1000)")
+    parser.add_argument("--rate-limit", type=float, default=0.0, help="the restarted sandbox's requests per second")
+    parser.add_argument("--per-object", action="store_true",
+                        help="also time one plan that reads one object per request (--refresh per-object)")
+    parser.add_argument("--apply-rate-limit", type=float, default=0.0,
+                        help="create the stack against a sandbox limited to this many requests per second, and "
+                             "report the share of the limit spent on writes")
     parser.add_argument("--out", type=Path, help="the JSON report (default: in the scratch folder)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="platforge-dataloop-bench-"))
@@ -187,18 +233,22 @@ def main() -> None:
     counts = mix(args.n)
     names = [f"p{p:03d}" for p in range(counts["project"])]
 
-    fast = Sandbox(scratch, password, *identity, platform="dataloop")
+    limit = ("--rate-limit", str(args.apply_rate_limit)) if args.apply_rate_limit else ()
+    fast = Sandbox(scratch, password, *identity, *limit, platform="dataloop")
     try:
         (stack / "main.toml").write_text(projects_text(fast.url, args.n, args.page_size), encoding="utf-8")
         checked(run([*cli, "apply", str(stack), "--yes"], env)[0])
         packages = push_packages(fast.url, password, names)
         (stack / "main.toml").write_text(stack_text(fast.url, args.n, args.page_size, packages), encoding="utf-8")
+        mark = len(fast.requests())
         created, create_wall, _ = run([*cli, "apply", str(stack), "--yes"], env)
         checked(created)
+        applied = writes_share(fast.requests()[mark:], create_wall, args.apply_rate_limit)
     finally:
         fast.stop()
 
-    flags = ("--latency-ms", str(args.latency_ms)) if args.latency_ms else ()
+    flags = (("--latency-ms", str(args.latency_ms)) if args.latency_ms else ()) + \
+        (("--rate-limit", str(args.rate_limit)) if args.rate_limit else ())
     server = Sandbox(scratch, password, *identity, *flags, platform="dataloop")
     try:
         (stack / "main.toml").write_text(stack_text(server.url, args.n, args.page_size, packages), encoding="utf-8")
@@ -209,9 +259,18 @@ def main() -> None:
             plan, wall, cpu = run([*cli, "plan", str(stack)], env)
             counted = Counter(endpoint(r) for r in server.requests()[mark:])
             runs.append({"exit": plan.returncode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                         "max_rss_mb": round(LAST_MAX_RSS_MB[0], 1),
                          "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
             if plan.returncode != 0:
                 print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        per_object_run = None
+        if args.per_object:
+            mark = len(server.requests())
+            plan, wall, cpu = run([*cli, "plan", str(stack), "--refresh", "per-object"], env)
+            answers = server.requests()[mark:]
+            per_object_run = {"exit": plan.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 2),
+                              "requests": len(answers), "throttled_429": sum(1 for r in answers if r["status"] == 429),
+                              "by_endpoint": dict(Counter(endpoint(r) for r in answers).most_common(12))}
     finally:
         server.stop()
 
@@ -225,7 +284,12 @@ def main() -> None:
         "plan_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
         "requests_per_plan": runs[-1]["requests"], "expected_requests": expected,
         "requests_not_listings": per_object, "plans": runs,
+        "plan_max_rss_mb": max(r["max_rss_mb"] for r in runs), "rate_limit": args.rate_limit,
+        "create_apply": applied,
     }
+    if per_object_run is not None:
+        report["per_object_plan"] = per_object_run
+        report["ratio"] = round(per_object_run["wall_s"] / report["plan_wall_s_median"], 1)
     out = args.out or scratch / "dataloop_plan.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
@@ -239,6 +303,14 @@ def main() -> None:
     print(f"{'endpoint'.ljust(width)}  requests")
     for key, value in last.items():
         print(f"{key.ljust(width)}  {value:>8}")
+    if per_object_run is not None:
+        print(f"\none read per object: {per_object_run['wall_s']} s, {per_object_run['requests']} requests "
+              f"({per_object_run['throttled_429']} 429s): ratio {report['ratio']}x")
+    if args.apply_rate_limit:
+        print(f"creating apply at {args.apply_rate_limit:g} requests/s: {applied['writes']} writes of "
+              f"{applied['requests']} requests, {100 * applied['write_share_of_limit']:.1f}% of the limit in writes, "
+              f"{100 * applied['share_429']:.2f}% 429s")
+    print(f"peak memory of a plan: {report['plan_max_rss_mb']} MB")
     print(f"\nJSON: {out}")
     ok = all(r["exit"] == 0 for r in runs) and not per_object and all(r["requests"] == expected for r in runs)
     raise SystemExit(0 if ok else 1)

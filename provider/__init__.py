@@ -20,6 +20,7 @@ PLATFORMS = {
     "datatailr": "platforge.provider.datatailr.platform",
     "dataiku": "platforge.provider.dataiku.platform",
     "dataloop": "platforge.provider.dataloop.platform",
+    "studio": "platforge.provider.studio.platform",
 }
 
 

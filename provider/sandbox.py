@@ -37,6 +37,7 @@ SANDBOXES = {
     "datatailr": "platforge.provider.datatailr.sandbox",
     "dataiku": "platforge.provider.dataiku.sandbox",
     "dataloop": "platforge.provider.dataloop.sandbox",
+    "studio": "platforge.provider.studio.sandbox",
 }
 
 _SERVING = {"EmbeddedServer", "bind", "embedded", "serve_foreground", "url_of"}

@@ -14,9 +14,10 @@ from ..core.policy import Policy
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import get_platform
-from . import dataiku, dataloop, datatailr
+from . import dataiku, dataloop, datatailr, studio
 
-CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES, "dataloop": dataloop.RESOURCES}
+CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES, "dataloop": dataloop.RESOURCES,
+           "studio": studio.RESOURCES}
 
 
 def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:

@@ -223,6 +223,76 @@ def _dataloop_read(record: dict[str, Any]) -> bool:
     return record["method"] == "GET" or path.endswith(("/query", "/query/faas")) or path.startswith("/token")
 
 
+# ---- DataChain Studio -------------------------------------------------------------------------
+
+
+STUDIO_TEAM = "acme"
+STUDIO_USERS = ("alice", "bob", "carol")
+
+
+def _studio_sandbox(scratch: Path) -> tuple[FastAPI, dict[str, str]]:
+    from ..provider.studio.sandbox import SandboxConfig, create_app
+
+    token = "isat_" + secrets.token_urlsafe(32)  # the shape of Studio's tokens
+    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), token=token, team=STUDIO_TEAM,
+                                   access_log=str(scratch / "access.jsonl")))
+    return app, {"DATACHAIN_STUDIO_TOKEN": token}
+
+
+def _studio_prepare(stack_dir: Path, url: str, say: Say) -> None:
+    """What the example names and platforge does not manage, made as the team makes it: the
+    users (the sandbox's own route: Studio has no API for users) in the `everyone` group its
+    administrators keep, since Studio shows a user only through a group or a rule, and a
+    pipeline definition from a dataset's lineage, as `datachain pipeline create` does. Studio
+    names the pipeline, so its name goes into the copy."""
+    import httpx
+
+    headers = {"Authorization": f"token {os.environ['DATACHAIN_STUDIO_TOKEN']}"}
+    team = {"team_name": STUDIO_TEAM}
+    with httpx.Client(base_url=f"{url}/api", headers=headers, trust_env=False) as studio:
+        everyone = studio.post("/datachain/rbac/access-groups/", params=team,
+                               json={"name": "everyone"}).raise_for_status().json()["id"]
+        for name in STUDIO_USERS:
+            user = studio.post("/sandbox/users", json={**team, "username": name, "email": f"{name}@example.com"})
+            studio.post(f"/datachain/rbac/access-groups/{everyone}/members/", params=team,
+                        json={"user_id": user.raise_for_status().json()["user_id"], "role": "read"}).raise_for_status()
+        pipeline = studio.post("/datachain/pipeline/trigger", json={
+            **team, "datasets": ["@alice.models.training-set"], "review": True}).raise_for_status().json()["pipeline"]
+    schedules = stack_dir / "pipelines.toml"
+    if schedules.exists():
+        schedules.write_text(re.sub(r'pipeline = "[^"]*"', f'pipeline = "{pipeline["name"]}"', schedules.read_text()))
+    say(f"users {', '.join(STUDIO_USERS)} added to team {STUDIO_TEAM} and its everyone group, and pipeline "
+        f"{pipeline['name']} created for review, as Studio's administrators and `datachain pipeline create` do: "
+        "the stack names them and does not manage them")
+
+
+def _studio_change(client: Any, say: Say) -> None:
+    (group,) = [g for g in client.list_groups() if g.get("name") == "ml-engineers"]
+    (bob,) = [m for m in client.list_members(group["id"]) if m.get("email") == "bob@example.com"]
+    client.update_member(group["id"], int(bob["user_id"]), "read")
+    say("  - bob demoted from write to read in ml-engineers")
+    (schedule,) = [s for s in client.list_schedules() if s.get("schedule_name") == "nightly-training"]
+    client.update_schedule(schedule["id"], {"schedule_name": "nightly-training", "cron_expression": "0 5 * * *"})
+    say("  - the nightly training moved from 02:00 to 05:00")
+    (rule,) = [r for r in client.list_rules() if r.get("user_email") == "carol@example.com"]
+    client.delete_rule(str(rule["id"]))
+    say("  - carol's read access to the models namespace revoked")
+    client.create_group("shadow-it")
+    say("  - an access group nobody declared created")
+
+
+def _studio_shows_change(findings: list[dict[str, Any]]) -> bool:
+    return any(f["address"] == "pipeline_schedule.nightly-training" and f["cause"] == "out_of_band"
+               and any(c["path"] == "cron_expression" and c["new"] == "0 5 * * *" for c in f.get("changes") or ())
+               for f in findings)
+
+
+def _studio_read(record: dict[str, Any]) -> bool:
+    """Studio reads with GETs only (listings, `pipeline/schedule`); its POSTs all write (RBAC
+    creates and the pipeline RPCs), and platforge never sends the device login's."""
+    return record["method"] == "GET"
+
+
 DEMOS: dict[str, Demo] = {
     "datatailr": Demo("Datatailr", Path("examples/quickstart"), "quickstart", DEMO_SECRETS, _datatailr_sandbox,
                       _datatailr_change, _datatailr_shows_change),
@@ -230,6 +300,8 @@ DEMOS: dict[str, Demo] = {
                     _dataiku_change, _dataiku_shows_change),
     "dataloop": Demo("Dataloop", Path("examples/dataloop"), "dataloop", DATALOOP_DEMO_SECRETS, _dataloop_sandbox,
                      _dataloop_change, _dataloop_shows_change, prepare=_dataloop_prepare, reads=_dataloop_read),
+    "studio": Demo("DataChain Studio", Path("examples/studio"), "studio", (), _studio_sandbox, _studio_change,
+                   _studio_shows_change, prepare=_studio_prepare, reads=_studio_read),
 }
 
 

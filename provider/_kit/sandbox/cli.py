@@ -58,6 +58,14 @@ class PlatformSandbox:
     settings: type[SandboxSettings]
     create_app: Callable[[Any], Any]  # settings -> ASGI app; import the server inside, not at module level
     flags: tuple[Flag, ...] = ()
+    #: Callers sign in as the kit's administrator with a password and signed sessions. A platform
+    #: whose callers bring a key or token of their own (DSS, Studio) says False: its command then
+    #: has no --admin-user/--admin-password/--session-secret, and writes no password file.
+    password_login: bool = True
+
+
+#: The flags that exist only for sandboxes whose callers sign in with a password.
+_PASSWORD_FLAGS = ("admin_user", "admin_password", "session_secret")
 
 
 def _default(settings: type[SandboxSettings], name: str) -> Any:
@@ -116,7 +124,7 @@ def _common(sandbox: PlatformSandbox) -> list[tuple[str, Any, Any]]:
 
 
 def _parameters(sandbox: PlatformSandbox) -> list[inspect.Parameter]:
-    flags = _common(sandbox)
+    flags = [f for f in _common(sandbox) if sandbox.password_login or f[0] not in _PASSWORD_FLAGS]
     for flag in sandbox.flags:
         names = [name for name, _, _ in flags]
         if flag.after not in names:
@@ -179,7 +187,7 @@ def _serve(sandbox: PlatformSandbox, values: dict[str, Any]) -> None:
     from .serve import bind, serve_foreground
 
     host, port, db = (values.pop(name) for name in _SERVING)
-    admin_password = values.pop("admin_password")
+    admin_password = values.pop("admin_password", None)
     faults = FaultConfig(**{name: values.pop(name) for name in list(values) if name in _FAULT_FIELDS})
     settings = sandbox.settings(db_path=db, faults=faults, **values)
     try:
@@ -194,14 +202,18 @@ def _serve(sandbox: PlatformSandbox, values: dict[str, Any]) -> None:
     try:
         if db != ":memory:":
             Path(db).parent.mkdir(parents=True, exist_ok=True)
-        password, password_file = _admin_password(sandbox.name, db, admin_password)
-        application = sandbox.create_app(dataclasses.replace(settings, admin_password=password))
+        password_file = None
+        if sandbox.password_login:
+            password, password_file = _admin_password(sandbox.name, db, admin_password)
+            settings = dataclasses.replace(settings, admin_password=password)
+        application = sandbox.create_app(settings)
     except (ValueError, OSError) as exc:
         sock.close()
         _fail(str(exc), exc)
 
     def announce(url: str) -> None:
-        err.print(f"{sandbox.title} sandbox on [bold]{url}[/bold]  db={db}  admin user={settings.admin_user!r}")
+        who = f"  admin user={settings.admin_user!r}" if sandbox.password_login else ""
+        err.print(f"{sandbox.title} sandbox on [bold]{url}[/bold]  db={db}{who}")
         if password_file:
             err.print(f"Admin password is in {password_file} (mode 0600).")
 

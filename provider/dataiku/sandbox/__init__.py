@@ -78,8 +78,9 @@ SANDBOX = PlatformSandbox(
     """,
     settings=SandboxConfig,
     create_app=_cli_app,
+    password_login=False,
     flags=(
-        Flag("admin_api_key", str | None, after="admin_password",
+        Flag("admin_api_key", str | None, after="db",
              help=f"The administrator's API key (or ${ADMIN_KEY_ENV}; at least 16 characters). Without one, a key "
                   "is generated and kept in DB.admin-api-key (mode 0600)."),
         Flag("build_seconds", float, after="latency_ms",

@@ -123,9 +123,13 @@ def project_id(ctx: Context, project: str) -> str | None:
 
 
 def required_project_id(ctx: Context, project: str) -> str:
-    """The project's id for a write: it must exist by now (the core orders projects first)."""
-    forget(ctx, "projects")
+    """The project's id for a write: it must exist by now (the core orders projects first). The
+    run's listing answers when it has the project; only a listing older than the project (made
+    before this apply created it) is read again, not one listing per write."""
     found = project_id(ctx, project)
+    if found is None:
+        forget(ctx, "projects")
+        found = project_id(ctx, project)
     if found is None:
         raise NotFound(f"project {project!r} does not exist")
     return found

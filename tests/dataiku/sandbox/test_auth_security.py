@@ -248,15 +248,16 @@ def _stop(proc: subprocess.Popen) -> str:
 
 
 def test_cli_generates_a_key_beside_the_db_and_never_prints_it(tmp_path: Path):
-    proc, url = _run(tmp_path, "--admin-password", "pw-for-the-ui")
+    proc, url = _run(tmp_path)
     key_file = Path(str(tmp_path / "cli.db") + ".admin-api-key")
     key = key_file.read_text().strip()
     assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
     assert httpx.get(url + "/public/api/auth/info", auth=(key, ""), trust_env=False).json()["authIdentifier"] == "admin"
     err = _stop(proc)
     assert str(key_file) in err and key not in err
+    assert not Path(str(tmp_path / "cli.db") + ".admin-password").exists(), "DSS callers bring keys, not passwords"
     # A restart reuses the same key.
-    proc, url = _run(tmp_path, "--admin-password", "pw-for-the-ui")
+    proc, url = _run(tmp_path)
     assert httpx.get(url + "/dip/publicapi/auth/info", auth=(key, ""), trust_env=False).status_code == 200
     _stop(proc)
 
@@ -265,7 +266,7 @@ def test_cli_generates_a_key_beside_the_db_and_never_prints_it(tmp_path: Path):
 def test_cli_takes_the_key_from_the_flag_or_the_environment(tmp_path: Path, how: str):
     key = "given-admin-key-0123456789"
     extra, env = (("--admin-api-key", key), None) if how == "flag" else ((), {"PLATFORGE_DATAIKU_ADMIN_API_KEY": key})
-    proc, url = _run(tmp_path, "--admin-password", "pw", *extra, env=env)
+    proc, url = _run(tmp_path, *extra, env=env)
     assert httpx.get(url + "/public/api/auth/info", auth=(key, ""), trust_env=False).status_code == 200
     _stop(proc)
     assert not Path(str(tmp_path / "cli.db") + ".admin-api-key").exists()
@@ -273,6 +274,6 @@ def test_cli_takes_the_key_from_the_flag_or_the_environment(tmp_path: Path, how:
 
 def test_cli_refuses_a_short_key(tmp_path: Path):
     result = subprocess.run([sys.executable, "-m", "platforge", "sandbox", "dataiku", "--port", "0", "--db",
-                             str(tmp_path / "x.db"), "--admin-password", "pw", "--admin-api-key", "short"],
+                             str(tmp_path / "x.db"), "--admin-api-key", "short"],
                             capture_output=True, text=True, timeout=60, cwd=tmp_path)
     assert result.returncode == 1 and "--admin-api-key" in result.stderr
