@@ -45,7 +45,7 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -172,8 +172,12 @@ class _Connection:
         self.key = new_key()  # fingerprints only compare values within this process
         self.endpoint = self.platform.endpoint_of(self.client)
 
-    def context(self, extra: Mapping[str, Any] | None = None) -> Context:
-        settings = {**self.platform.settings(self.config, []), **(extra or {})}
+    def context(self, extra: Mapping[str, Any] | None = None, resources: Iterable[Resource] = ()) -> Context:
+        """The core's context for one object: the platform's settings are made from the objects
+        in hand (Pulumi plans one at a time), as the CLI makes them from the whole stack, so a
+        kind shows a live object in the form its declaration uses (a rule's resource by id or
+        name, a trigger's service by its Dataloop name) through both doors alike."""
+        settings = {**self.platform.settings(self.config, list(resources)), **(extra or {})}
         return Context(self.client, Fingerprinter(self.key), settings)
 
 
@@ -327,7 +331,7 @@ class KindProvider(ResourceProvider):
         core then finds it by that id, so a new identity is an update of the same object."""
         conn = self._conn()
         platform = conn.platform
-        ctx = conn.context(self._settings_extra(control))
+        ctx = conn.context(self._settings_extra(control), [resource])
         target = Target(platform=platform.name, endpoint=conn.endpoint, environment=conn.config.scope(),
                         stack="pulumi")
         kind = self._kind
@@ -452,19 +456,30 @@ class KindProvider(ResourceProvider):
 
     def _old_resource(self, olds: Mapping[str, Any]) -> tuple[Resource, set[str]]:
         """The resource the old outputs describe, and the sensitive fields they hold no value for
-        (an object read back from the platform, whose secrets are never read into state)."""
-        props = self._without_shown_once(olds)
+        (an object read back from the platform, whose secrets are never read into state). Keys
+        of the kind's comparable form that no field of its schema takes (a rule's `principal`,
+        made from `user` or `group`) are left out: the schema would refuse them."""
+        fields = self._kind.spec_model.model_fields
+        kept = {PROVIDER_KEY, *OUTPUT_ONLY, *CONTROL_INPUTS}
+        props = {k: v for k, v in self._without_shown_once(olds).items() if k in fields or k in kept}
         unheld = {k for k in self._kind.sensitive_fields if not isinstance(_plain(props.get(k)), str)}
         for name in unheld:
             props[name] = "(not held)"  # satisfies the schema; never compared
         resource, _ = self._resource(props)
         return resource, unheld
 
+    def _held_resources(self, props: Mapping[str, Any]) -> list[Resource]:
+        """The object Pulumi holds, as a declaration (none for an import by id alone)."""
+        try:
+            return [self._old_resource(props)[0]]
+        except ValueError:
+            return []
+
     def _live_fingerprints(self, resource: Resource, control: Mapping[str, Any]) -> dict[str, str]:
         kind = self._kind
         if self._connection is None or not kind.secrets_readable:
             return {}
-        ctx = self._conn().context(self._settings_extra(control))
+        ctx = self._conn().context(self._settings_extra(control), [resource])
         live = kind.read(ctx, ObjectRef(tuple(resource.identity)))
         return {} if live is None else dict(kind.fingerprint_live(ctx, live, resource))
 
@@ -485,7 +500,7 @@ class KindProvider(ResourceProvider):
         refresh with nothing changed leaves nothing to update."""
         ref = self._ref(id_, props)
         control = _control(props)
-        ctx = self._conn().context(self._settings_extra(control))
+        ctx = self._conn().context(self._settings_extra(control), self._held_resources(props))
         live = self._kind.read(ctx, ref)
         if live is None:
             return ReadResult(None, {})

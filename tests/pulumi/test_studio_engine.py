@@ -763,3 +763,27 @@ def test_cli_plan_and_pulumi_steps_agree(gate: Gate, provider: ProviderProcess, 
         assert _snapshot(gate, tag, pipelines[gate.url])["rules"] == []
     finally:
         cli_box.stop()
+
+
+def test_a_rule_naming_its_resource_by_number_stays_in_step(engine: MiniEngine, gate: Gate, base: Base) -> None:
+    """Studio answers a rule's resource by number, UUID and name; the CLI shows it in the form
+    the stack declares it. Through Pulumi (one object at a time) the platform's settings come
+    from the object in hand, so a rule declared by the resource's number is `same` on a rerun
+    and on a refresh, never a replace of itself."""
+    tag = secrets.token_hex(3)
+    by_name = declared("access_rule", f"access_rule.n-{tag}", {
+        "resource_type": "namespace", "resource_id": f"num-{tag}", "permission": "read", "group": base.group})
+    assert up(engine, by_name).op == "create"
+    (row,) = [r for r in gate.rules() if r.get("resource_name") == f"num-{tag}"]
+    number = str(row["resource_id"])
+    assert number.isdigit()
+    by_number = declared("access_rule", f"access_rule.k-{tag}", {
+        "resource_type": "namespace", "resource_id": number, "permission": "read", "user": base.users[1]})
+    created = up(engine, by_number)
+    assert created.op == "create"
+    assert up(engine, by_number).op == "same"
+    refreshed = engine.refresh(by_number.urn)
+    assert refreshed.op == "refresh-same", refreshed
+    assert reveal(engine.state[by_number.urn].outputs)["resource_id"] == number
+    engine.destroy(by_number.urn)
+    engine.destroy(by_name.urn)
