@@ -10,23 +10,27 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
-from collections.abc import Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
 from fastapi import Request
 from fastapi.responses import JSONResponse, Response
 
+from ..._kit.sandbox.body import (
+    MAX_DEPTH,
+    bool_field,
+    check_json,
+    int_field,
+    json_body,
+    name_field,
+    str_field,
+)
 from .errors import BadRequest
 
 __all__ = ["MAX_DEPTH", "bool_field", "dict_field", "email_of", "form_or_json", "int_field", "json_body", "list_field",
            "name_field", "no_content", "obj", "reply", "str_field"]
 
-MAX_DEPTH = 32
-MAX_NAME = 256
 _NAME_FORBIDDEN = re.compile(r"[\x00-\x1f\x7f]")
 _EMAIL = re.compile(r"[^@\s/\\?#%]{1,128}@[^@\s/\\?#%]{1,128}")
 
@@ -39,52 +43,6 @@ def no_content() -> Response:
     return Response(status_code=204)
 
 
-def _check(value: Any, depth: int = 0) -> None:
-    if depth > MAX_DEPTH:
-        raise BadRequest(f"Invalid JSON body: nested deeper than {MAX_DEPTH} levels")
-    if isinstance(value, str):
-        _storable(value)
-    elif isinstance(value, float) and not math.isfinite(value):  # 1e999 parses as infinity
-        raise BadRequest("Invalid JSON body: numbers must be finite")
-    elif isinstance(value, dict):
-        for key, item in value.items():
-            _storable(key)
-            _check(item, depth + 1)
-    elif isinstance(value, list):
-        for item in value:
-            _check(item, depth + 1)
-
-
-def _storable(text: str) -> None:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise BadRequest("Invalid JSON body: text contains characters that are not valid Unicode") from exc
-    if "\x00" in text:
-        raise BadRequest("Invalid JSON body: text must not contain NUL characters")
-
-
-def _no_constants(name: str) -> Any:
-    raise ValueError(f"{name} is not JSON")
-
-
-def parse_json(raw: bytes) -> Any:
-    try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (ValueError, RecursionError) as exc:
-        raise BadRequest("Invalid JSON body: the request body must be a JSON document") from exc
-    _check(value)
-    return value
-
-
-async def json_body(request: Request) -> Any:
-    """The body as JSON (None when empty); anything else is a 400."""
-    raw = await request.body()
-    if not raw.strip():
-        return None
-    return parse_json(raw)
-
-
 async def form_or_json(request: Request) -> Any:
     """A form-urlencoded body as a dict of its fields (the last value of a repeated one), else JSON."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
@@ -95,7 +53,7 @@ async def form_or_json(request: Request) -> Any:
         fields = dict(parse_qsl(raw.decode("utf-8"), keep_blank_values=True, strict_parsing=False))
     except (UnicodeDecodeError, ValueError) as exc:
         raise BadRequest("Invalid form body") from exc
-    _check(fields)
+    check_json(fields)
     return fields
 
 
@@ -105,53 +63,6 @@ def obj(body: Any, what: str, *, empty_ok: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise BadRequest(f"Invalid {what}: the request body must be a JSON object")
     return body
-
-
-def str_field(doc: dict[str, Any], name: str, what: str, *, required: bool = False, choices: Iterable[str] | None = None,
-              max_len: int = 10_000) -> Any:
-    value = doc.get(name)
-    if value is None:
-        if required:
-            raise BadRequest(f"Missing {what}.{name}")
-        return None
-    if not isinstance(value, str):
-        raise BadRequest(f"Invalid {what}.{name}: expected a string, got {type(value).__name__}")
-    if len(value) > max_len:
-        raise BadRequest(f"Invalid {what}.{name}: at most {max_len} characters")
-    if choices is not None:
-        allowed = tuple(choices)
-        if value not in allowed:
-            raise BadRequest(f"Invalid {what}.{name} {value[:60]!r}: expected one of {', '.join(allowed)}")
-    return value
-
-
-def name_field(doc: dict[str, Any], name: str, what: str, *, required: bool = True) -> Any:
-    """A user-chosen name: 1-256 characters, no control characters, no surrounding spaces."""
-    value = str_field(doc, name, what, required=required, max_len=MAX_NAME)
-    if value is None:
-        return None
-    if not value.strip() or value != value.strip() or _NAME_FORBIDDEN.search(value):
-        raise BadRequest(f"Invalid {what}.{name} {value[:60]!r}: a non-empty name without control characters or "
-                         "surrounding spaces is required")
-    return value
-
-
-def bool_field(doc: dict[str, Any], name: str, what: str) -> Any:
-    value = doc.get(name)
-    if value is not None and not isinstance(value, bool):
-        raise BadRequest(f"Invalid {what}.{name}: expected true or false")
-    return value
-
-
-def int_field(doc: dict[str, Any], name: str, what: str, *, low: int = 0, high: int = 10**9) -> Any:
-    value = doc.get(name)
-    if value is None:
-        return None
-    if isinstance(value, float) and value.is_integer():
-        value = int(value)
-    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
-        raise BadRequest(f"Invalid {what}.{name}: expected an integer between {low} and {high}")
-    return value
 
 
 def dict_field(doc: dict[str, Any], name: str, what: str) -> Any:
