@@ -7,6 +7,7 @@ door it comes through.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,11 @@ from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, read_live_per_
 from .policy import Policy
 from .stack import Stack
 from .state import LocalStateBackend, ObjectStoreStateBackend, State, StateBackend
+
+#: How old (seconds) a plan this engine made may be and still be the apply's plan, when the
+#: state under the lock is the one it was made from: no other apply wrote since, and what it
+#: read of the platform is as fresh as a read under the lock would have been a moment earlier.
+PREVIEW_REUSE_SECONDS = 30.0
 
 
 class Engine:
@@ -96,8 +102,25 @@ class Engine:
         state = state if state is not None else self.load_state(fresh=False)
         live = read_live_per_object(self.platform, self.ctx, self.stack.resources, state) \
             if self.refresh == "per-object" else None
-        return make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
+        plan = make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
                          policy=self.policy.with_adopt(adopt), live=live)
+        self._made = (id(plan), time.monotonic(), tuple(sorted(adopt)), self.policy)
+        return plan
+
+    _made: tuple[int, float, tuple[str, ...], Policy] | None = None
+
+    def _reusable(self, preview: Plan, state: State | None, adopt: list[str]) -> bool:
+        """Whether `preview` may be the apply's plan: made by this engine moments ago, with the
+        same consent and policy, from the state that is under the lock now."""
+        if self._made is None or self._made[0] != id(preview):
+            return False
+        _, made_at, consent, policy = self._made
+        if time.monotonic() - made_at > PREVIEW_REUSE_SECONDS or consent != tuple(sorted(adopt)) \
+                or policy is not self.policy:
+            return False
+        if state is None:  # still no state: the preview was made from none either (every save counts from 1)
+            return preview.state_serial == 0
+        return (preview.state_lineage, preview.state_serial) == (state.lineage, state.serial)
 
     # ---- apply -------------------------------------------------------------------------
 
@@ -126,8 +149,12 @@ class Engine:
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
         with self.backend.lock("apply"):
-            state = self.load_state(fresh=True)
-            plan = self.plan(prune=prune, state=state, adopt=adopt)
+            bound = self._load_bound()
+            state = bound if bound is not None else State(stack=self.stack.name, platform=self.target.to_json())
+            # Planned again under the lock unless the preview is that plan already: the same
+            # state (no apply wrote since) and moments old, when its reads are as good as new.
+            plan = preview if self._reusable(preview, bound, adopt) else \
+                self.plan(prune=prune, state=state, adopt=adopt)
             if saved_plan is not None:
                 self._check_saved(saved_plan, plan)
             options = ApplyOptions(parallelism=parallelism or self.stack.platform_config.parallelism)

@@ -338,7 +338,9 @@ def test_an_object_the_level_listing_does_not_show_yet_is_read_on_its_own(harnes
     harness.engine().apply()
     harness.write("".join(f'[team.t{n:02d}]\nmembers = ["x"]\n' for n in range(10)))
     store = harness.platform.store
+    engine = harness.engine()
+    preview = engine.plan()
     store.stale_reads = 1  # the level's listing still shows the old members
-    _, result = harness.engine().apply()
+    _, result = engine.apply(preview=preview)
     assert result.ok and all(t["members"] == {"x"} for t in store.teams.values())
     assert not harness.engine().plan().has_changes
