@@ -206,7 +206,14 @@ class FreshReads:
         raise NotImplementedError
 
     def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
-        forget(ctx, *self.cache_keys(tuple(ref.identity)))
+        """The project listing is read again only when it does not have the object's project
+        (a project created after it was read): forgetting it on every read would list the
+        organisation's projects once per object read."""
+        identity = tuple(ref.identity)
+        forget(ctx, *self.cache_keys(identity))
+        if isinstance(self, ProjectScoped) and identity and identity[0] is not None \
+                and project_id(ctx, str(identity[0])) is None:
+            forget(ctx, "projects")
         result: LiveObject | None = super().read(ctx, ref)  # type: ignore[misc]
         return result
 

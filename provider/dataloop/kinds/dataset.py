@@ -85,7 +85,7 @@ class DatasetKind(ReadsById, ProjectScoped, FreshReads, Kind):
     field_rules = {"deletion_protection": FieldRule(local=True)}
 
     def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return (f"datasets:{identity[0]}", "projects")
+        return (f"datasets:{identity[0]}",)
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("name", name)

@@ -265,7 +265,7 @@ class PipelineKind(ReadsById, ProjectScoped, FreshReads, Kind):
     }
 
     def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return (f"pipelines:{identity[0]}", "projects")
+        return (f"pipelines:{identity[0]}",)
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("name", name)

@@ -54,7 +54,7 @@ class ProjectMemberKind(ProjectScoped, FreshReads, Kind):
     list_page_size = LIST_PAGE_SIZE
 
     def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return (f"project-members:{identity[0]}", "projects")
+        return (f"project-members:{identity[0]}",)
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         return lower_email(raw)

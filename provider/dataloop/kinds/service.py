@@ -166,7 +166,7 @@ class ServiceKind(ReadsById, ProjectScoped, FreshReads, Kind):
     ready_timeout = 120.0
 
     def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return (f"services:{identity[0]}", "projects")
+        return (f"services:{identity[0]}",)
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("name", name)

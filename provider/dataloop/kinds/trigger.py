@@ -109,7 +109,7 @@ class TriggerKind(ReadsById, ProjectScoped, FreshReads, Kind):
     field_rules = {"type": FieldRule(replace=True)}
 
     def cache_keys(self, identity: tuple[Any, ...]) -> tuple[str, ...]:
-        return (f"triggers:{identity[0]}", "projects")
+        return (f"triggers:{identity[0]}",)
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         raw.setdefault("name", name)
