@@ -6,6 +6,7 @@ installed pipeline by uninstalling, patching and installing it again."""
 from __future__ import annotations
 
 import json
+import secrets
 
 import pytest
 from platforge.provider.dataloop.kinds.pipeline import node_id, port_id
@@ -15,8 +16,8 @@ from platforge.core.model import Op
 
 from .conftest import EMAIL, ORG_ID, PREFIX, FakeDataloop, StackHarness
 
-OPTIONS = '{"key": "OPENAI_API_KEY", "value": "sk-MARKER-5ec7e7"}'
-SECRET = "sk-MARKER-5ec7e7"
+SECRET = "sk-MARKER-" + secrets.token_hex(4)  # generated per run: no credential in the repository
+OPTIONS = json.dumps({"key": "OPENAI_API_KEY", "value": SECRET})
 
 ALL_KINDS = """
 [org_member.bob]
@@ -225,7 +226,8 @@ def test_integration_options_are_sent_on_write_only_and_never_planned_or_stored(
     assert json.loads(state)["resources"]["integration.openai-key"]["fingerprints"]["options"].startswith("hmac-sha256:")
 
     # A new value: one PATCH with the credentials, shown as sensitive in the plan.
-    monkeypatch.setenv("OPENAI_INTEGRATION", OPTIONS.replace("5ec7e7", "ROTATED"))
+    rotated = SECRET + "-ROTATED"
+    monkeypatch.setenv("OPENAI_INTEGRATION", OPTIONS.replace(SECRET, rotated))
     plan = harness.engine().plan()
     (action,) = plan.changes
     assert action.address == "integration.openai-key" and action.op is Op.UPDATE
@@ -234,7 +236,7 @@ def test_integration_options_are_sent_on_write_only_and_never_planned_or_stored(
     apply(harness)
     (patch,) = harness.gate.writes(mark)
     body = json.loads(patch.content)
-    assert patch.method == "PATCH" and body["credentials"]["options"]["value"] == "sk-MARKER-ROTATED"
+    assert patch.method == "PATCH" and body["credentials"]["options"]["value"] == rotated
     assert "ROTATED" not in harness.state_text()
     assert not harness.engine().plan().has_changes
 

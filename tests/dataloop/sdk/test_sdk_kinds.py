@@ -5,6 +5,7 @@ the sandbox's own HTTP API."""
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
 import pytest
@@ -34,7 +35,8 @@ def test_login_is_the_real_flow_and_the_token_is_the_sandboxs(sandbox: Dataloop,
 
 
 def test_wrong_password_is_refused(sandbox: Dataloop, sdk: Any):
-    assert sdk.login_m2m(email=sandbox.admin_email, password="not-the-password", client_id="x", client_secret="y",
+    wrong = "wrong-" + secrets.token_urlsafe(12)
+    assert sdk.login_m2m(email=sandbox.admin_email, password=wrong, client_id="x", client_secret="y",
                          force=True) is False
 
 

@@ -6,6 +6,7 @@ credentials, so every check here is the sandbox's own (contract §3.1, §5 #1, #
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import stat
 import subprocess
@@ -86,14 +87,15 @@ def test_tokens_are_stored_as_hashes_only(studio: Studio, admin: httpx.Client):
 def test_logout_revokes_the_token_and_a_restart_with_another_token_revokes_the_old(studio_factory: StudioFactory,
                                                                                     tmp_path: Path):
     db = str(tmp_path / "restart.db")
-    first = studio_factory(db_path=db, token="isat_first-token-000000")
+    first_token, second_token = ("isat_" + secrets.token_urlsafe(18) for _ in range(2))
+    first = studio_factory(db_path=db, token=first_token)
     made = ok(first.client().post("/sandbox/users", json={"username": "erin"}), 201)
     erin = first.client(made["token"])
     assert ok(erin.post("/device-logout")) == {"ok": True}
     error(erin.get(GROUPS), 401)
     first.stop()
-    second = studio_factory(db_path=db, token="isat_second-token-00000")
-    error(second.client("isat_first-token-000000").get(GROUPS), 401)
+    second = studio_factory(db_path=db, token=second_token)
+    error(second.client(first_token).get(GROUPS), 401)
     assert ok(second.client().get(GROUPS)) == []
 
 
