@@ -1,5 +1,6 @@
-"""A no-op plan over 1,000 Dataloop objects: one listing per kind (per project for what lives in
-a project), one request per page of each `…/query` listing, never one GET per object.
+"""A no-op plan over 1,000 Dataloop objects: one listing per kind (a `…/query` listing names up to
+a hundred projects at once; only project members are listed project by project), one request
+per page, never one GET per object.
 
 A Dataloop sandbox process (`python -m platforge sandbox dataloop`, on a free port, with an
 access log) gets N objects in a vision team's mix: a fiftieth are projects, each with a
@@ -13,7 +14,8 @@ processes, counting its requests by endpoint (ids folded into `{id}`, e-mails in
 The plan is expected to cost exactly the kinds' listings plus their pages:
 
     login + me + orgs + org members + integrations + projects      6 requests
-    per project: members + datasets, services, triggers, pipelines  1 + 4 x pages
+    per project: members                                            1
+    per 100 projects: datasets, services, triggers, pipelines       4 x pages
 
     python bench/dataloop_plan.py                          # 1,000 objects, 3 plans, no latency
     python bench/dataloop_plan.py --latency-ms 50          # every request 50 ms slower
@@ -47,6 +49,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
+from platforge.provider.dataloop.kinds.common import PROJECTS_PER_QUERY  # noqa: E402
 
 PREFIX = "/api/v1"
 ADMIN = "admin@bench.example"
@@ -157,13 +160,18 @@ def endpoint(record: dict) -> str:
 
 
 def expected_requests(n: int, page_size: int) -> int:
-    """The kinds' listings plus their pages (a listing of nothing is one page)."""
+    """The kinds' listings plus their pages (a listing of nothing is one page): members per
+    project (an IAM listing takes one project), and each `…/query` kind once per
+    `PROJECTS_PER_QUERY` projects, with the pages of what those projects hold together."""
     counts = mix(n)
+    projects = counts["project"]
+    datasets = spread(counts["dataset"], projects)
     pages = 0
-    for p in range(counts["project"]):
-        per_project = (spread(counts["dataset"], counts["project"])[p], 1, 2, 1)  # datasets, services, triggers, pipelines
-        pages += sum(max(1, math.ceil(c / page_size)) for c in per_project)
-    return 6 + counts["project"] + pages
+    for start in range(0, projects, PROJECTS_PER_QUERY):
+        chunk = range(start, min(start + PROJECTS_PER_QUERY, projects))
+        rows = (sum(datasets[p] for p in chunk), len(chunk), 2 * len(chunk), len(chunk))  # datasets, services, triggers, pipelines
+        pages += sum(max(1, math.ceil(c / page_size)) for c in rows)
+    return 6 + projects + pages
 
 
 #: Peak resident memory (MB) of the last command `run` waited for.

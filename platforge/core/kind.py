@@ -142,6 +142,10 @@ class Kind(ABC):
     #: are all jobs named by one name): an object that moves from one such kind to another under
     #: the same identity is replaced, never created beside the one it displaces.
     identity_space: ClassVar[str | None] = None
+    #: The kind's listing can cover several scopes in one query (`list_scopes`), as Dataloop's
+    #: DQL takes `projectId $in [...]`: a plan then reads it with one listing (and its pages)
+    #: instead of one per scope.
+    lists_scopes_together: ClassVar[bool] = False
     #: The `Context.settings` keys this kind reads (a front door that plans one object at a
     #: time, like Pulumi, must hand them over per object).
     settings_used: ClassVar[frozenset[str]] = frozenset()
@@ -282,6 +286,11 @@ class Kind(ABC):
     @abstractmethod
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         """Every object of this kind in `scope`, read with list calls (one per page)."""
+
+    def list_scopes(self, ctx: Context, scopes: Sequence[Any]) -> builtins.list[LiveObject]:
+        """Every object of this kind in all of `scopes`; kinds that set `lists_scopes_together`
+        answer with one query (and its pages) instead of one listing per scope."""
+        return [live for scope in scopes for live in self.list(ctx, scope)]
 
     def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
         """One object, for read-back after a write and refresh: by id where the kind has ids and

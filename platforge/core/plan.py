@@ -267,7 +267,7 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
     declared_by_kind: dict[str, list[Resource]] = {}
     for resource in resources:
         declared_by_kind.setdefault(resource.kind, []).append(resource)
-    jobs: list[tuple[Kind, Any]] = []
+    jobs: list[tuple[Kind, list[Any]]] = []
     for kind_name, kind in platform.kinds.items():
         declared = declared_by_kind.get(kind_name, [])
         owned = owned_by_kind.get(kind_name, [])
@@ -275,15 +275,24 @@ def read_live(platform: Platform, ctx: Context, resources: list[Resource], state
         if not kind.observable or (not declared and not owned and not external):
             continue
         scopes = kind.scopes(declared, ctx.settings) | {kind.scope_of(i) for i in [*owned, *external]}
-        jobs.extend((kind, scope) for scope in sorted(scopes, key=lambda s: (s is None, str(s))))
+        ordered = sorted(scopes, key=lambda s: (s is None, str(s)))
+        if kind.lists_scopes_together and len(ordered) > 1:
+            jobs.append((kind, ordered))
+        else:
+            jobs.extend((kind, [scope]) for scope in ordered)
         view.listed_kinds.add(kind_name)
+
+    def listing(job: tuple[Kind, list[Any]]) -> list[LiveObject]:
+        kind, scopes = job
+        return kind.list(ctx, scopes[0]) if len(scopes) == 1 else kind.list_scopes(ctx, scopes)
+
     if len(jobs) <= 1 or concurrency <= 1:
-        listings = [kind.list(ctx, scope) for kind, scope in jobs]
+        listings = [listing(job) for job in jobs]
     else:
         with ThreadPoolExecutor(max_workers=min(concurrency, len(jobs))) as pool:
-            listings = list(pool.map(lambda job: job[0].list(ctx, job[1]), jobs))
-    for listing in listings:
-        for live in listing:
+            listings = list(pool.map(listing, jobs))
+    for listed in listings:
+        for live in listed:
             view.add(live)
     return view
 

@@ -340,6 +340,11 @@ class DataloopClient(BaseClient):
         return self.query("/datasets/query", query_body("datasets", filters, context={"projects": [project_id]}),
                           headers={"user_query": "true"})
 
+    def list_datasets_in(self, project_ids: Sequence[str]) -> list[Json]:
+        """The datasets of several projects in one query (`context.projects` takes a list)."""
+        return self.query("/datasets/query", query_body("datasets", context={"projects": list(project_ids)}),
+                          headers={"user_query": "true"})
+
     def create_dataset(self, body: Mapping[str, Any]) -> Json:
         return self.write_json("POST", "/datasets", dict(body))
 
@@ -370,6 +375,10 @@ class DataloopClient(BaseClient):
         """A project's own services (dtlpy's default filter leaves out global ones, §2.9)."""
         return self.query_faas("services", [{"projectId": project_id}, {"global": {"$ne": True}}])
 
+    def list_services_in(self, project_ids: Sequence[str]) -> list[Json]:
+        """The own services of several projects in one query (`projectId $in`, §2.9)."""
+        return self.query_faas("services", [{"projectId": {"$in": list(project_ids)}}, {"global": {"$ne": True}}])
+
     def get_service(self, service_id: str) -> Json:
         result: Json = self.get_json(f"/services/{seg(service_id)}")
         return result
@@ -397,6 +406,9 @@ class DataloopClient(BaseClient):
     def list_triggers(self, project_id: str) -> list[Json]:
         return self.query_faas("triggers", [{"projectId": project_id}])
 
+    def list_triggers_in(self, project_ids: Sequence[str]) -> list[Json]:
+        return self.query_faas("triggers", [{"projectId": {"$in": list(project_ids)}}])
+
     def create_trigger(self, body: Mapping[str, Any]) -> Json:
         return self.write_json("POST", "/triggers", dict(body))
 
@@ -410,6 +422,9 @@ class DataloopClient(BaseClient):
 
     def list_pipelines(self, project_id: str) -> list[Json]:
         return self.query("/pipelines/query", query_body("pipeline", [{"projectId": project_id}]))
+
+    def list_pipelines_in(self, project_ids: Sequence[str]) -> list[Json]:
+        return self.query("/pipelines/query", query_body("pipeline", [{"projectId": {"$in": list(project_ids)}}]))
 
     def get_pipeline(self, pipeline_id: str) -> Json:
         result: Json = self.get_json(f"/pipelines/{seg(pipeline_id)}")

@@ -91,3 +91,36 @@ def test_the_cache_loads_one_key_once_and_different_keys_side_by_side():
         thread.join()
     assert sorted(results) == ["SAME", "SAME", "SAME", "X", "Y"]
     assert loads.count("same") == 1 and not barrier.broken
+
+
+def test_a_kind_that_lists_scopes_together_is_read_with_one_listing_for_all_its_scopes():
+    """Dataloop's DQL names many projects in one query: such a kind gets every scope the stack
+    touches in one `list_scopes` call, while a kind without the capability is still listed
+    scope by scope, and both fill the view alike."""
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+
+    def kind(kind_name: str, together: bool) -> Kind:
+        base = type(scoped_kind(kind_name, None, []))
+
+        class Together(base):  # type: ignore[misc, valid-type]
+            lists_scopes_together = together
+
+            def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
+                calls.append((kind_name, (scope,)))
+                return super().list(ctx, scope)
+
+            def list_scopes(self, ctx: Context, scopes):
+                calls.append((kind_name, tuple(scopes)))
+                return [LiveObject(kind=kind_name, identity=(s, f"{kind_name}-{s}"), fields={}) for s in scopes]
+
+        return Together()
+
+    projects = ["p2", "p1", "p3"]
+    platform = SimpleNamespace(kinds={"a": kind("a", True), "b": kind("b", False)})
+    ctx = Context(None, Fingerprinter(b"k" * 32))
+    view = read_live(platform, ctx, resources_for(["a", "b"], projects), None, concurrency=1)
+    assert sorted(calls) == [("a", ("p1", "p2", "p3")), ("b", ("p1",)), ("b", ("p2",)), ("b", ("p3",))]
+    assert {key for key in view.by_identity} == {(k, (p, f"{k}-{p}")) for k in ("a", "b") for p in projects}
+    calls.clear()
+    read_live(platform, ctx, resources_for(["a"], ["p1"]), None, concurrency=1)
+    assert calls == [("a", ("p1",))]  # one scope: the kind's own listing

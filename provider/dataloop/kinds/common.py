@@ -197,6 +197,47 @@ class ReadsById:
         return found[0] if found else None
 
 
+#: Projects one DQL query names (`projectId $in`, `context.projects`): Dataloop documents no
+#: bound, so a body stays a few kilobytes; 10,000 objects over 200 projects cost two queries
+#: (and their pages) per kind instead of 200.
+PROJECTS_PER_QUERY = 100
+
+
+class QueriedAcrossProjects:
+    """Kinds whose `…/query` listing takes many projects at once: a plan lists every project the
+    stack touches with one query per `PROJECTS_PER_QUERY` of them (and its pages), not one per
+    project. Each project's rows are kept in the run's cache under the key its own listing
+    uses (`<listing_key>:<project>`), so apply's read-backs and the kinds that look them up
+    (a trigger's service) answer from the same read."""
+
+    lists_scopes_together = True
+    listing_key: str
+
+    def query_projects(self, ctx: Context, project_ids: list[str]) -> list[dict[str, Any]]:
+        raise NotImplementedError
+
+    def list_scopes(self, ctx: Context, scopes: Iterable[Any]) -> list[LiveObject]:
+        scopes_of: dict[str, list[Any]] = {}
+        for scope in scopes:
+            pid = project_id(ctx, scope) if scope is not None else None
+            if pid is not None:
+                scopes_of.setdefault(pid, []).append(scope)
+        pids = list(scopes_of)
+        out: list[LiveObject] = []
+        for start in range(0, len(pids), PROJECTS_PER_QUERY):
+            chunk = pids[start:start + PROJECTS_PER_QUERY]
+            rows_of: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
+            for row in self.query_projects(ctx, chunk):
+                owner = self.project_of(row)  # type: ignore[attr-defined]
+                if owner is not None and str(owner) in rows_of:
+                    rows_of[str(owner)].append(row)
+            for pid, rows in rows_of.items():
+                for scope in scopes_of[pid]:
+                    held = cached(ctx, f"{self.listing_key}:{scope}", lambda rows=rows: rows)  # type: ignore[misc]
+                    out.extend(self.lives(ctx, scope, held))  # type: ignore[attr-defined]
+        return out
+
+
 class FreshReads:
     """A read (a read-back after a write, or refreshing one object) never answers from the
     run's cache: a listing cached by another thread while this object's write was in flight
@@ -236,7 +277,7 @@ def from_wire(document: Mapping[str, Any], fields: Iterable[str]) -> dict[str, A
 
 
 __all__ = [
-    "LIST_PAGE_SIZE", "DlName", "Email", "FreshReads", "NodeName", "OBJECT_ID", "ObjectId", "ProjectScoped", "Spec", "cached", "camel",
+    "LIST_PAGE_SIZE", "PROJECTS_PER_QUERY", "DlName", "Email", "FreshReads", "NodeName", "OBJECT_ID", "ObjectId", "ProjectScoped", "QueriedAcrossProjects", "Spec", "cached", "camel",
     "client", "forget", "from_wire", "ignore_missing", "is_object_id", "org_of", "project_id", "project_ref", "projects",
     "required_project_id", "to_wire",
 ]

@@ -42,6 +42,7 @@ from .common import (
     FreshReads,
     ObjectId,
     ProjectScoped,
+    QueriedAcrossProjects,
     ReadsById,
     Spec,
     cached,
@@ -75,7 +76,7 @@ def _live_fields(scope: str, row: dict[str, Any]) -> dict[str, Any]:
     return fields
 
 
-class DatasetKind(ReadsById, ProjectScoped, FreshReads, Kind):
+class DatasetKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, Kind):
     name = "dataset"
     spec_model = DatasetSpec
     identity_fields = ("project", "name")
@@ -116,6 +117,11 @@ class DatasetKind(ReadsById, ProjectScoped, FreshReads, Kind):
             return []
         rows = cached(ctx, f"datasets:{scope}", lambda: client(ctx).list_datasets(pid))
         return self.lives(ctx, scope, rows)
+
+    listing_key = "datasets"
+
+    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        return client(ctx).list_datasets_in(project_ids)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_dataset(platform_id)

@@ -57,6 +57,7 @@ from .common import (
     FreshReads,
     NodeName,
     ProjectScoped,
+    QueriedAcrossProjects,
     ReadsById,
     Spec,
     cached,
@@ -251,7 +252,7 @@ def live_fields(scope: str, row: dict[str, Any]) -> dict[str, Any]:
             "nodes": out_nodes, "connections": sorted(connections, key=lambda i: i["link"])}
 
 
-class PipelineKind(ReadsById, ProjectScoped, FreshReads, Kind):
+class PipelineKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, Kind):
     name = "pipeline"
     spec_model = PipelineSpec
     identity_fields = ("project", "name")
@@ -289,6 +290,11 @@ class PipelineKind(ReadsById, ProjectScoped, FreshReads, Kind):
             return []
         rows = cached(ctx, f"pipelines:{scope}", lambda: client(ctx).list_pipelines(pid))
         return self.lives(ctx, scope, rows)
+
+    listing_key = "pipelines"
+
+    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        return client(ctx).list_pipelines_in(project_ids)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_pipeline(platform_id)

@@ -48,6 +48,7 @@ from .common import (
     FreshReads,
     ObjectId,
     ProjectScoped,
+    QueriedAcrossProjects,
     ReadsById,
     Spec,
     cached,
@@ -152,7 +153,7 @@ def _runtime_fields(runtime: Any) -> dict[str, Any] | None:
     return fields
 
 
-class ServiceKind(ReadsById, ProjectScoped, FreshReads, Kind):
+class ServiceKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, Kind):
     name = "service"
     spec_model = ServiceSpec
     identity_fields = ("project", "name")
@@ -187,6 +188,11 @@ class ServiceKind(ReadsById, ProjectScoped, FreshReads, Kind):
         if scope is None:
             return []
         return self.lives(ctx, scope, services(ctx, scope))
+
+    listing_key = "services"
+
+    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        return client(ctx).list_services_in(project_ids)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_service(platform_id)

@@ -48,6 +48,7 @@ from .common import (
     DlName,
     FreshReads,
     ProjectScoped,
+    QueriedAcrossProjects,
     ReadsById,
     Spec,
     cached,
@@ -100,7 +101,7 @@ class TriggerSpec(Spec):
         return self
 
 
-class TriggerKind(ReadsById, ProjectScoped, FreshReads, Kind):
+class TriggerKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, Kind):
     name = "trigger"
     spec_model = TriggerSpec
     identity_fields = ("project", "name")
@@ -147,6 +148,11 @@ class TriggerKind(ReadsById, ProjectScoped, FreshReads, Kind):
             return []
         rows = cached(ctx, f"triggers:{scope}", lambda: client(ctx).list_triggers(pid))
         return self.lives(ctx, scope, rows)
+
+    listing_key = "triggers"
+
+    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        return client(ctx).list_triggers_in(project_ids)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_trigger(platform_id)

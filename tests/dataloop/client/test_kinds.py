@@ -522,3 +522,28 @@ def test_a_project_is_created_in_the_organisation_the_platform_table_names(harne
     creates = [r for r in harness.gate.writes(mark) if r.url.path.endswith("/projects")]
     assert [json.loads(r.content) for r in creates] == [{"name": "vision", "account": ORG_ID}]
     assert not [r for r in harness.gate.writes(mark) if r.url.path.endswith("/org")]
+
+
+def test_a_plan_lists_many_projects_with_one_query_per_hundred_not_one_per_project(harness: StackHarness,
+                                                                                     monkeypatch):
+    """DQL takes `context.projects` / `projectId $in`: the `…/query` kinds of a stack spread over
+    several projects are read with one query per `PROJECTS_PER_QUERY` projects (here 2, so three
+    projects take two queries), each row handed to its own project, so an object made behind the
+    stack's back in the last project is still found, and nothing is planned for the rest."""
+    from platforge.provider.dataloop.kinds import common
+
+    monkeypatch.setattr(common, "PROJECTS_PER_QUERY", 2)
+    names = ["alpha", "beta", "gamma"]
+    harness.write("".join(f'[project.{p}]\n\n[dataset.raw-{p}]\nproject = "{p}"\nname = "raw"\n\n' for p in names))
+    _, result = apply(harness)
+    assert result.ok, result.failed
+    gate = harness.gate
+    stray = gate.add_dataset(one(gate.projects, name="gamma")["id"], "stray")
+    mark = gate.mark()
+    plan = harness.engine().plan()
+    assert not plan.has_changes
+    assert [(u.kind, u.identity) for u in plan.unmanaged] == [("dataset", ("gamma", "stray"))]
+    queries = [json.loads(r.content) for r in gate.requests[mark:] if r.url.path.endswith("/datasets/query")]
+    assert sorted(len(q["context"]["projects"]) for q in queries) == [1, 2]
+    assert {p for q in queries for p in q["context"]["projects"]} == {one(gate.projects, name=p)["id"] for p in names}
+    assert not any(r.url.path.endswith(f"/datasets/{stray}") for r in gate.requests[mark:])
