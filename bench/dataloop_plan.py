@@ -38,7 +38,6 @@ import os
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -48,6 +47,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import LAST_MAX_RSS_MB, checked, per_object_plan, run, writes_share  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 from platforge.provider.dataloop.kinds.common import PROJECTS_PER_QUERY  # noqa: E402
 
@@ -174,46 +174,9 @@ def expected_requests(n: int, page_size: int) -> int:
     return 6 + projects + pages
 
 
-#: Peak resident memory (MB) of the last command `run` waited for.
-LAST_MAX_RSS_MB = [0.0]
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """The command's result, wall seconds and CPU seconds: its own, from `wait4` (the sandbox is
-    another process); its peak memory goes to `LAST_MAX_RSS_MB`."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status),
-                                           out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-    LAST_MAX_RSS_MB[0] = usage.ru_maxrss / 1024
-    return done, wall, usage.ru_utime + usage.ru_stime
-
-
 def is_read(record: dict) -> bool:
     """Dataloop's listings and its login are POSTs: a read is a GET or one of those."""
     return record["method"] == "GET" or endpoint(record) in LISTINGS
-
-
-def writes_share(answers: list[dict], wall: float, limit: float) -> dict:
-    """What an apply spent its requests on: writes, reads, 429s, and writes per second as a share
-    of the sandbox's limit (0 when it had none)."""
-    throttled = sum(1 for r in answers if r["status"] == 429)
-    writes = sum(1 for r in answers if r["status"] != 429 and not is_read(r))
-    return {"requests": len(answers), "writes": writes, "throttled_429": throttled, "wall_s": round(wall, 1),
-            "share_429": round(throttled / max(1, len(answers)), 4),
-            "write_share_of_limit": round(writes / wall / limit, 3) if limit else 0.0,
-            "reads_by_endpoint": dict(Counter(endpoint(r) for r in answers
-                                              if r["status"] != 429 and is_read(r)).most_common(12))}
-
-
-def checked(done: subprocess.CompletedProcess[str]) -> None:
-    if done.returncode != 0:
-        raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
 
 
 def main() -> None:
@@ -251,7 +214,7 @@ def main() -> None:
         mark = len(fast.requests())
         created, create_wall, _ = run([*cli, "apply", str(stack), "--yes"], env)
         checked(created)
-        applied = writes_share(fast.requests()[mark:], create_wall, args.apply_rate_limit)
+        applied = writes_share(fast.requests()[mark:], create_wall, args.apply_rate_limit, is_read, endpoint)
     finally:
         fast.stop()
 
@@ -271,14 +234,7 @@ def main() -> None:
                          "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
             if plan.returncode != 0:
                 print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
-        per_object_run = None
-        if args.per_object:
-            mark = len(server.requests())
-            plan, wall, cpu = run([*cli, "plan", str(stack), "--refresh", "per-object"], env)
-            answers = server.requests()[mark:]
-            per_object_run = {"exit": plan.returncode, "wall_s": round(wall, 1), "cpu_s": round(cpu, 2),
-                              "requests": len(answers), "throttled_429": sum(1 for r in answers if r["status"] == 429),
-                              "by_endpoint": dict(Counter(endpoint(r) for r in answers).most_common(12))}
+        per_object_run = per_object_plan(cli, str(stack), env, server.requests, endpoint) if args.per_object else None
     finally:
         server.stop()
 

@@ -23,6 +23,12 @@ counting its requests by endpoint (ids folded into `{id}`). The plan is expected
     python bench/studio_plan.py                          # 1,000 objects, 3 plans, no latency
     python bench/studio_plan.py --latency-ms 50          # every request 50 ms slower
     python bench/studio_plan.py --n 60 --repeats 1 --page-size 5      # CI size, the doubling shows
+
+Issue 11's targets at scale (a remote, throttled Studio; the creating apply under the same limit,
+the client's limiter at its default; one plan reading one object per request, 10 at a time, as
+Terraform refreshes):
+
+    python bench/studio_plan.py --n 10000 --latency-ms 50 --rate-limit 15 --per-object --apply-rate-limit 15
 """
 
 from __future__ import annotations
@@ -33,15 +39,14 @@ import os
 import re
 import secrets
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 import urllib.request
 from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _measure import LAST_MAX_RSS_MB, checked, per_object_plan, run, writes_share  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 
 PREFIX = "/api"
@@ -133,29 +138,8 @@ def expected_requests(n: int, page_size: int) -> int:
     return 2 + 1 + 1 + counts["access_group"] + pipeline_pages(counts["pipeline_schedule"], page_size)
 
 
-#: Peak resident memory (MB) of the last command `run` waited for.
-LAST_MAX_RSS_MB = [0.0]
-
-
-def run(cmd: list[str], env: dict[str, str]) -> tuple[subprocess.CompletedProcess[str], float, float]:
-    """The command's result, wall seconds and CPU seconds: its own, from `wait4` (the sandbox is
-    another process); its peak memory goes to `LAST_MAX_RSS_MB`."""
-    started = time.perf_counter()
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        process = subprocess.Popen(cmd, env=env, stdout=out, stderr=err)
-        _, status, usage = os.wait4(process.pid, 0)
-        wall = time.perf_counter() - started
-        out.seek(0)
-        err.seek(0)
-        done = subprocess.CompletedProcess(cmd, os.waitstatus_to_exitcode(status),
-                                           out.read().decode(errors="replace"), err.read().decode(errors="replace"))
-    LAST_MAX_RSS_MB[0] = usage.ru_maxrss / 1024
-    return done, wall, usage.ru_utime + usage.ru_stime
-
-
-def checked(done: subprocess.CompletedProcess[str]) -> None:
-    if done.returncode != 0:
-        raise SystemExit(done.stdout[-2000:] + done.stderr[-2000:])
+def is_read(record: dict) -> bool:
+    return record["method"] == "GET"
 
 
 def main() -> None:
@@ -164,6 +148,12 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="no-op plans timed")
     parser.add_argument("--latency-ms", type=float, default=0.0, help="the sandbox's delay per request")
     parser.add_argument("--page-size", type=int, default=100, help="first `limit` of the pipeline listing (1-10000)")
+    parser.add_argument("--rate-limit", type=float, default=0.0, help="the restarted sandbox's requests per second")
+    parser.add_argument("--per-object", action="store_true",
+                        help="also time one plan that reads one object per request (--refresh per-object)")
+    parser.add_argument("--apply-rate-limit", type=float, default=0.0,
+                        help="create the stack against a sandbox limited to this many requests per second, and "
+                             "report the share of the limit spent on writes")
     parser.add_argument("--out", type=Path, help="the JSON report (default: in the scratch folder)")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="platforge-studio-bench-"))
@@ -174,16 +164,25 @@ def main() -> None:
     stack.mkdir()
     counts = mix(args.n)
 
-    fast = Sandbox(scratch, token, "--team", TEAM, platform="studio")
+    seeding = Sandbox(scratch, token, "--team", TEAM, platform="studio")
     try:
-        pipelines = seed(fast.url, token, args.n)
+        pipelines = seed(seeding.url, token, args.n)
+    finally:
+        seeding.stop()
+    # The seed is not platforge's work: only the creating apply meets the limit.
+    limit = ("--rate-limit", str(args.apply_rate_limit)) if args.apply_rate_limit else ()
+    fast = Sandbox(scratch, token, "--team", TEAM, *limit, platform="studio")
+    try:
         (stack / "main.toml").write_text(stack_text(fast.url, args.n, args.page_size, pipelines), encoding="utf-8")
+        mark = len(fast.requests())
         created, create_wall, _ = run([*cli, "apply", str(stack), "--yes"], env)
         checked(created)
+        applied = writes_share(fast.requests()[mark:], create_wall, args.apply_rate_limit, is_read, endpoint)
     finally:
         fast.stop()
 
-    flags = ("--latency-ms", str(args.latency_ms)) if args.latency_ms else ()
+    flags = (("--latency-ms", str(args.latency_ms)) if args.latency_ms else ()) + \
+        (("--rate-limit", str(args.rate_limit)) if args.rate_limit else ())
     server = Sandbox(scratch, token, "--team", TEAM, *flags, platform="studio")
     try:
         (stack / "main.toml").write_text(stack_text(server.url, args.n, args.page_size, pipelines), encoding="utf-8")
@@ -198,6 +197,7 @@ def main() -> None:
                          "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
             if plan.returncode != 0:
                 print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        per_object_run = per_object_plan(cli, str(stack), env, server.requests, endpoint) if args.per_object else None
     finally:
         server.stop()
 
@@ -211,7 +211,11 @@ def main() -> None:
         "plan_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
         "requests_per_plan": runs[-1]["requests"], "expected_requests": expected,
         "requests_not_listings": per_object, "plans": runs, "plan_max_rss_mb": max(r["max_rss_mb"] for r in runs),
+        "rate_limit": args.rate_limit, "create_apply": applied,
     }
+    if per_object_run is not None:
+        report["per_object_plan"] = per_object_run
+        report["ratio"] = round(per_object_run["wall_s"] / report["plan_wall_s_median"], 1)
     out = args.out or scratch / "studio_plan.json"
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
 
@@ -226,6 +230,13 @@ def main() -> None:
     print(f"{'endpoint'.ljust(width)}  requests")
     for key, value in last.items():
         print(f"{key.ljust(width)}  {value:>8}")
+    if per_object_run is not None:
+        print(f"\none read per object: {per_object_run['wall_s']} s, {per_object_run['requests']} requests "
+              f"({per_object_run['throttled_429']} 429s): ratio {report['ratio']}x")
+    if args.apply_rate_limit:
+        print(f"creating apply at {args.apply_rate_limit:g} requests/s: {applied['writes']} writes of "
+              f"{applied['requests']} requests, {100 * applied['write_share_of_limit']:.1f}% of the limit in writes, "
+              f"{100 * applied['share_429']:.2f}% 429s")
     print(f"peak memory of a plan: {report['plan_max_rss_mb']} MB")
     print(f"\nJSON: {out}")
     ok = all(r["exit"] == 0 for r in runs) and not per_object and all(r["requests"] == expected for r in runs)

@@ -156,9 +156,14 @@ def group_id(ctx: Context, ref: str) -> str | None:
 
 
 def required_group_id(ctx: Context, ref: str) -> str:
-    """The group's id for a write: it must exist by now (the core orders groups first)."""
-    forget(ctx, "groups")
+    """The group's id for a write: it must exist by now (the core orders groups first). The
+    run's listing answers when it has the group (every write to a group drops it, so it cannot
+    hold a replaced group's old id); only a listing older than the group is read again, not
+    one listing per member or rule written."""
     found = group_id(ctx, ref)
+    if found is None:
+        forget(ctx, "groups")
+        found = group_id(ctx, ref)
     if found is None:
         raise NotFound(f"access group {studio_group_name(ctx, ref)!r} does not exist")
     return found

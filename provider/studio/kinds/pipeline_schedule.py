@@ -63,6 +63,10 @@ from .common import (
 
 #: The run's record of the `pause_pipeline` values written (schedule id -> value).
 WRITTEN_PAUSE = "studio:written-pause"
+#: The run's record of the pipelines its creates targeted (schedule id -> pipeline name): a
+#: schedule's listing item does not name its pipeline, and the pipeline listing read before the
+#: create does not name the schedule yet, so without it each read-back would cost a GET.
+WRITTEN_PIPELINE = "studio:written-pipeline"
 
 
 def cron_of(value: Any) -> Any:
@@ -184,6 +188,9 @@ class PipelineScheduleKind(FreshReads, StudioKind):
             return str(row["pipeline_name"])
         if row.get("pipeline_id"):
             return pipeline_name_of(ctx, row["pipeline_id"])
+        written = ctx.cached(WRITTEN_PIPELINE, dict)
+        if row["id"] in written:
+            return str(written[row["id"]])
         # A definition names the newest schedule that targets it (`schedule_name`); schedule names
         # are unique in a team, so that names the pipeline of most schedules from one listing.
         targets = [p for p in pipelines(ctx) if p.get("is_definition") and p.get("schedule_name") == row["schedule_name"]]
@@ -205,6 +212,7 @@ class PipelineScheduleKind(FreshReads, StudioKind):
             body["start_after"] = spec["start_after"]
         created = client(ctx).create_schedule(body)
         schedule_id = created["id"]
+        ctx.cached(WRITTEN_PIPELINE, dict)[schedule_id] = pipeline["name"]
         forget(ctx, "schedules")
         if spec.get("pause_pipeline") is not None:
             client(ctx).update_schedule(schedule_id, {"schedule_name": spec["schedule_name"],

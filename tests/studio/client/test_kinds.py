@@ -109,6 +109,30 @@ def test_live_state_is_read_with_listings_never_one_get_per_object(harness: Stac
     assert "/pipeline/schedule" not in paths
 
 
+def test_an_apply_spends_its_requests_on_writes_not_on_a_listing_per_object(harness: StackHarness,
+                                                                             seeded: FakeStudio):
+    """Issue 11: under a rate limit every read costs a write. Members and rules of a group made
+    earlier in the run find its id in the run's group listing (not one listing each), and a
+    schedule's read-back names its pipeline from what the create sent (not one GET each)."""
+    extra = "".join(f'\n[access_group_member.m{i}]\ngroup = "production-team"\nuser = "{u}"\nrole = "read"\n'
+                    f'\n[access_rule.r{i}]\nresource_type = "namespace"\nresource_id = "ns{i}"\npermission = "read"\n'
+                    f'group = "production-team"\n'
+                    for i, u in enumerate(["bob@example.com"]))
+    pipelines = [f"p-{i}" for i in range(4)]
+    for name in pipelines:
+        seeded.add_pipeline(name)
+    schedules = "".join(f'\n[pipeline_schedule.s{i}]\npipeline = "{name}"\ncron_expression = "0 {i} * * *"\n'
+                        for i, name in enumerate(pipelines))
+    harness.write(ALL_KINDS + extra + schedules)
+    mark = seeded.mark()
+    assert harness.engine().apply()[1].ok
+    paths = [r.url.path.removeprefix("/api/datachain") for r in seeded.requests[mark:] if r.method == "GET"]
+    # Once to plan, once more after the group is created (the listing before it lacks it).
+    assert paths.count("/rbac/access-groups/") == 2, paths
+    assert "/pipeline/schedule" not in paths, paths
+    assert not harness.engine().plan().has_changes
+
+
 def test_only_a_schedule_no_definition_names_is_read_on_its_own(harness: StackHarness, seeded: FakeStudio):
     """Two schedules of one pipeline: the definition names the newest; the older is read alone."""
     harness.write(ALL_KINDS + '\n[pipeline_schedule.weekly]\npipeline = "rathe-kyat"\ncron_expression = "0 0 * * 0"\n')
