@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
+from functools import partial
 from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Strict, StringConstraints
@@ -69,7 +70,13 @@ def cached(ctx: Context, key: str, load: Callable[[], Any]) -> Any:
 
 
 def forget(ctx: Context, *keys: str) -> None:
+    """Drop listings after a write. A project's listing (`datasets:vision`) may have come from
+    a query over many projects (`rows_by_scope`): that query goes too, or the next read of the
+    project would be answered from it again."""
     ctx.invalidate(*(f"dataloop:{key}" for key in keys))
+    for key in keys:
+        if ":" in key:
+            ctx.invalidate_prefix(f"dataloop:{key.split(':', 1)[0]}-of:")
 
 
 def ignore_missing(call: Callable[[], Any]) -> None:
@@ -203,12 +210,40 @@ class ReadsById:
 PROJECTS_PER_QUERY = 100
 
 
+def rows_by_scope(ctx: Context, listing_key: str, scopes: Iterable[Any],
+                  query: Callable[[list[str]], list[dict[str, Any]]],
+                  project_of: Callable[[Mapping[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The rows of a `…/query` listing for every project in `scopes`, read with one query per
+    `PROJECTS_PER_QUERY` projects (and its pages). Each query is cached for the run under the
+    projects it names, so two kinds that need the same listing (services, and triggers naming
+    their service) read it once whichever asks first; each project's rows are also kept under
+    the key its own listing uses (`<listing_key>:<project>`), so apply's read-backs and lookups
+    by project answer from the same read."""
+    scopes_of: dict[str, list[Any]] = {}
+    for scope in scopes:
+        pid = project_id(ctx, scope) if scope is not None else None
+        if pid is not None:
+            scopes_of.setdefault(pid, []).append(scope)
+    pids = sorted(scopes_of)
+    out: dict[Any, list[dict[str, Any]]] = {}
+    for start in range(0, len(pids), PROJECTS_PER_QUERY):
+        chunk = pids[start:start + PROJECTS_PER_QUERY]
+        rows: list[dict[str, Any]] = cached(ctx, f"{listing_key}-of:{','.join(chunk)}", partial(query, chunk))
+        rows_of: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
+        for row in rows:
+            owner = project_of(row)
+            if owner is not None and str(owner) in rows_of:
+                rows_of[str(owner)].append(row)
+        for pid, held in rows_of.items():
+            for scope in scopes_of[pid]:
+                out[scope] = cached(ctx, f"{listing_key}:{scope}", partial(list, held))
+    return out
+
+
 class QueriedAcrossProjects:
     """Kinds whose `…/query` listing takes many projects at once: a plan lists every project the
-    stack touches with one query per `PROJECTS_PER_QUERY` of them (and its pages), not one per
-    project. Each project's rows are kept in the run's cache under the key its own listing
-    uses (`<listing_key>:<project>`), so apply's read-backs and the kinds that look them up
-    (a trigger's service) answer from the same read."""
+    stack touches with `rows_by_scope`, one query per `PROJECTS_PER_QUERY` of them, not one per
+    project."""
 
     lists_scopes_together = True
     listing_key: str
@@ -217,25 +252,9 @@ class QueriedAcrossProjects:
         raise NotImplementedError
 
     def list_scopes(self, ctx: Context, scopes: Iterable[Any]) -> list[LiveObject]:
-        scopes_of: dict[str, list[Any]] = {}
-        for scope in scopes:
-            pid = project_id(ctx, scope) if scope is not None else None
-            if pid is not None:
-                scopes_of.setdefault(pid, []).append(scope)
-        pids = list(scopes_of)
-        out: list[LiveObject] = []
-        for start in range(0, len(pids), PROJECTS_PER_QUERY):
-            chunk = pids[start:start + PROJECTS_PER_QUERY]
-            rows_of: dict[str, list[dict[str, Any]]] = {pid: [] for pid in chunk}
-            for row in self.query_projects(ctx, chunk):
-                owner = self.project_of(row)  # type: ignore[attr-defined]
-                if owner is not None and str(owner) in rows_of:
-                    rows_of[str(owner)].append(row)
-            for pid, rows in rows_of.items():
-                for scope in scopes_of[pid]:
-                    held = cached(ctx, f"{self.listing_key}:{scope}", lambda rows=rows: rows)  # type: ignore[misc]
-                    out.extend(self.lives(ctx, scope, held))  # type: ignore[attr-defined]
-        return out
+        found = rows_by_scope(ctx, self.listing_key, scopes, lambda pids: self.query_projects(ctx, pids),
+                              self.project_of)  # type: ignore[attr-defined]
+        return [live for scope, rows in found.items() for live in self.lives(ctx, scope, rows)]  # type: ignore[attr-defined]
 
 
 class FreshReads:
@@ -279,5 +298,5 @@ def from_wire(document: Mapping[str, Any], fields: Iterable[str]) -> dict[str, A
 __all__ = [
     "LIST_PAGE_SIZE", "PROJECTS_PER_QUERY", "DlName", "Email", "FreshReads", "NodeName", "OBJECT_ID", "ObjectId", "ProjectScoped", "QueriedAcrossProjects", "Spec", "cached", "camel",
     "client", "forget", "from_wire", "ignore_missing", "is_object_id", "org_of", "project_id", "project_ref", "projects",
-    "required_project_id", "to_wire",
+    "required_project_id", "rows_by_scope", "to_wire",
 ]

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import builtins
 import copy
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any, Literal
 
 from pydantic import Field
@@ -60,6 +60,7 @@ from .common import (
     project_id,
     project_ref,
     required_project_id,
+    rows_by_scope,
     to_wire,
 )
 from .integration import integration_ids
@@ -118,6 +119,16 @@ def services(ctx: Context, scope: str) -> list[dict[str, Any]]:
         return []
     result: list[dict[str, Any]] = cached(ctx, f"services:{scope}", lambda: client(ctx).list_services(pid))
     return result
+
+
+def services_of_projects(ctx: Context, scopes: Iterable[Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The services of many projects, with the service kind's own query (one per hundred
+    projects, shared with it for the run)."""
+    return rows_by_scope(ctx, "services", scopes, client(ctx).list_services_in, _project_of_row)
+
+
+def _project_of_row(row: Mapping[str, Any]) -> Any:
+    return row.get("projectId")
 
 
 #: The run's setting that maps a declared service's table name to its Dataloop name (what a
@@ -190,9 +201,9 @@ class ServiceKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, K
         return self.lives(ctx, scope, services(ctx, scope))
 
     listing_key = "services"
-
-    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
-        return client(ctx).list_services_in(project_ids)
+    def list_scopes(self, ctx: Context, scopes: Iterable[Any]) -> builtins.list[LiveObject]:
+        found = services_of_projects(ctx, scopes)
+        return [live for scope, rows in found.items() for live in self.lives(ctx, scope, rows)]
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_service(platform_id)

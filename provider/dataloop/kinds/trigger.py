@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import builtins
 import copy
+from collections.abc import Iterable
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -60,7 +61,7 @@ from .common import (
     project_ref,
     required_project_id,
 )
-from .service import SERVICE_NAMES, service_id, services
+from .service import SERVICE_NAMES, service_id, services, services_of_projects
 
 Action = Literal["Created", "Updated", "Deleted", "statusChanged", "Clone"]
 #: Stack field -> key of the trigger's `spec`, for each type.
@@ -153,6 +154,14 @@ class TriggerKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, K
 
     def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
         return client(ctx).list_triggers_in(project_ids)
+
+    def list_scopes(self, ctx: Context, scopes: Iterable[Any]) -> builtins.list[LiveObject]:
+        """The services of the same projects first, with the query the service kind makes (read
+        once for both): a trigger names its service, and one service listing per project would
+        undo the one query per hundred projects."""
+        scopes = builtins.list(scopes)
+        services_of_projects(ctx, scopes)
+        return super().list_scopes(ctx, scopes)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_trigger(platform_id)
