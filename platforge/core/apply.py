@@ -423,10 +423,16 @@ class Applier:
             key = (kind.name, kind.scope_of(tuple(action.identity)))
             counts[key] = counts.get(key, 0) + 1
         chosen = set()
+        together: dict[str, int] = {}  # kinds listed for all their scopes at once: objects to verify
+        for (name, _), count in counts.items():
+            if self.platform.kinds[name].lists_scopes_together:
+                together[name] = together.get(name, 0) + count
         for (name, scope), count in counts.items():
             kind = self.platform.kinds[name]
             size = plan.coverage.get(name, {}).get("live", 0) + creates.get(name, 0)
             pages = 1 if kind.list_page_size is None else size // max(1, kind.list_page_size) + 1
+            if name in together:
+                count = together[name]  # one listing (its pages) covers every scope of the level
             if count >= 2 and pages < count:
                 chosen.add((name, scope))
         return frozenset(chosen)
@@ -437,20 +443,31 @@ class Applier:
         written = [r for r in results if isinstance(r, _Written)]
         if not written:
             return results
-        listings: dict[tuple[str, Any], dict[Any, LiveObject]] = {}
+        scopes_of: dict[str, list[Any]] = {}
+        kinds: dict[str, Kind] = {}
         for item in written:
-            key = (item.kind.name, item.kind.scope_of(tuple(item.target.identity)))
-            if key in listings:
-                continue
-            try:
-                found = item.kind.list(self.ctx, key[1])
-            except Exception:  # the listing failed: every object is read on its own instead
-                found = []
-            index: dict[Any, LiveObject] = {}
-            for live in found:
-                index[("id", live.platform_id)] = live
-                index.setdefault(("identity", tuple(live.identity)), live)
-            listings[key] = index
+            scope = item.kind.scope_of(tuple(item.target.identity))
+            kinds[item.kind.name] = item.kind
+            if scope not in scopes_of.setdefault(item.kind.name, []):
+                scopes_of[item.kind.name].append(scope)
+        listings: dict[tuple[str, Any], dict[Any, LiveObject]] = {}
+        for name, scopes in scopes_of.items():
+            kind = kinds[name]
+            groups = [scopes] if kind.lists_scopes_together and len(scopes) > 1 else [[s] for s in scopes]
+            for group in groups:
+                try:
+                    found = kind.list(self.ctx, group[0]) if len(group) == 1 else kind.list_scopes(self.ctx, group)
+                except Exception:  # the listing failed: every object is read on its own instead
+                    found = []
+                indexes: dict[Any, dict[Any, LiveObject]] = {scope: {} for scope in group}
+                for live in found:
+                    index = indexes.get(kind.scope_of(tuple(live.identity))) if len(group) > 1 else indexes[group[0]]
+                    if index is None:
+                        continue
+                    index[("id", live.platform_id)] = live
+                    index.setdefault(("identity", tuple(live.identity)), live)
+                for scope, index in indexes.items():
+                    listings[(name, scope)] = index
         futures = {id(item): pool.submit(self._finish_one, item, listings, state) for item in written}
         return [futures[id(r)].result() if isinstance(r, _Written) else r for r in results]
 

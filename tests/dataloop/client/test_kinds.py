@@ -572,3 +572,25 @@ def test_triggers_read_their_services_with_the_service_kinds_one_query_whichever
     assert sorted(resources) == ["services", "triggers"]
     engine.platform.kinds["service"].list_scopes(engine.ctx, names)  # the same query, already read
     assert len([r for r in gate.requests[mark:] if r.url.path.endswith("/query/faas")]) == 2
+
+
+def test_an_apply_verifies_a_level_spread_over_projects_with_one_query_not_one_read_each(harness: StackHarness):
+    """Issue 11: under a rate limit reads cost writes. One dataset in each of three projects is
+    read back from one datasets query naming the three projects (a kind that lists scopes
+    together is verified for all of them at once), not with three GETs by id."""
+    names = ["alpha", "beta", "gamma"]
+    harness.write("".join(f'[project.{p}]\n\n' for p in names))
+    assert apply(harness)[1].ok
+    harness.write("".join(f'[project.{p}]\n\n[dataset.raw-{p}]\nproject = "{p}"\nname = "raw"\n\n' for p in names))
+    gate = harness.gate
+    engine = harness.engine()
+    preview = engine.plan()
+    mark = gate.mark()
+    _, result = engine.apply(preview=preview)
+    assert result.ok, result.failed
+    requests = gate.requests[mark:]
+    assert [r.method for r in requests if r.url.path.endswith("/datasets")] == ["POST"] * 3
+    assert not [r for r in requests if r.method == "GET" and "/datasets/" in r.url.path]
+    queries = [json.loads(r.content) for r in requests if r.url.path.endswith("/datasets/query")]
+    assert [sorted(q["context"]["projects"]) for q in queries] == [sorted(one(gate.projects, name=p)["id"] for p in names)]
+    assert not harness.engine().plan().has_changes
