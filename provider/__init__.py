@@ -21,6 +21,7 @@ PLATFORMS = {
     "dataiku": "platforge.provider.dataiku.platform",
     "dataloop": "platforge.provider.dataloop.platform",
     "studio": "platforge.provider.studio.platform",
+    "tailer": "platforge.provider.tailer.platform",
 }
 
 

@@ -38,6 +38,7 @@ SANDBOXES = {
     "dataiku": "platforge.provider.dataiku.sandbox",
     "dataloop": "platforge.provider.dataloop.sandbox",
     "studio": "platforge.provider.studio.sandbox",
+    "tailer": "platforge.provider.tailer.sandbox",
 }
 
 _SERVING = {"EmbeddedServer", "bind", "embedded", "serve_foreground", "url_of"}

@@ -563,6 +563,13 @@ class Applier:
             old_kind = self.platform.kinds[old["kind"]]
             old_ref = ObjectRef(tuple(old["identity"]), old["platform_id"])
             old_live = old_kind.read(ctx, old_ref) if old_kind.observable else None
+            if not kind.delete_before_replace and old_kind is kind:
+                # The kind says old and new never claim one name (another identity is another
+                # object): the new one exists before the old one goes.
+                new = kind.create(ctx, resource)
+                if old_live is not None or not old_kind.observable:
+                    old_kind.delete(ctx, old_ref, old_live)
+                return new
             if old_live is not None or not old_kind.observable:
                 old_kind.delete(ctx, old_ref, old_live)
             return kind.create(ctx, resource)

@@ -4,20 +4,24 @@ they differ, one cause per finding:
 1. declared_change: the stack says something the platform does not have yet (not applied);
 2. out_of_band: a managed field changed on the platform since the last apply;
 3. unmanaged: an object exists that this stack never owned;
-4. missing: an object this stack owns is gone from the platform.
+4. missing: an object this stack owns is gone from the platform;
+5. not_observable: applied as declared, but the platform cannot show the kind. Where the kind
+   has an alive probe (`Kind.probe`), the finding carries the status of the object's last run
+   (`run_status`), labelled as such: it says the object runs, not that it is as declared.
 """
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from .diff import declared_fingerprints, diff_resource, live_fingerprints
 from .kind import Context, Kind
-from .model import Cause, FieldChange, Identity, LiveObject, Resource
+from .model import Cause, FieldChange, Identity, LiveObject, ObjectRef, Resource, RunStatus
 from .outputs import output_refs, resolve
-from .plan import LiveView, Platform, Target, find_unmanaged, locate, ownership_index, read_live
+from .plan import READ_CONCURRENCY, LiveView, Platform, Target, find_unmanaged, locate, ownership_index, read_live
 from .policy import NO_POLICY, Policy
 from .state import ResourceState, State
 
@@ -33,9 +37,11 @@ class DriftFinding:
     detail: str
     changes: list[FieldChange] = field(default_factory=list)
     detection: str = "fields"  # or "fingerprint" for secrets
+    #: For a not_observable finding of a kind with an alive probe: its last run's status.
+    run_status: RunStatus | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        data: dict[str, Any] = {
             "cause": self.cause.value,
             "address": self.address,
             "kind": self.kind,
@@ -44,6 +50,9 @@ class DriftFinding:
             "detection": self.detection,
             "changes": [c.to_json() for c in self.changes],
         }
+        if self.run_status is not None:
+            data["run_status"] = self.run_status.to_json()
+        return data
 
 
 #: The causes that make `drift` exit 2 unless the caller asks for more (`--fail-on unmanaged`):
@@ -114,6 +123,7 @@ def _detect_drift(platform: Platform, ctx: Context, target: Target, resources: l
     declared_keys: set[tuple[str, Identity]] = set()
     declared_addresses = {r.address for r in resources}
     claimed: set[int] = set()
+    probes: list[tuple[DriftFinding, Kind, ObjectRef]] = []
     recorded = {address: {"platform_id": e.platform_id, "revision": e.revision} for address, e in state.resources.items()}
 
     for resource in resources:
@@ -145,6 +155,7 @@ def _detect_drift(platform: Platform, ctx: Context, target: Target, resources: l
             else:
                 finding(Cause.NOT_OBSERVABLE, "applied as declared; the platform cannot show this kind, so it "
                                               "cannot be checked")
+                probes.append((findings[-1], kind, ObjectRef(tuple(entry.identity), entry.platform_id)))
             continue
         located = locate(kind, resource, live, entry, owned is not None, policy)
         if located.problem:
@@ -209,11 +220,32 @@ def _detect_drift(platform: Platform, ctx: Context, target: Target, resources: l
         findings.append(DriftFinding(Cause.UNMANAGED, obj.address, obj.kind, obj.identity,
                                      "exists on the platform but is not managed by this stack"))
 
+    _probe(ctx, probes)
     manages_secrets = any(set(r.spec) & platform.kinds[r.kind].sensitive_fields for r in resources)
     return DriftReport(target=target, findings=findings, in_sync=sorted(in_sync),
                        secret_detection=secret_detection if manages_secrets else "",
                        state_serial=state.serial if state else None,
                        coverage=unmanaged.coverage, ignored=unmanaged.ignored, fail_on=fail_on)
+
+
+def _probe(ctx: Context, probes: list[tuple[DriftFinding, Kind, ObjectRef]],
+           concurrency: int = READ_CONCURRENCY) -> None:
+    """Ask each not-observable object's kind for its last run, `concurrency` at a time (the
+    client's rate limiter keeps them within the platform's budget). A failed probe is an unknown
+    status on its finding, never a failed drift."""
+    def one(item: tuple[DriftFinding, Kind, ObjectRef]) -> RunStatus | None:
+        _, kind, ref = item
+        try:
+            return kind.probe(ctx, ref)
+        except Exception as exc:  # a probe is information, never a reason to fail drift
+            return RunStatus(status="unknown", error=f"{type(exc).__name__}: {str(exc)[:200]}")
+
+    if not probes:
+        return
+    with ThreadPoolExecutor(max_workers=max(1, min(concurrency, len(probes)))) as pool:
+        results = list(pool.map(one, probes))
+    for (finding, _, _), status in zip(probes, results, strict=True):
+        finding.run_status = status
 
 
 def _declared_changes(kind: Kind, resource: Resource, entry: ResourceState | None, current: LiveObject,

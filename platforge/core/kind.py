@@ -15,7 +15,11 @@ The core sees only this contract. Required: `name`, `spec_model`, `identity_fiel
 - **versions** (`new_version` field rules and `save`): a save is its own operation and its
   revision is recorded and available to later actions (`OutputRef`);
 - **readiness** (`ready`, `ready_timeout`): when an object a write produced is usable, with its
-  own time budget; and `classify_error`: whether a failure is temporary or permanent.
+  own time budget; and `classify_error`: whether a failure is temporary or permanent;
+- **soft deletes** (`delete_verb`, `delete_note`): a delete that is not a removal (an archive)
+  is called out as such by every plan format;
+- **alive probe** (`probe`): for a kind the platform cannot show, what drift can still learn
+  (the status of the object's last run), shown next to "not observable", never as "in sync".
 """
 
 from __future__ import annotations
@@ -41,6 +45,7 @@ from .model import (
     Readiness,
     Ref,
     Resource,
+    RunStatus,
     SourceLocation,
 )
 from .outputs import refs_of
@@ -124,8 +129,14 @@ class Kind(ABC):
     new_version_fields: ClassVar[frozenset[str]] = frozenset()
     #: Whether a delete deserves prominence in a plan (users and groups).
     destructive: ClassVar[bool] = False
-    #: Whether the old object must go before its replacement exists (same natural key).
+    #: Whether the old object must go before its replacement exists (same natural key). When
+    #: False, a replace creates the new object first, also when the identity changes.
     delete_before_replace: ClassVar[bool] = True
+    #: What `delete` really does on the platform, as plans say it: "delete", or e.g. "archive"
+    #: for a platform with no delete (a soft delete); with `delete_note`, a sentence every plan
+    #: format shows with each action that deletes an object of this kind (a delete, a replace).
+    delete_verb: ClassVar[str] = "delete"
+    delete_note: ClassVar[str | None] = None
     #: What the platform lets this kind read back.
     observability: ClassVar[Observability] = Observability.FULL
     #: The platform assigns ids and names need not be unique: owned objects are found by id.
@@ -364,6 +375,13 @@ class Kind(ABC):
         """Whether the object a write produced is usable yet; polled after the read-back
         matches, within `ready_timeout` seconds. A failure here is permanent."""
         return Readiness.done()
+
+    def probe(self, ctx: Context, ref: ObjectRef) -> RunStatus | None:
+        """For a kind the platform cannot show (`Observability.NONE`): the status of the object's
+        last run, if the platform can tell (an alive probe; one cheap read). `drift` (never
+        `plan`) calls it for every object it reports `not_observable`, in parallel; a failure is
+        reported as an unknown status and never fails the drift. None: this kind has no probe."""
+        return None
 
     def classify_error(self, exc: Exception) -> bool | None:
         """True when a failure is temporary (worth deciding again from live state), False when

@@ -157,6 +157,25 @@ class Readiness:
         return cls(False, reason)
 
 
+@dataclass(frozen=True)
+class RunStatus:
+    """What an alive probe (`Kind.probe`) found for an object the platform cannot show: the
+    status of its last *run* (a job's, a pipeline's), never the object's own state. `status` is
+    the platform's word ("SUCCESS", "FAILED"), "never_run" when it has no run, or "unknown" when
+    the probe failed (`error` says why)."""
+
+    status: str
+    run_id: str | None = None
+    at: str | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"status": self.status, "run_id": self.run_id, "at": self.at}
+        if self.error:
+            data["error"] = self.error
+        return data
+
+
 @dataclass
 class LiveObject:
     """One object as read from the platform, in the kind's canonical form.
@@ -248,6 +267,9 @@ class Action:
     #: was given.
     confirm: str | None = None
     confirmed: bool = False
+    #: For an action that deletes (a delete, or a replace of the old object) of a kind whose
+    #: delete is not a removal (`Kind.delete_verb`): {"verb": "archive", "note": ...}.
+    delete_as: dict[str, str] | None = None
 
     @property
     def forces_replace(self) -> bool:
@@ -275,4 +297,6 @@ class Action:
         if self.confirm:
             data["confirm"] = self.confirm
             data["confirmed"] = self.confirmed
+        if self.delete_as:
+            data["delete_as"] = dict(self.delete_as)
         return data

@@ -416,6 +416,11 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
         if not kind.observable:
             action = _plan_unobservable(kind, ctx, target_resource, entry, owned_address)
             current = None
+            if action.op is Op.CREATE and owned_address is None:  # its identity changed: a replace
+                old = _displaced(kind, resource, state, displaced, live)
+                if old is not None:
+                    _as_identity_replace(kind, action, *old, policy)
+                    moved.add(old[0])
         else:
             located = locate(kind, resource, live, entry, owned_address is not None, policy)
             if located.problem:
@@ -491,6 +496,8 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
 
     unmanaged = find_unmanaged(platform, live, claimed, policy)
     actions.sort(key=lambda a: (a.level, _kind_rank(a.kind, platform), a.address))
+    for action in actions:
+        _call_out_delete(platform, action)
     return Plan(
         target=target,
         actions=actions,
@@ -606,6 +613,16 @@ def _plan_unobservable(kind: Kind, ctx: Context, resource: Resource, entry: Reso
     if changes:
         return action(Op.UPDATE, "changed since the last apply (the platform cannot show it)", changes)
     return action(Op.NOOP, "as last applied (the platform cannot show it)", [])
+
+
+def _call_out_delete(platform: Platform, action: Action) -> None:
+    """Say what an action's delete really is, where the kind's delete is not a removal (an
+    archive): on deletes and on replaces (whose old object is deleted)."""
+    if action.op is Op.DELETE or action.forces_replace or (action.op is Op.REPLACE and action.replaces):
+        name = action.replaces["kind"] if action.replaces else action.kind
+        kind = platform.kinds.get(name)
+        if kind is not None and (kind.delete_verb != "delete" or kind.delete_note):
+            action.delete_as = {"verb": kind.delete_verb, "note": kind.delete_note or ""}
 
 
 def _check_external(platform: Platform, resources: list[Resource], live: LiveView, policy: Policy) -> None:

@@ -319,6 +319,10 @@ def failing_count(drift: Document) -> int:
 
 def drift_headline(drift: Document) -> str:
     if not is_drifted(drift):
+        unchecked = sum(1 for f in findings_of(drift) if text_of(f.get("cause")) == "not_observable")
+        if unchecked:  # never "matches" for what could not be looked at
+            return (f"No drift found in what can be checked; {plural(unchecked, 'object')} cannot be checked "
+                    "on the platform (not observable).")
         return NO_DRIFT
     return f"Drift detected: {plural(failing_count(drift) or len(findings_of(drift)), 'finding')}."
 
@@ -398,3 +402,37 @@ def compact_fields(fields: Sequence[tuple[str, Any]], value_limit: int, max_fiel
     """The first `max_fields` (name, value text) pairs, values truncated, and how many were left out."""
     shown = [(name, truncate(format_value(value), value_limit)) for name, value in fields[:max_fields]]
     return shown, max(len(fields) - max_fields, 0)
+
+
+#: How a finding's alive probe is labelled: it is the last run's status, never the object's.
+RUN_STATUS_LABEL = "last run (of the object's job, not its configuration)"
+
+
+def run_status_line(finding: Mapping[str, Any]) -> str:
+    """The status of a not-observable object's last run, labelled as such, or ""."""
+    run = finding.get("run_status")
+    if not isinstance(run, Mapping):
+        return ""
+    status = text_of(run.get("status")) or "unknown"
+    if status == "never_run":
+        return f"{RUN_STATUS_LABEL}: none yet"
+    parts = [status]
+    if run.get("run_id"):
+        parts.append(f"run {text_of(run['run_id'])}")
+    if run.get("at"):
+        parts.append(f"at {text_of(run['at'])}")
+    if status == "unknown" and run.get("error"):
+        parts.append(f"the probe failed: {truncate(text_of(run['error']), 120)}")
+    return f"{RUN_STATUS_LABEL}: " + " · ".join(parts)
+
+
+def delete_as_line(action: Mapping[str, Any]) -> str:
+    """What an action's delete really is, where it is not a removal (an archive), or ""."""
+    delete_as = action.get("delete_as")
+    if not isinstance(delete_as, Mapping):
+        return ""
+    verb = text_of(delete_as.get("verb")) or "delete"
+    what = "this delete" if text_of(action.get("op")) == "delete" else "the old object's delete"
+    article = "an" if verb[:1] in "aeiou" else "a"
+    note = text_of(delete_as.get("note"))
+    return f"{what} is {article} {verb}, a soft delete" + (f": {note}" if note else "")

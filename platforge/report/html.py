@@ -37,6 +37,7 @@ from ._common import (
     consent_hint,
     coverage_of,
     create_value,
+    delete_as_line,
     destructive_actions,
     drift_counts,
     drift_headline,
@@ -54,6 +55,7 @@ from ._common import (
     plural,
     refusal_line,
     refusals,
+    run_status_line,
     secret_detection,
     target_of,
     text_of,
@@ -245,7 +247,9 @@ def _verb(action: Mapping[str, Any]) -> str:
 
 def _blocked(action: Mapping[str, Any]) -> str:
     detail = blocked_detail(action)
-    return f'<p class="blocked">BLOCKED: {_e(detail)}</p>' if detail else ""
+    soft = delete_as_line(action)
+    note = f'<p class="note">NOTE: {_e(soft)}</p>' if soft else ""
+    return (f'<p class="blocked">BLOCKED: {_e(detail)}</p>' if detail else "") + note
 
 
 def _import_status(action: Mapping[str, Any]) -> str:
@@ -348,6 +352,10 @@ def _changes(changes: Sequence[Mapping[str, Any]], create: bool = False) -> str:
 
 
 def _detection(finding: Mapping[str, Any]) -> str:
+    out = ""
     if finding.get("detection") == "fingerprint":
-        return ' <span class="muted">(detected by fingerprint)</span>'
-    return ""
+        out += ' <span class="muted">(detected by fingerprint)</span>'
+    run = run_status_line(finding)
+    if run:
+        out += f'<p class="run-status">{_e(run)}</p>'
+    return out

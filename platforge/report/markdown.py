@@ -43,6 +43,7 @@ from ._common import (
     consent_status,
     coverage_line,
     create_value,
+    delete_as_line,
     destructive_actions,
     drift_counts,
     drift_headline,
@@ -58,6 +59,7 @@ from ._common import (
     plural,
     refusal_line,
     refusals,
+    run_status_line,
     secret_detection,
     target_of,
     text_of,
@@ -354,8 +356,10 @@ def _action_block(action: Mapping[str, Any]) -> str:
              ("platform id", code(text_of(action["platform_id"])) if action.get("platform_id") is not None else "")]
     blocked = blocked_detail(action)
     consent = consent_status(action)
+    soft = delete_as_line(action)
     lines = [
         f"**Blocked:** {escape(truncate(blocked, REASON_LIMIT + 40))}" if blocked else "",
+        f"**Note:** {escape(truncate(soft, REASON_LIMIT + 200))}" if soft else "",
         f"**{escape(consent[:1].upper() + consent[1:])}**" if consent else "",
         _facts(facts),
         _live_line(action),
@@ -391,4 +395,8 @@ def _finding_block(finding: Mapping[str, Any]) -> str:
     facts = [("detail", escape(truncate(text_of(finding.get("detail")), REASON_LIMIT))),
              ("identity", code(identity_text(finding))),
              ("detected by", escape(text_of(finding.get("detection"))))]
+    run = run_status_line(finding)
+    if run:
+        label, _, value = run.partition(": ")
+        facts.append((label, escape(truncate(value, REASON_LIMIT))))
     return _details(summary, [_facts(facts)], _changes_table(changes_of(finding), create=False))

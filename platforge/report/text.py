@@ -46,6 +46,7 @@ from ._common import (
     consent_status,
     coverage_line,
     create_value,
+    delete_as_line,
     destructive_actions,
     drift_counts,
     drift_headline,
@@ -62,6 +63,7 @@ from ._common import (
     plural,
     refusal_line,
     refusals,
+    run_status_line,
     secret_detection,
     target_of,
     text_of,
@@ -182,6 +184,11 @@ def _action_text(action: Mapping[str, Any]) -> Text:
         text.append("\n        ")
         text.append("BLOCKED: ", style="bold red")
         text.append(blocked, style="red")
+    soft = delete_as_line(action)
+    if soft:
+        text.append("\n        ")
+        text.append("NOTE: ", style="bold yellow")
+        text.append(soft, style="yellow")
     consent = consent_status(action)
     if consent:
         text.append("\n        ")
@@ -334,6 +341,9 @@ def _finding_text(cause: str, finding: Mapping[str, Any]) -> Text:
         text.append(f"  {text_of(finding['detail'])}", style="dim")
     if finding.get("detection") == "fingerprint":
         text.append("  [detected by fingerprint]", style="italic dim")
+    run = run_status_line(finding)
+    if run:
+        text.append(f"\n      {run}", style="cyan")
     for change in changes_of(finding):
         text.append("\n")
         text.append_text(_change_text(change, indent="      "))

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from platforge.core.drift import DRIFT_FORMAT
-from platforge.core.model import Cause
+from platforge.core.drift import DRIFT_FORMAT, DriftFinding
+from platforge.core.model import Action, Cause, Op, RunStatus
 from platforge.core.plan import PLAN_FORMAT
 
 from .factories import (
@@ -60,7 +60,27 @@ def test_schema_format_constants_match_the_producer():
 
 FAIL_ON_UNMANAGED = frozenset(Cause)
 
+def _soft_delete_plan_doc() -> dict[str, Any]:
+    """A kind whose delete is an archive (Tailer): its deletes and replaces say so."""
+    soft = {"verb": "archive", "note": "only a super-administrator can restore it"}
+    return plan_doc([Action("workflow.old", "workflow", ("000099", "DEV", "old"), Op.DELETE, "no longer declared",
+                            platform_id="old", delete_as=dict(soft))], unmanaged=[], coverage={})
+
+
+def _probed_drift_doc() -> dict[str, Any]:
+    """Not-observable findings with an alive probe's answer, and one whose probe failed."""
+    return drift_doc([
+        DriftFinding(Cause.NOT_OBSERVABLE, "workflow.wf", "workflow", ("000099", "DEV", "wf"),
+                     "applied as declared; the platform cannot show this kind, so it cannot be checked",
+                     run_status=RunStatus("SUCCESS", "20250115-abc", "2025-01-15T09:00:00+00:00")),
+        DriftFinding(Cause.NOT_OBSERVABLE, "workflow.wf2", "workflow", ("000099", "DEV", "wf2"),
+                     "applied as declared; the platform cannot show this kind, so it cannot be checked",
+                     run_status=RunStatus("unknown", error="TransportError: connection refused")),
+    ], in_sync=[], coverage={})
+
+
 PLANS = {
+    "soft-delete": _soft_delete_plan_doc,
     "plan": plan_doc,
     "empty": empty_plan_doc,
     "no-state": lambda: plan_doc(serial=None, prune=False),
@@ -68,6 +88,7 @@ PLANS = {
     "core": core_plan_doc,
 }
 DRIFTS = {
+    "probed": _probed_drift_doc,
     "drift": drift_doc,
     "empty": empty_drift_doc,
     "core": core_drift_doc,
