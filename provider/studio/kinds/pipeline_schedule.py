@@ -47,6 +47,7 @@ from platforge.core.model import Created, LiveObject, ObjectRef, Resource
 from platforge.core.rules import FieldRule
 from platforge.core.schema import StrictBool, StrictStr, expects
 
+from ..._kit.client import NotFound
 from .common import (
     FreshReads,
     Spec,
@@ -160,20 +161,32 @@ class PipelineScheduleKind(FreshReads, StudioKind):
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         rows = cached(ctx, "schedules", lambda: [s for s in client(ctx).list_schedules() if s.get("id") is not None])
+        return [live for live in (self._live(ctx, row) for row in rows) if live is not None]
+
+    def read(self, ctx: Context, ref: ObjectRef) -> LiveObject | None:
+        """One schedule by its id (`GET pipeline/schedule`, S4), as Studio shows one: refreshing
+        or importing a schedule costs one request, not a listing of the team's schedules."""
+        if ref.platform_id is None or not str(ref.platform_id).isdigit():
+            return super().read(ctx, ref)
+        forget(ctx, f"schedule:{ref.platform_id}")
+        try:
+            row = client(ctx).get_schedule(int(str(ref.platform_id)))
+        except NotFound:
+            return None
+        return self._live(ctx, row) if isinstance(row, dict) and row.get("id") is not None else None
+
+    def _live(self, ctx: Context, row: dict[str, Any]) -> LiveObject | None:
+        if not isinstance(row.get("schedule_name"), str):
+            return None
+        fields: dict[str, Any] = {
+            "schedule_name": row["schedule_name"], "pipeline": self._pipeline_of(ctx, row),
+            "cron_expression": cron_of(row.get("cron_expression")), "start_after": instant_of(row.get("start_after")),
+        }
         written = self._written(ctx)
-        found = []
-        for row in rows:
-            if not isinstance(row.get("schedule_name"), str):
-                continue
-            fields: dict[str, Any] = {
-                "schedule_name": row["schedule_name"], "pipeline": self._pipeline_of(ctx, row),
-                "cron_expression": cron_of(row.get("cron_expression")), "start_after": instant_of(row.get("start_after")),
-            }
-            if row["id"] in written:
-                fields["pause_pipeline"] = written[row["id"]]
-            found.append(LiveObject(kind=self.name, identity=(row["schedule_name"],), fields=fields,
-                                    platform_id=row["id"], extra={"row": row}))
-        return found
+        if row["id"] in written:
+            fields["pause_pipeline"] = written[row["id"]]
+        return LiveObject(kind=self.name, identity=(row["schedule_name"],), fields=fields, platform_id=row["id"],
+                          extra={"row": row})
 
     def _pipeline_of(self, ctx: Context, row: dict[str, Any]) -> str | None:
         """The name of the schedule's pipeline: from the listing's item when it carries one, else

@@ -456,3 +456,25 @@ def test_a_schedule_with_a_bad_cron_or_a_zoneless_start_fails_before_any_request
         harness.engine()
     assert message in str(caught.value) and "pipeline_schedule.nightly" in str(caught.value)
     assert seeded.requests == []
+
+
+def test_refreshing_a_schedule_on_its_own_reads_it_by_id_not_the_teams_listing(harness: StackHarness,
+                                                                                seeded: FakeStudio):
+    """`--refresh per-object` (and an import or a read-back) reads one schedule with `GET
+    pipeline/schedule?schedule_id=` (S4), as a per-resource engine would: re-reading the whole
+    schedule listing per schedule made the 10,000-object baseline quadratic."""
+    harness.write(ALL_KINDS + '\n[pipeline_schedule.weekly]\npipeline = "rathe-kyat"\ncron_expression = "0 0 * * 0"\n')
+    assert harness.engine().apply()[1].ok
+    engine = harness.engine()
+    engine.refresh = "per-object"
+    mark = seeded.mark()
+    assert not engine.plan().has_changes
+    paths = [(r.url.path.removeprefix("/api/datachain"), dict(r.url.params)) for r in seeded.requests[mark:]]
+    assert not [p for p, _ in paths if p == "/pipeline/schedules"], paths
+    read = sorted(q["schedule_id"] for p, q in paths if p == "/pipeline/schedule")
+    assert read == sorted(str(s["id"]) for s in seeded.schedules.values())
+    seeded.schedules.clear()
+    engine = harness.engine()
+    engine.refresh = "per-object"
+    assert {a.address for a in engine.plan().actions if a.op is Op.CREATE} == {"pipeline_schedule.nightly",
+                                                                               "pipeline_schedule.weekly"}
