@@ -21,7 +21,8 @@ from pathlib import Path
 
 #: Platform -> the variable its sandbox reads the administrator's credential from.
 CREDENTIAL_ENV = {"datatailr": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "dataiku": "PLATFORGE_DATAIKU_ADMIN_API_KEY",
-                  "dataloop": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "studio": "PLATFORGE_STUDIO_TOKEN"}
+                  "dataloop": "PLATFORGE_SANDBOX_ADMIN_PASSWORD", "studio": "PLATFORGE_STUDIO_TOKEN",
+                  "tailer": "PLATFORGE_TAILER_REFRESH_TOKEN"}  # and its Firebase API key: PLATFORGE_TAILER_FIREBASE_API_KEY
 
 
 def free_port() -> int:

@@ -14,10 +14,10 @@ from ..core.policy import Policy
 from ..core.secrets import SecretUnavailable
 from ..core.stack import load_stack
 from ..provider import get_platform
-from . import dataiku, dataloop, datatailr, studio
+from . import dataiku, dataloop, datatailr, studio, tailer
 
 CLASSES = {"datatailr": datatailr.RESOURCES, "dataiku": dataiku.RESOURCES, "dataloop": dataloop.RESOURCES,
-           "studio": studio.RESOURCES}
+           "studio": studio.RESOURCES, "tailer": tailer.RESOURCES}
 
 
 def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
@@ -50,6 +50,8 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
                     inputs[name] = getattr(declared[address], attribute)
         deps = [declared[ref.address] for ref in resource.refs if ref.address in declared]
         cls = classes[resource.kind]
+        if getattr(cls, "takes_base_dir", False) and resource.source is not None:  # files relative to the stack
+            inputs["base_dir"] = str(Path(resource.source.file).resolve().parent)
         for name in cls.cli_only:  # e.g. where the CLI writes a value shown once: a secret output here
             inputs.pop(name, None)
         declared[resource.address] = cls(resource.address, **inputs, opts=pulumi.ResourceOptions(depends_on=deps))

@@ -73,6 +73,11 @@ class Demo:
     prepare: Callable[[Path, str, Say], None] | None = None
     #: Whether an access-log record changes nothing, for counting the second apply's writes.
     reads: Callable[[dict[str, Any]], bool] = _plain_read
+    #: The causes drift must report after the changes (a platform with no read API cannot see
+    #: a change made by hand: what it can show is different, and the demo says so).
+    expected_causes: frozenset[str] = frozenset({"out_of_band", "missing", "unmanaged"})
+    #: (stack copy, say) -> a change made to the stack and not applied (a teammate's edit).
+    edit_stack: Callable[[Path, Say], None] | None = None
 
 
 # ---- Datatailr --------------------------------------------------------------------------------
@@ -293,6 +298,77 @@ def _studio_read(record: dict[str, Any]) -> bool:
     return record["method"] == "GET"
 
 
+# ---- Tailer -----------------------------------------------------------------------------------
+
+
+TAILER_SECRETS = ("RETAIL_LOADER_SA_JSON", "RETAIL_VM_SA_JSON")
+
+
+def _tailer_sandbox(scratch: Path) -> tuple[FastAPI, dict[str, str]]:
+    from ..provider.tailer.sandbox import SandboxConfig, create_app, public_key_pem
+
+    refresh_token, api_key = "rt-" + secrets.token_urlsafe(24), "key-" + secrets.token_urlsafe(24)
+    app = create_app(SandboxConfig(db_path=str(scratch / "sandbox.db"), refresh_token=refresh_token,
+                                   firebase_api_key=api_key, project_profiles="retail-dev",
+                                   access_log=str(scratch / "access.jsonl")))
+    home = scratch / "tailer-home"  # $TAILER_HOME, where the SDK keeps the key secrets are sealed with
+    home.mkdir()
+    (home / "tailer_public_key.pem").write_bytes(public_key_pem(app))
+    return app, {"PLATFORGE_TAILER_REFRESH_TOKEN": refresh_token, "PLATFORGE_TAILER_FIREBASE_API_KEY": api_key,
+                 "TAILER_HOME": str(home)}
+
+
+def _tailer_prepare(stack_dir: Path, url: str, say: Say) -> None:
+    """The token exchange is on the sandbox's port too (Google's, in production)."""
+    platform_toml = stack_dir / "platform.toml"
+    platform_toml.write_text(re.sub(r'securetoken_url = "[^"]*"', f'securetoken_url = "{url}/securetoken/v1/token"',
+                                    platform_toml.read_text()))
+    os.environ.pop("PLATFORGE_TAILER_ID_TOKEN", None)
+    for name in TAILER_SECRETS:
+        os.environ.setdefault(name, json.dumps({"type": "service_account", "private_key": secrets.token_hex(24)}))
+    say("Tailer has no read API: platforge plans every configuration from its state (a plan sends nothing), "
+        "and drift can only say `not observable`, with the status of each one's last run")
+
+
+def _tailer_change(client: Any, say: Say) -> None:
+    import httpx
+
+    client.set_status(account="000099", environment="DEV", configuration_type="workflow",
+                      configuration_id="export_after_load", activated=False, archived=False)
+    say("  - the export workflow paused by hand in Tailer Studio: platforge cannot see this (no read API); "
+        "drift will still say `not observable`, never `in sync`")
+    with httpx.Client(base_url=str(client.ops_base_url).rstrip("/"), trust_env=False) as tailer:
+        token = tailer.post("/securetoken/v1/token", params={"key": os.environ["PLATFORGE_TAILER_FIREBASE_API_KEY"]},
+                            json={"grantType": "refresh_token",
+                                  "refreshToken": os.environ["PLATFORGE_TAILER_REFRESH_TOKEN"]})
+        tailer.post("/_sandbox/runs", headers={"Authorization": f"Bearer {token.raise_for_status().json()['id_token']}"},
+                    json={"account": "000099", "environment": "DEV", "configuration_type": "storage-to-tables",
+                          "configuration_id": "orders_load", "status": "FAILED"}).raise_for_status()
+    say("  - last night's orders load failed (a run, seeded through the sandbox's test route): the alive "
+        "probe shows it")
+
+
+def _tailer_edit(stack_dir: Path, say: Say) -> None:
+    exports = stack_dir / "exports.toml"
+    text = exports.read_text()
+    exports.write_text(text.replace('destination_format = "CSV"', 'destination_format = "PARQUET"', 1))
+    say("  - a teammate switched the sales export to PARQUET in exports.toml, not applied yet: a declared change")
+
+
+def _tailer_shows_change(findings: list[dict[str, Any]]) -> bool:
+    by_address = {f["address"]: f for f in findings}
+    load = by_address.get("storage_to_tables.orders_load") or {}
+    paused = by_address.get("workflow.export_after_load") or {}
+    export = by_address.get("table_to_storage.sales_export") or {}
+    return ((load.get("run_status") or {}).get("status") == "FAILED" and paused.get("cause") == "not_observable"
+            and export.get("cause") == "declared_change")
+
+
+def _tailer_read(record: dict[str, Any]) -> bool:
+    """Tailer's reads are POSTs too: the token exchange and the run-status probe."""
+    return str(record["path"]).split("?")[0] in ("/securetoken/v1/token", "/v1/dag/status")
+
+
 DEMOS: dict[str, Demo] = {
     "datatailr": Demo("Datatailr", Path("examples/quickstart"), "quickstart", DEMO_SECRETS, _datatailr_sandbox,
                       _datatailr_change, _datatailr_shows_change),
@@ -302,6 +378,9 @@ DEMOS: dict[str, Demo] = {
                      _dataloop_change, _dataloop_shows_change, prepare=_dataloop_prepare, reads=_dataloop_read),
     "studio": Demo("DataChain Studio", Path("examples/studio"), "studio", (), _studio_sandbox, _studio_change,
                    _studio_shows_change, prepare=_studio_prepare, reads=_studio_read),
+    "tailer": Demo("Tailer", Path("examples/tailer"), "tailer", TAILER_SECRETS, _tailer_sandbox, _tailer_change,
+                   _tailer_shows_change, prepare=_tailer_prepare, reads=_tailer_read,
+                   expected_causes=frozenset({"not_observable", "declared_change"}), edit_stack=_tailer_edit),
 }
 
 
@@ -375,6 +454,8 @@ def run_demo(stack_source: Path, output: Path, platform: str = "datatailr") -> i
 
         heading("5. Someone changes the platform by hand")
         spec.change(engine.client, say)
+        if spec.edit_stack is not None:
+            spec.edit_stack(stack_dir, say)
 
         heading("6. platforge drift")
         report = _engine(stack_dir).drift()
@@ -386,9 +467,8 @@ def run_demo(stack_source: Path, output: Path, platform: str = "datatailr") -> i
         (output / "drift.html").write_text(html_report.drift_html(document), encoding="utf-8")
         say(f"reports written to {output}/drift.json, drift.md and drift.html")
 
-        expected = {"out_of_band", "missing", "unmanaged"}
         found = {f["cause"] for f in document["findings"]}
-        ok = not again.has_changes and expected <= found and spec.shows_change(document["findings"])
+        ok = not again.has_changes and spec.expected_causes <= found and spec.shows_change(document["findings"])
         if ok:
             heading("demo complete", "bold green")
         else:

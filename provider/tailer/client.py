@@ -223,8 +223,10 @@ class TailerClient(BaseClient):
         body = {"grantType": "refresh_token", "refreshToken": self._refresh_token}
         try:
             with httpx.Client(verify=self._verify, timeout=self._timeout, transport=self._http_transport) as http:
-                response = http.post(self.securetoken_url, params={"key": self._api_key or ""}, json=body,
-                                     headers={"User-Agent": user_agent()})
+                # The key goes in Google's `X-Goog-Api-Key` header, never the query: httpx logs
+                # every request's URL at INFO, so a program with logging on would show it.
+                response = http.post(self.securetoken_url, json=body,
+                                     headers={"User-Agent": user_agent(), "X-Goog-Api-Key": self._api_key or ""})
         except httpx.HTTPError as exc:
             raise AuthenticationError(self.redactor.scrub(f"cannot reach the secure token service: {exc}")) from None
         error = tailer_error("secure token service")(response)

@@ -142,7 +142,9 @@ async def _grant(request: Request) -> tuple[str, str]:
 @router.post("/securetoken/v1/token")
 async def exchange(request: Request) -> JSONResponse:
     """F1: the refresh token for an ID token (Google's answer shape)."""
-    keys = request.query_params.getlist("key")
+    # Google takes the key in the query (what the SDK's firebase package sends) or in the
+    # `X-Goog-Api-Key` header (what platforge sends: a URL is logged, a header is not).
+    keys = [*request.query_params.getlist("key"), *request.headers.getlist("x-goog-api-key")]
     stored = request.app.state.credential_hashes
     if len(keys) != 1 or not _digest_matches(keys[0], stored["api_key"]):
         raise _firebase_error("API key not valid. Please pass a valid API key.")

@@ -84,7 +84,7 @@ def test_a_refresh_token_is_exchanged_lazily_once_and_a_401_renews_it_once() -> 
 
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path == "/v1/token":
-            assert request.url.params["key"] == key
+            assert request.headers["x-goog-api-key"] == key and "key" not in request.url.params
             assert json.loads(request.content) == {"grantType": "refresh_token", "refreshToken": refresh}
             issued.append(next(tokens))
             return httpx.Response(200, json={"id_token": issued[-1], "user_id": "u1", "refresh_token": refresh})
