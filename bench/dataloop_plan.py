@@ -47,7 +47,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import LAST_MAX_RSS_MB, checked, per_object_plan, run, writes_share  # noqa: E402
+from _measure import LAST_MAX_RSS_MB, checked, per_object_plan, plan_phases, run, writes_share  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 from platforge.provider.dataloop.kinds.common import PROJECTS_PER_QUERY  # noqa: E402
 
@@ -234,6 +234,7 @@ def main() -> None:
                          "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
             if plan.returncode != 0:
                 print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        phases = plan_phases(str(stack), env)
         per_object_run = per_object_plan(cli, str(stack), env, server.requests, endpoint) if args.per_object else None
     finally:
         server.stop()
@@ -247,7 +248,7 @@ def main() -> None:
         "plan_wall_s_median": statistics.median(r["wall_s"] for r in runs),
         "plan_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
         "requests_per_plan": runs[-1]["requests"], "expected_requests": expected,
-        "requests_not_listings": per_object, "plans": runs,
+        "requests_not_listings": per_object, "plans": runs, "plan_phases": phases,
         "plan_max_rss_mb": max(r["max_rss_mb"] for r in runs), "rate_limit": args.rate_limit,
         "create_apply": applied,
     }
@@ -275,6 +276,8 @@ def main() -> None:
               f"{applied['requests']} requests, {100 * applied['write_share_of_limit']:.1f}% of the limit in writes, "
               f"{100 * applied['share_429']:.2f}% 429s")
     print(f"peak memory of a plan: {report['plan_max_rss_mb']} MB")
+    print(f"where a plan's CPU goes (in process): imports {phases['imports_cpu_s']} s, stack and login "
+          f"{phases['load_and_login_cpu_s']} s, Engine.plan {phases['plan_cpu_s']} s")
     print(f"\nJSON: {out}")
     ok = all(r["exit"] == 0 for r in runs) and not per_object and all(r["requests"] == expected for r in runs)
     raise SystemExit(0 if ok else 1)

@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import LAST_MAX_RSS_MB, checked, run  # noqa: E402
+from _measure import LAST_MAX_RSS_MB, checked, plan_phases, run  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 
 REFRESH_ENV = "PLATFORGE_TAILER_REFRESH_TOKEN"
@@ -147,6 +147,7 @@ def main() -> None:
                          "by_endpoint": dict(sorted(counted.items()))})
             if plan.returncode != 0:
                 print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        phases = plan_phases(str(stack), env)
         changed = total // 2
         (stack / "main.toml").write_text(stack_text(server.url, public_key, args.n, changed), encoding="utf-8")
         mark = len(server.requests())
@@ -165,7 +166,7 @@ def main() -> None:
         "plan_wall_s_median": statistics.median(r["wall_s"] for r in runs),
         "plan_cpu_s_median": statistics.median(r["cpu_s"] for r in runs),
         "plan_max_rss_mb": max(r["max_rss_mb"] for r in runs), "requests_per_plan": max(r["requests"] for r in runs),
-        "plans": runs,
+        "plans": runs, "plan_phases": phases,
         "one_change_apply": {"exit": one.returncode, "wall_s": round(one_wall, 2), "by_endpoint": dict(one_apply)},
         "plan_after_exit": after.returncode, "plan_after_requests": after_requests,
     }
@@ -178,6 +179,8 @@ def main() -> None:
           f"{report['requests_per_plan']} requests")
     print(f"apply of one changed configuration: {dict(one_apply)} ({one_wall:.2f} s); plan after it: exit "
           f"{after.returncode}, {after_requests} requests")
+    print(f"where a plan's CPU goes (in process): imports {phases['imports_cpu_s']} s, stack and login "
+          f"{phases['load_and_login_cpu_s']} s, Engine.plan {phases['plan_cpu_s']} s")
     print(f"\nJSON: {out}")
     ok = (all(r["exit"] == 0 and r["requests"] == 0 for r in runs) and dict(one_apply) == {TOKEN: 1, DEPLOY: 1}
           and after.returncode == 0 and after_requests == 0 and create[DEPLOY] == total)
