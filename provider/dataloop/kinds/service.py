@@ -144,8 +144,12 @@ def service_id(ctx: Context, scope: str, service: str) -> str:
     """The id of the service a trigger names (by name in its project, or by id), for a write."""
     if is_object_id(service):
         return service
-    forget(ctx, f"services:{scope}")
     matches = [s for s in services(ctx, scope) if s.get("name") == service]
+    if len(matches) != 1:
+        # The run's listing answers when it shows exactly one (every service write drops it, so
+        # it never holds a service this run replaced); else it may be older than the service.
+        forget(ctx, f"services:{scope}")
+        matches = [s for s in services(ctx, scope) if s.get("name") == service]
     if len(matches) > 1:
         ids = ", ".join(str(s["id"]) for s in matches)
         raise PlanError(f"{len(matches)} services of project {scope} are named {service!r} (ids {ids}): name the "
@@ -228,8 +232,15 @@ class ServiceKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, K
         return {i: name for name, ids in integration_ids(ctx).items() for i in ids}
 
     def _secret_ids(self, ctx: Context, declared: Iterable[str]) -> builtins.list[str]:
-        forget(ctx, "integrations")
+        """The integrations a service's `secrets` name, from the run's integration listing; read
+        again only when it cannot answer (an integration created after it was read), not once
+        per service written."""
+        declared = builtins.list(declared)
         by_name = integration_ids(ctx)
+        if any(not (is_object_id(name) and name not in by_name) and len(by_name.get(name, [])) != 1
+               for name in declared):
+            forget(ctx, "integrations")
+            by_name = integration_ids(ctx)
         ids = []
         for name in declared:
             if is_object_id(name) and name not in by_name:

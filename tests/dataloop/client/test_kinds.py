@@ -594,3 +594,34 @@ def test_an_apply_verifies_a_level_spread_over_projects_with_one_query_not_one_r
     queries = [json.loads(r.content) for r in requests if r.url.path.endswith("/datasets/query")]
     assert [sorted(q["context"]["projects"]) for q in queries] == [sorted(one(gate.projects, name=p)["id"] for p in names)]
     assert not harness.engine().plan().has_changes
+
+
+def test_writes_name_services_and_integrations_from_the_runs_listings_not_one_listing_each(harness: StackHarness):
+    """Issue 11: a trigger's service and a service's secrets are resolved from the listings the
+    run already holds (fresh after every write of their kind), not re-listed per trigger or per
+    service written: in the 10,000-object bench that was 400 service and 224 integration listings."""
+    names = ["alpha", "beta", "gamma", "delta"]
+    harness.write('[integration.openai-key]\ntype = "key_value"\noptions = { from_env = "OPENAI_INTEGRATION" }\n\n'
+                  + "".join(f'[project.{p}]\n\n' for p in names))
+    assert apply(harness)[1].ok
+    harness.write('[integration.openai-key]\ntype = "key_value"\noptions = { from_env = "OPENAI_INTEGRATION" }\n\n'
+                  + "".join(
+                      f'[project.{p}]\n\n[service.svc-{p}]\nproject = "{p}"\nname = "detector"\n'
+                      f'package_id = "5f5f0c1e2a3b4c5d6e7f8091"\npackage_revision = "1.0.0"\nsecrets = ["openai-key"]\n\n'
+                      + "".join(f'[trigger.cron{t}-{p}]\nproject = "{p}"\nname = "nightly{t}"\ntype = "Cron"\n'
+                                f'service = "svc-{p}"\ncron = "0 {t} * * *"\n\n' for t in range(2))
+                      for p in names))
+    gate = harness.gate
+    engine = harness.engine()
+    preview = engine.plan()
+    mark = gate.mark()
+    _, result = engine.apply(preview=preview)
+    assert result.ok, result.failed
+    requests = gate.requests[mark:]
+    per_project = [json.loads(r.content)["filter"] for r in requests if r.url.path.endswith("/query/faas")
+                   and not isinstance(json.loads(r.content)["filter"]["$and"][0]["projectId"], dict)]
+    assert per_project == [], per_project  # only the levels' queries over all four projects
+    assert len([r for r in requests if r.method == "GET" and r.url.path.endswith("/integrations")]) <= 1
+    assert len([r for r in requests if r.method == "POST" and r.url.path.endswith("/triggers")]) == 8
+    assert {one(gate.services, name="detector", projectId=one(gate.projects, name=p)["id"])["id"]
+            for p in names} == {t["spec"]["operation"]["serviceId"] for t in gate.triggers.values()}
