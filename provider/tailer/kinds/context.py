@@ -24,6 +24,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, Strict, StringConstraints, model_validator
 
+from platforge.core.kind import Context
+from platforge.core.model import ObjectRef, RunStatus
 from platforge.core.schema import Expect
 
 from .common import RESERVED_PARAMETER, CommonSpec, FilePath, NonEmpty, TailerKind, Text
@@ -77,6 +79,11 @@ class ContextKind(TailerKind):
     configuration_type = "context"
     spec_model = ContextSpec
     has_project = True
+
+    def probe(self, ctx: Context, ref: ObjectRef) -> RunStatus | None:
+        """A context is a set of constants other configurations are deployed with: nothing runs
+        it, so there is no last run to show (drift says only that it cannot be checked)."""
+        return None
 
     def deployed_id(self, spec: Any) -> str:
         """The server adds the account as a prefix (§1.2), unless the id already has it."""
