@@ -12,7 +12,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from . import _console, demo, lock, sandbox, stacks, state
+from . import _console, demo, export, lock, sandbox, stacks, state
 from ._logging import setup_logging
 
 try:  # typer vendors its own click since 0.2x; its exceptions are not `click`'s
@@ -77,6 +77,7 @@ app.add_typer(state.app, name="state")
 app.add_typer(lock.app, name="lock")
 stacks.register(app)
 demo.register(app)
+export.register(app)
 
 
 def main() -> None:

@@ -19,7 +19,10 @@ The core sees only this contract. Required: `name`, `spec_model`, `identity_fiel
 - **soft deletes** (`delete_verb`, `delete_note`): a delete that is not a removal (an archive)
   is called out as such by every plan format;
 - **alive probe** (`probe`): for a kind the platform cannot show, what drift can still learn
-  (the status of the object's last run), shown next to "not observable", never as "in sync".
+  (the status of the object's last run), shown next to "not observable", never as "in sync";
+- **export** (`declaration_of`, `export_scopes`, `export_refusal`): how `platforge export` turns
+  a live object back into the declaration that plans nothing against it (adopting a live
+  platform into Git); deploy-only kinds are never exportable.
 """
 
 from __future__ import annotations
@@ -387,6 +390,52 @@ class Kind(ABC):
         """True when a failure is temporary (worth deciding again from live state), False when
         permanent, None to leave it to the platform."""
         return None
+
+    # ---- export (adopting a live platform into Git) -------------------------------------
+
+    #: Why objects of this kind cannot be exported into a stack (`platforge export`), or None.
+    #: A deploy-only kind (`Observability.NONE`) never can: there is nothing to read back.
+    export_refusal: ClassVar[str | None] = None
+    #: What export says of the live objects `declaration_of` leaves out (None answers).
+    export_omission: ClassVar[str] = "left to the platform by this kind"
+
+    @property
+    def not_exportable(self) -> str | None:
+        """None when the kind can be exported, else why not (said by `platforge export`)."""
+        if not self.observable:
+            return "the platform cannot read it back (deploy-only): there is nothing to export"
+        return self.export_refusal
+
+    def export_scopes(self, ctx: Context, listed: Mapping[str, builtins.list[LiveObject]]) -> builtins.list[Any]:
+        """The scopes export lists this kind in, given what it listed of the kinds before it
+        (`listed`, by kind name; a kind comes after the kinds it refers to). The default: the
+        scopes a stack with no declaration would list (`scopes`), else the whole platform."""
+        return sorted(self.scopes([], ctx.settings) or {None}, key=lambda s: (s is None, str(s)))
+
+    def declaration_of(self, live: LiveObject, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The declaration (a stack table's fields) that stands for `live`, shaped so that
+        `declare` then `canonical_spec` then a diff against the same `live` is empty; None
+        leaves the object out of an export (`export_omission` says why).
+
+        The default: the live fields that are spec fields, without secrets (export writes a
+        `{ from_env = ... }` reference for each required one), create-only fields, empty
+        values, and values equal to the field's default (except identity fields, always
+        written). Override it where a live field's form is not its declared form."""
+        model_fields = self.spec_model.model_fields
+        hidden = self.sensitive_fields | self.create_only_fields
+        out: dict[str, Any] = {}
+        for name, value in live.fields.items():
+            if name not in model_fields or name in hidden or self.rule(name).local:
+                continue
+            if name not in self.identity_fields:
+                if value is None or value == "" or value == [] or value == {}:
+                    continue
+                field_info = model_fields[name]
+                if not field_info.is_required() and field_info.default is not None \
+                        and canonicalize(field_info.default) == canonicalize(value):
+                    continue
+            out[name] = value
+        return out
 
     # ---- helpers -----------------------------------------------------------------------
 

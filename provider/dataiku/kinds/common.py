@@ -114,6 +114,11 @@ class ProjectScoped:
         """Every object of the kind in `project`, which the caller believes exists."""
         raise NotImplementedError
 
+    def export_scopes(self, ctx: Context, listed: Mapping[str, list[LiveObject]]) -> list[Any]:
+        """`platforge export`: every project the project listing shows."""
+        projects = cached(ctx, "projects", client(ctx).list_projects)
+        return sorted({str(p["projectKey"]) for p in projects if isinstance(p, dict) and p.get("projectKey")})
+
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         if scope is None or not self.project_listed(ctx, scope):
             return []

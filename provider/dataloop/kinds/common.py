@@ -157,6 +157,11 @@ class ProjectScoped:
     def scope_of(self, identity: tuple[Any, ...]) -> Any:
         return identity[0]
 
+    def export_scopes(self, ctx: Context, listed: Mapping[str, list[LiveObject]]) -> list[Any]:
+        """`platforge export`: every project of the organisation, as a stack names it."""
+        scopes = {scope_of_project(ctx, p["id"]) for p in projects(ctx)}
+        return sorted(s for s in scopes if s is not None)
+
 
 def scope_of_project(ctx: Context, pid: Any) -> str | None:
     """The project as a stack names it, from its id: its name, or its id where two share it."""

@@ -42,6 +42,7 @@ import builtins
 import copy
 import json
 import uuid
+from collections.abc import Mapping
 from typing import Any, Literal
 
 from pydantic import Field, model_validator
@@ -281,6 +282,18 @@ class PipelineKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, 
 
     def references(self, model: PipelineSpec) -> list[Ref]:  # type: ignore[override]
         return project_ref(model.project)
+
+    def declaration_of(self, live: LiveObject, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Connections as a stack writes them: their ends, without the `link` they are compared
+        by (made from the ends) and without an empty condition."""
+        declaration = super().declaration_of(live, settings)
+        if declaration is None:
+            return None
+        connections = [{k: v for k, v in c.items() if k != "link" and not (k == "condition" and v in ({}, None))}
+                       for c in live.fields.get("connections") or () if isinstance(c, Mapping)]
+        if connections:
+            declaration["connections"] = connections
+        return declaration
 
     def list(self, ctx: Context, scope: Any) -> list[LiveObject]:
         if scope is None:

@@ -302,6 +302,10 @@ class JobKind(Kind):
     identity_fields = ("name",)
     identity_space = "datatailr.job"
     job_type: ClassVar[str]
+    #: `platforge export`: a job's image is built from code (a local folder bundled at apply, or
+    #: a repository commit); what the platform holds is the built image, not the code in Git.
+    export_refusal = ("its image is built from code that export cannot bring back into Git; declare the job "
+                      "with its code (image.source) and adopt it with --adopt")
     #: How long a save may take to build before apply gives up on it (seconds).
     ready_timeout = 900.0
     #: Fields `job modify` changes in place (the platform's option names).

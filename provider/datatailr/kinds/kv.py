@@ -18,6 +18,7 @@ entries are read entirely from the listing.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from platforge.core.errors import UnsafeWrite
@@ -144,6 +145,14 @@ class SecretKind(KvKind):
     secure = True
     #: What a create writes before the ACL is known to be ours: not a secret.
     PLACEHOLDER = "(platforge: value pending)"
+
+    def declaration_of(self, live: LiveObject, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """The ACL is always declared, also when empty: a secret is adopted only with a declared
+        ACL (the stack must control its readers). The value is a reference export adds."""
+        declaration = super().declaration_of(live, settings)
+        if declaration is not None:
+            declaration["acl"] = live.fields.get("acl") or {}
+        return declaration
 
     def refuse_write(self, ctx: Context, resource: Resource, live: LiveObject, changes: list[FieldChange],
                      adopting: bool) -> str | None:

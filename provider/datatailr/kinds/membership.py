@@ -10,13 +10,25 @@ declare `members` (validated: two owners of one collection would fight on every 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from platforge.core.kind import Context, Kind
 from platforge.core.model import LiveObject, ObjectRef, Ref, Resource
 
 from ..._kit.client import NotFound
-from .common import PrincipalName, Spec, client, groups, identities_changed, ignore_missing, names_of_users, user_names
+from .common import (
+    BUILTIN_GROUPS,
+    DEFAULT_GROUP,
+    PrincipalName,
+    Spec,
+    client,
+    groups,
+    identities_changed,
+    ignore_missing,
+    names_of_users,
+    user_names,
+)
 
 
 class GroupMembershipSpec(Spec):
@@ -29,6 +41,17 @@ class GroupMembershipKind(Kind):
     spec_model = GroupMembershipSpec
     identity_fields = ("group", "user")
     builtin_names = frozenset()
+
+    export_omission = ("the group's members are exported as its `members` (export kind group); only built-in "
+                       "groups' members are exported as group_membership")
+
+    def declaration_of(self, live: LiveObject, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Only memberships of built-in groups other than `dtusers` (every user's): other groups
+        own their member list (`members`), and a collection has one owner."""
+        group = live.fields.get("group")
+        if group not in BUILTIN_GROUPS or group == DEFAULT_GROUP:
+            return None
+        return {"group": group, "user": live.fields.get("user")}
 
     def references(self, model: GroupMembershipSpec):
         return [Ref("group", model.group), Ref("user", model.user)]

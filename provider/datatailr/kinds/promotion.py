@@ -68,6 +68,8 @@ class PromotionKind(Kind):
     name = "promotion"
     spec_model = PromotionSpec
     identity_fields = ("name",)
+    #: `platforge export`: a promotion names a declared job, and jobs are not exportable.
+    export_refusal = "it promotes a declared job, and jobs are not exportable"
 
     def prepare(self, name: str, raw: dict[str, Any]) -> dict[str, Any]:
         job = raw.get("job")

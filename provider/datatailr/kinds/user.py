@@ -64,6 +64,14 @@ class UserKind(Kind):
         raw.setdefault("name", name)
         return raw
 
+    def declaration_of(self, live: LiveObject, settings: Mapping[str, Any]) -> dict[str, Any] | None:
+        """Exported without `groups`: an export declares membership on the group (`members`),
+        and in a built-in group as `group_membership` (one owner per collection)."""
+        declaration = super().declaration_of(live, settings)
+        if declaration is not None:
+            declaration.pop("groups", None)
+        return declaration
+
     def normalise_fields(self, fields: dict[str, Any], settings: Mapping[str, Any]) -> dict[str, Any]:
         """Groups whose membership another resource owns (a group's `members`, or a
         group_membership) are that resource's business, not this user's."""

@@ -18,6 +18,7 @@ only used to name the user. A role left undeclared is Studio's (it defaults one 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import Field
@@ -34,6 +35,7 @@ from .common import (
     client,
     forget,
     group_id,
+    groups,
     ignore_missing,
     members,
     required_group_id,
@@ -56,6 +58,10 @@ class GroupScoped:
 
     def scope_of(self, identity: tuple[Any, ...]) -> Any:
         return identity[0]
+
+    def export_scopes(self, ctx: Context, listed: Mapping[str, list[LiveObject]]) -> list[Any]:
+        """`platforge export`: the members of every group of the team (the group listing)."""
+        return sorted({str(g["name"]) for g in groups(ctx)})
 
 
 class AccessGroupMemberKind(GroupScoped, StudioKind):
