@@ -23,6 +23,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
+from ..core.drift import DriftReport
 from ..core.engine import Engine, load_plan_file, make_backend
 from ..core.errors import ApplyError, LockError, PlanError, StackError
 from ..core.model import Action, Cause
@@ -228,13 +229,25 @@ def register(app: typer.Typer) -> None:
         output: Annotated[Path | None, typer.Option("--output", help="Write the report here instead of stdout.")] = None,
         fail_on: Annotated[list[FailOn] | None, typer.Option(
             "--fail-on", help="Also exit 2 for unmanaged objects (by default they are reported, not failed).")] = None,
+        accept: Annotated[list[str] | None, typer.Option(
+            "--accept", metavar="ADDRESS",
+            help="Accept this object's out-of-band changes: write their live values into the stack's TOML file in "
+                 "place, keeping comments and layout (repeatable). Secrets are never written. Prints what it "
+                 "wrote instead of the report.")] = None,
     ) -> None:
         """Report drift by cause. Exit 0: in sync; 2: drift found (changes not applied, changed
-        outside platforge, missing; unmanaged only with --fail-on unmanaged); 1: error."""
+        outside platforge, missing; unmanaged only with --fail-on unmanaged); 1: error. With
+        --accept: exit 0 when the live values were written, 1 when an address has nothing to
+        accept (then nothing is written)."""
 
         def run() -> int:
+            started = time.monotonic()
             engine = open_engine(stack_dir, endpoint)
             report = engine.drift(fail_on=[Cause(f.value) for f in fail_on or ()])
+            report.requests = _requests_made(engine)
+            report.duration_seconds = round(time.monotonic() - started, 3)
+            if accept:
+                return _accept(engine, report, accept, stack_dir)
             document = report.to_json()
             rendered: str | None = None
             if fmt is Format.json:
@@ -257,6 +270,54 @@ def register(app: typer.Typer) -> None:
             return 2 if report.drifted else 0
 
         raise typer.Exit(run_guarded(run))
+
+
+def _accept(engine: Engine, report: DriftReport, addresses: list[str], stack_dir: Path) -> int:
+    from .accept import SECRET_NOTE, AcceptError
+    from .accept import accept as write_accepted
+
+    try:
+        results = write_accepted(report, engine.stack.resources, addresses, stack_dir)
+    except AcceptError as exc:
+        _console.error(f"nothing was accepted; no file was changed ({len(exc.problems)} problem(s)):")
+        err = _console.stderr()
+        for problem in exc.problems:
+            err.print(Text(f"  {problem}"))
+        return 1
+    out = _console.stdout()
+    for done in results:
+        out.print(Text(f"{done.address}: accepted the live value of {', '.join(done.fields)} into {done.file}"))
+        if done.secrets:
+            out.print(Text(f"{done.address}: not written: {', '.join(done.secrets)} (a secret; {SECRET_NOTE}). "
+                           "Update its source, or apply to put the stack's value back."))
+    out.print(Text("The stack now declares what the platform has for these objects: `platforge plan` shows no "
+                   "change for them. Review the diff and commit it; the next `platforge apply` records these values "
+                   "as applied (it sends nothing for them), and drift stops reporting them."))
+    return 0
+
+
+def _requests_made(engine: Engine) -> int | None:
+    """Requests this command's platform client sent (its counters start at zero with the
+    command): the client's own, those of the clients it holds for other endpoints (Tailer's ops
+    API), and logins a client sends outside its transport (`token_requests`). Each counter is
+    read once, however many objects share it. None for a client that does not count."""
+    def counter(holder: object) -> object | None:
+        stats = getattr(holder, "stats", None)
+        requests = getattr(stats, "requests", None)
+        return stats if isinstance(requests, int) and not isinstance(requests, bool) else None
+
+    client = engine.client
+    own = counter(client)
+    if own is None:
+        return None
+    counters = {id(own): own}
+    for held in (vars(client).values() if hasattr(client, "__dict__") else ()):
+        found = counter(held)
+        if found is not None:
+            counters.setdefault(id(found), found)
+    total = sum(int(getattr(stats, "requests", 0)) for stats in counters.values())
+    logins = getattr(client, "token_requests", 0)
+    return total + (logins if isinstance(logins, int) and not isinstance(logins, bool) else 0)
 
 
 class _Reporter:

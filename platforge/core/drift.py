@@ -71,6 +71,11 @@ class DriftReport:
     ignored: int = 0
     fail_on: frozenset[Cause] = DEFAULT_FAIL_ON
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: Requests the run sent to the platform (login and state reads included), when the front
+    #: door knows; None otherwise. Set after detection by whoever owns the client.
+    requests: int | None = None
+    #: Wall-clock seconds the run took (connecting, reading, probing), when the front door knows.
+    duration_seconds: float | None = None
 
     @property
     def drifted(self) -> bool:
@@ -98,6 +103,8 @@ class DriftReport:
             "in_sync": self.in_sync,
             "coverage": self.coverage,
             "ignored": self.ignored,
+            "requests": self.requests,
+            "duration_seconds": self.duration_seconds,
         }
 
 

@@ -344,6 +344,20 @@ def ignored_note(n: int) -> str:
     return f"{n} more unmanaged objects are hidden by [unmanaged] ignore patterns."
 
 
+def run_line(doc: Document) -> str:
+    """`Requests made: 9 in 0.41 s.` from a report's `requests` and `duration_seconds`, or ""
+    when it has neither (reports made before they existed, or built without the CLI)."""
+    requests, duration = doc.get("requests"), doc.get("duration_seconds")
+    has_requests = isinstance(requests, int) and not isinstance(requests, bool)
+    has_duration = isinstance(duration, (int, float)) and not isinstance(duration, bool)
+    if not has_requests and not has_duration:
+        return ""
+    parts = [f"Requests made: {requests}" if has_requests else "Requests made: not counted"]
+    if has_duration:
+        parts.append(f"in {duration:.2f} s")
+    return " ".join(parts) + "."
+
+
 def secret_detection(drift: Document) -> str:
     """The secrets footer, or "" when the stack manages no secrets (the producer writes "")."""
     return text_of(drift.get("secret_detection")).strip()

@@ -1,14 +1,19 @@
 """Self-contained HTML pages for plans and drift reports, for CI artifacts and scheduled jobs.
 
-One file, inline CSS, no scripts and no external assets: the page opens from an artifact store
-or an email attachment offline, and a Content-Security-Policy forbids loading anything else.
+One file, inline CSS and no external assets: the page opens from an artifact store or an email
+attachment offline, and a Content-Security-Policy forbids loading anything else. The plan page
+has no script; the drift page has one inline script (sorting and filtering its objects table),
+allowed by its SHA-256 hash and nothing else.
 Every value from a document goes through `html.escape`, since stacks and live objects are
 untrusted text.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
@@ -27,8 +32,6 @@ from ._common import (
     address_text,
     blocked_detail,
     blocked_reason,
-    by_kind,
-    causes_in_order,
     change_symbol,
     change_values,
     changed_actions,
@@ -42,6 +45,7 @@ from ._common import (
     drift_counts,
     drift_headline,
     fail_on,
+    findings_of,
     format_value,
     identity_text,
     ignored_note,
@@ -82,7 +86,7 @@ margin:0 auto;max-width:1200px;padding:24px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid var(--line)}
 .target,.muted{color:var(--muted)}
 code{font:12px/1.4 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace;background:var(--soft);
-padding:1px 4px;border-radius:4px;white-space:pre-wrap;word-break:break-all}
+padding:1px 4px;border-radius:4px;white-space:pre-wrap;word-break:normal;overflow-wrap:normal}
 .cards{display:flex;flex-wrap:wrap;gap:12px;margin:16px 0}
 .card{border:1px solid var(--line);border-top:4px solid var(--muted);border-radius:6px;padding:10px 16px;min-width:120px}
 .card .n{font-size:26px;font-weight:600}.card .label{color:var(--muted)}
@@ -106,6 +110,21 @@ table.changes{margin:0}table.changes td,table.changes th{border:0;border-bottom:
 .sym-replace{color:var(--replace)}.sym-delete,.sym-remove{color:var(--delete)}
 .forces{color:var(--delete);font-weight:600}.sensitive{font-style:italic;color:var(--muted)}
 .blocked{color:var(--delete);font-weight:600}.consent{color:var(--update);font-weight:600}.adopted{color:var(--create)}
+.scroll{overflow-x:auto;max-width:100%}
+code.wrap{word-break:normal;overflow-wrap:normal;white-space:pre-wrap}
+dl.facts{display:flex;flex-wrap:wrap;gap:4px 20px;margin:4px 0;color:var(--muted)}
+dl.facts .fact{display:flex;gap:6px}dl.facts dt{font-weight:600}dl.facts dd{margin:0}
+.filters{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:8px 0}
+.filters input{min-width:18em}
+th button{font:inherit;font-weight:600;background:none;border:0;padding:0;cursor:pointer;color:inherit}
+th button::after{content:" \\2195";color:var(--muted)}
+th[aria-sort=ascending] button::after{content:" \\2191"}th[aria-sort=descending] button::after{content:" \\2193"}
+td.num{text-align:right;font-variant-numeric:tabular-nums}
+table.objects td:nth-child(2){min-width:14em}table.objects td:nth-child(4){min-width:10em}
+table.fields{margin:4px 0}table.fields td,table.fields th{border:0;border-bottom:1px solid var(--line);padding:2px 6px}
+td.secret{font-style:italic}td.same{color:var(--muted)}
+.cause{font-weight:600;white-space:nowrap}.cause-out_of_band{color:var(--update)}.cause-missing{color:var(--delete)}
+.cause-declared_change{color:var(--info)}.cause-unmanaged{color:var(--replace)}.cause-in_sync{color:var(--create)}
 dl.live{margin:0}dl.live dt{font-weight:600;display:inline}dl.live dd{display:inline;margin:0 8px 0 4px}
 """
 
@@ -180,13 +199,17 @@ def plan_html(plan: Document) -> str:
 
 
 def drift_html(drift: Document) -> str:
+    """The drift page: what was compared (target, state serial, time, requests, duration), the
+    counts by cause and by kind with coverage, then one sortable, filterable table of every
+    object the report names, each with its fields as recorded at the last apply, declared, and
+    live. The only script is `_JS`, allowed by its hash in the page's Content-Security-Policy."""
     counts = drift_counts(drift)
     target = target_of(drift)
     drifted = is_drifted(drift)
     failing = fail_on(drift)
     causes = (*DRIFT_CAUSES, *(c for c in counts if c not in DRIFT_CAUSES and c != "in_sync"), "in_sync")
     body = [
-        _heading("platforge drift", drift),
+        _drift_heading(drift),
         _cards((f"cause-{c}", counts.get(c, 0),
                 CAUSE_TITLE.get(c, c) if c in failing or c == "in_sync" else f"{CAUSE_TITLE.get(c, c)} (informational)")
                for c in causes),
@@ -195,32 +218,260 @@ def drift_html(drift: Document) -> str:
     ignored = drift.get("ignored")
     if isinstance(ignored, int) and not isinstance(ignored, bool) and ignored > 0:
         body.append(f'<p class="muted">{_e(ignored_note(ignored))}</p>')
-    coverage = _coverage(drift)
-    if coverage:
-        body.append(coverage)
+    unmanaged = [f for f in findings_of(drift) if text_of(f.get("cause")) == "unmanaged"]
+    if unmanaged:
+        body.append(f'<p class="note">{_e(unmanaged_drift_note(len(unmanaged), "unmanaged" in failing))}</p>')
     detection = secret_detection(drift)
     if detection:
         body.append(f'<p class="muted">Secrets: {_e(detection)}</p>')
-    for cause, findings in causes_in_order(drift):
-        title = f"{_e(CAUSE_TITLE.get(cause, cause))} ({len(findings)})"
-        meaning = CAUSE_MEANING.get(cause, "")
-        if cause == "unmanaged":
-            body.append(_section(title, ["Address", "Kind", "Identity"],
-                                 ([_code(address_text(f)), _e(f.get("kind", "")), _code(identity_text(f))]
-                                  for kind, group in by_kind(findings) for f in group),
-                                 note=unmanaged_drift_note(len(findings), cause in failing)))
+    body.append(_by_kind(drift, failing))
+    body.append(_objects(drift, failing))
+    return _page(f"platforge drift: {target['stack']}", body, script=_JS)
+
+
+#: The drift page's one script: sorting by a column (click its header; again to reverse) and
+#: filtering by cause, kind and text. Rows carry their data in `data-*` attributes; without the
+#: script every row shows, in the report's order. A link can preset the view in its fragment:
+#: `report.html#cause=out_of_band&kind=user&q=alice&sort=address&dir=desc`.
+_JS = """
+(function(){
+var table=document.getElementById("objects");if(!table){return;}
+var body=table.tBodies[0],rows=Array.prototype.slice.call(body.rows);
+var q=document.getElementById("filter-text"),cause=document.getElementById("filter-cause"),
+kind=document.getElementById("filter-kind"),shown=document.getElementById("shown");
+function apply(){var t=q.value.toLowerCase(),c=cause.value,k=kind.value,n=0;
+rows.forEach(function(r){var ok=(!c||r.dataset.cause===c)&&(!k||r.dataset.kind===k)&&
+(!t||r.dataset.search.indexOf(t)>=0);r.hidden=!ok;if(ok){n++;}});
+shown.textContent=n+" of "+rows.length+" shown";}
+[q,cause,kind].forEach(function(el){el.addEventListener("input",apply);el.addEventListener("change",apply);});
+var order={};
+Array.prototype.forEach.call(table.tHead.querySelectorAll("button[data-sort]"),function(b){
+b.addEventListener("click",function(){var key=b.dataset.sort,dir=order[key]=-(order[key]||-1);
+rows.sort(function(x,y){var a=x.dataset[key]||"",z=y.dataset[key]||"";
+var na=Number(a),nz=Number(z),cmp=(a!==""&&z!==""&&!isNaN(na)&&!isNaN(nz))?na-nz:a.localeCompare(z);
+return dir*(cmp||(Number(x.dataset.order)-Number(y.dataset.order)));});
+rows.forEach(function(r){body.appendChild(r);});
+Array.prototype.forEach.call(table.tHead.querySelectorAll("th"),function(th){th.removeAttribute("aria-sort");});
+b.parentNode.setAttribute("aria-sort",dir>0?"ascending":"descending");});});
+var preset={};location.hash.replace(/^#/,"").split("&").forEach(function(kv){var i=kv.indexOf("=");
+if(i>0){try{preset[kv.slice(0,i)]=decodeURIComponent(kv.slice(i+1));}catch(e){}}});
+if(preset.q){q.value=preset.q;}if(preset.cause){cause.value=preset.cause;}if(preset.kind){kind.value=preset.kind;}
+if(preset.sort){var sb=table.tHead.querySelector('button[data-sort="'+preset.sort.replace(/[^a-z_]/g,"")+'"]');
+if(sb){sb.click();if(preset.dir==="desc"){sb.click();}}}
+apply();
+})();
+"""
+
+#: An object's field table starts open when it has at most this many fields.
+OPEN_FIELDS = 5
+#: The per-field columns, labelled as what each value is.
+RECORDED = "Recorded at the last apply"
+DECLARED = "Declared"
+LIVE = "Live"
+#: What a secret shows instead of its value.
+CHANGED, UNCHANGED = "changed", "unchanged"
+_SEPARATORS = re.compile(r"([/._-])")
+
+
+def _drift_heading(drift: Document) -> str:
+    target = target_of(drift)
+    facts = [("platform", _e(target["platform"])), ("environment", _e(target["environment"])),
+             ("endpoint", _e(target["endpoint"])), ("stack", _e(target["stack"] or "?"))]
+    serial = drift.get("state_serial")
+    facts.append(("state serial", _e(serial) if serial is not None else "none (no state)"))
+    facts.append(("time", _e(drift.get("created_at")) or "unknown"))
+    requests = drift.get("requests")
+    facts.append(("requests made", str(requests) if isinstance(requests, int) and not isinstance(requests, bool)
+                  else "not counted"))
+    duration = drift.get("duration_seconds")
+    facts.append(("duration", f"{duration:.2f} s" if isinstance(duration, (int, float)) and not isinstance(duration, bool)
+                  else "not measured"))
+    rows = "".join(f'<div class="fact"><dt>{_e(k)}</dt><dd><code class="wrap">{_breakable_html(v)}</code></dd></div>'
+                   for k, v in facts)
+    return (f"<header><h1>platforge drift: <code class=\"wrap\">{_breakable(target['stack'] or '?')}</code></h1>"
+            f'<dl class="facts">{rows}</dl></header>')
+
+
+def _by_kind(drift: Document, failing: frozenset[str]) -> str:
+    """Counts by kind and cause, with coverage (managed of live) where the report has it."""
+    per_kind: dict[str, dict[str, int]] = {}
+    for finding in findings_of(drift):
+        kind = text_of(finding.get("kind")) or "?"
+        cause = text_of(finding.get("cause"))
+        row = per_kind.setdefault(kind, {})
+        row[cause] = row.get(cause, 0) + 1
+    for address in drift.get("in_sync") or ():
+        kind = text_of(address).split(".", 1)[0] or "?"
+        row = per_kind.setdefault(kind, {})
+        row["in_sync"] = row.get("in_sync", 0) + 1
+    coverage = {kind: (managed, live) for kind, managed, live in coverage_of(drift)}
+    kinds = sorted(set(per_kind) | set(coverage))
+    if not kinds:
+        return ""
+    causes = [*DRIFT_CAUSES, *sorted({c for row in per_kind.values() for c in row} - {*DRIFT_CAUSES, "in_sync"}),
+              "in_sync"]
+    head = "".join(f"<th>{_e(CAUSE_TITLE.get(c, c))}</th>" for c in causes)
+    body = []
+    for kind in kinds:
+        row = per_kind.get(kind, {})
+        cells = "".join(f'<td class="num">{row.get(c, 0)}</td>' for c in causes)
+        if kind in coverage:
+            managed, live = coverage[kind]
+            share = f" ({managed / live:.0%})" if live else ""
+            cover = f'<td class="num" data-managed="{managed}" data-live="{live}">{managed} of {live}{share}</td>'
+        else:
+            cover = '<td class="muted">not listed</td>'
+        body.append(f'<tr data-kind="{_e(kind)}"><th scope="row"><code class="wrap">{_breakable(kind)}</code></th>'
+                    f"{cells}{cover}</tr>")
+    return ('<section id="by-kind"><h2>By kind</h2><p class="muted">Findings per kind and cause; coverage is how '
+            "many of the kind's live objects this stack manages (managed ÷ live).</p>"
+            f'<div class="scroll"><table class="summary"><thead><tr><th>Kind</th>{head}<th>Coverage (managed ÷ live)'
+            f"</th></tr></thead><tbody>{''.join(body)}</tbody></table></div></section>")
+
+
+def _objects(drift: Document, failing: frozenset[str]) -> str:
+    findings = findings_of(drift)
+    by_address: dict[str, list[Mapping[str, Any]]] = {}
+    for finding in findings:
+        by_address.setdefault(address_text(finding), []).append(finding)
+    order = {cause: i for i, cause in enumerate((*DRIFT_CAUSES, "in_sync"))}
+    items: list[tuple[str, Mapping[str, Any] | None, str]] = [
+        (text_of(f.get("cause")), f, address_text(f)) for f in findings]
+    items += [("in_sync", None, text_of(a)) for a in drift.get("in_sync") or ()]
+    items.sort(key=lambda item: order.get(item[0], len(order)))  # stable: the report's order within a cause
+    rows = [_object_row(i, cause, finding, address, by_address.get(address, []), cause in failing)
+            for i, (cause, finding, address) in enumerate(items)]
+    kinds = sorted({text_of(f.get("kind")) or "?" for f in findings}
+                   | {a.split(".", 1)[0] for _, f, a in items if f is None})
+    cause_options = "".join(f'<option value="{_e(c)}">{_e(CAUSE_TITLE.get(c, c))}</option>'
+                            for c in dict.fromkeys(cause for cause, _, _ in items))
+    kind_options = "".join(f'<option value="{_e(k)}">{_e(k)}</option>' for k in kinds)
+    columns = [("cause", "Cause"), ("address", "Address"), ("kind", "Kind"), ("identity", "Identity"),
+               ("fields", "Fields"), ("detail", "Detail")]
+    head = "".join(f'<th><button type="button" data-sort="{key}">{_e(label)}</button></th>' for key, label in columns)
+    return ('<section id="objects-section"><h2>Objects</h2>'
+            '<form class="filters" role="search"><label>Filter <input id="filter-text" type="search" '
+            'placeholder="address, kind, identity, field…" autocomplete="off"></label> '
+            f'<label>Cause <select id="filter-cause"><option value="">all</option>{cause_options}</select></label> '
+            f'<label>Kind <select id="filter-kind"><option value="">all</option>{kind_options}</select></label> '
+            f'<output id="shown">{plural(len(rows), "object")}</output></form>'
+            f'<p class="muted">Click a column to sort. Field values are labelled: {_e(RECORDED.lower())}, '
+            f"{_e(DECLARED.lower())}, and {_e(LIVE.lower())} now; secrets show only whether they changed.</p>"
+            f'<div class="scroll"><table id="objects" class="objects"><thead><tr>{head}</tr></thead>'
+            f"<tbody>{''.join(rows)}</tbody></table></div></section>")
+
+
+def _object_row(index: int, cause: str, finding: Mapping[str, Any] | None, address: str,
+                same_object: Sequence[Mapping[str, Any]], fails: bool) -> str:
+    kind = text_of(finding.get("kind")) if finding is not None else address.split(".", 1)[0]
+    identity = identity_text(finding) if finding is not None else ""
+    detail = text_of(finding.get("detail")) if finding is not None else CAUSE_MEANING["in_sync"]
+    fields = _field_values(same_object, cause)
+    search = " ".join([address, kind, identity, cause, detail, *(path for path, *_ in fields)]).lower()
+    data = {"cause": cause, "address": address, "kind": kind, "identity": identity, "detail": detail,
+            "fields": str(len(fields)), "search": search, "order": str(index)}
+    attrs = " ".join(f'data-{k}="{_e(v)}"' for k, v in data.items())
+    title = CAUSE_TITLE.get(cause, cause)
+    label = f'<span class="cause cause-{_e(_css(cause))}">{_e(title)}</span>'
+    if cause != "in_sync" and not fails:
+        label += f' <span class="muted">({_e(INFORMATIONAL)})</span>'
+    extra = _detection(finding) if finding is not None else ""
+    ident = f'<code class="wrap">{_breakable(identity)}</code>' if identity else ""
+    return (f"<tr {attrs}><td>{label}</td><td><code class=\"wrap\">{_breakable(address)}</code></td>"
+            f'<td><code class="wrap">{_breakable(kind)}</code></td><td>{ident}</td>'
+            f'<td class="num">{len(fields) if fields else ""}</td>'
+            f"<td>{_e(detail)}{extra}{_fields_table(fields) if fields else ''}</td></tr>")
+
+
+_Value = tuple[str, str]  # (css class, html)
+
+
+def _field_values(findings: Sequence[Mapping[str, Any]], cause: str) -> list[tuple[str, bool, _Value, _Value, _Value]]:
+    """Per field of one object: (path, sensitive, recorded, declared, live), merged from its
+    findings: an out_of_band change is last applied -> live, a declared_change is last applied
+    (or live, when never applied) -> declared. A side without a change is as recorded."""
+    fields: dict[str, dict[str, Any]] = {}
+    causes = {text_of(f.get("cause")) for f in findings}
+    for finding in findings:
+        finding_cause = text_of(finding.get("cause"))
+        for change in changes_of(finding):
+            entry = fields.setdefault(text_of(change.get("path")) or "?", {"sensitive": False})
+            entry["sensitive"] = entry["sensitive"] or bool(change.get("sensitive"))
+            if finding_cause == "out_of_band":
+                entry["recorded"], entry["live"] = change.get("old"), change.get("new")
+            elif finding_cause == "declared_change":
+                entry["declared"] = change.get("new")
+                if change.get("reason") == "create":  # not on the platform yet
+                    entry["never_applied"] = entry["absent"] = True
+                elif change.get("reason") == "no_history":  # on the platform, never applied: old is live
+                    entry.setdefault("live", change.get("old"))
+                    entry["never_applied"] = True
+                else:
+                    entry.setdefault("recorded", change.get("old"))
+    out = []
+    for path, entry in fields.items():
+        if entry["sensitive"]:
+            recorded: _Value = ("muted", "not shown (secret)")
+            declared: _Value = ("secret", CHANGED if "declared" in entry else UNCHANGED)
+            if entry.get("never_applied"):
+                recorded, live = ("muted", "not recorded"), ("muted", "—")
+            else:
+                live = ("secret", CHANGED if "live" in entry else UNCHANGED)
+            out.append((path, True, recorded, declared, live))
             continue
-        if cause not in failing:
-            meaning = f"{meaning} ({INFORMATIONAL})" if meaning else INFORMATIONAL
-        body.append(_section(title, ["Address", "Kind", "Identity", "Detail", "Changes"],
-                             ([_code(address_text(f)), _e(f.get("kind", "")), _code(identity_text(f)),
-                               _e(f.get("detail", "")) + _detection(f), _changes(changes_of(f))] for f in findings),
-                             note=meaning))
-    in_sync = [text_of(a) for a in drift.get("in_sync") or ()]
-    if in_sync:
-        items = "".join(f"<li><code>{_e(a)}</code></li>" for a in in_sync)
-        body.append(f"<details><summary>In sync ({len(in_sync)})</summary><ul>{items}</ul></details>")
-    return _page(f"platforge drift: {target['stack']}", body)
+        has_recorded = "recorded" in entry
+        recorded = (("value", _value_html(entry["recorded"])) if has_recorded
+                    else ("muted", "not recorded (never applied)"))
+        as_recorded = (("same", _value_html(entry["recorded"]) + ' <span class="muted">(as recorded)</span>')
+                       if has_recorded else ("muted", "—"))
+        declared = ("value", _value_html(entry["declared"])) if "declared" in entry else as_recorded
+        if "live" in entry:
+            live = ("value", _value_html(entry["live"]))
+        elif entry.get("absent"):
+            live = ("muted", "not on the platform")
+        elif "missing" in causes:
+            live = ("muted", "missing on the platform")
+        elif cause == "not_observable":
+            live = ("muted", "cannot be read")
+        else:
+            live = as_recorded
+        out.append((path, False, recorded, declared, live))
+    return out
+
+
+def _fields_table(fields: Sequence[tuple[str, bool, _Value, _Value, _Value]]) -> str:
+    rows = "".join(
+        f'<tr><th scope="row"><code class="wrap">{_breakable(path)}</code>'
+        + (' <span class="muted">(secret)</span>' if sensitive else "") + "</th>"
+        + "".join(f'<td class="{css}" data-label="{label}">{value}</td>'
+                  for (css, value), label in ((recorded, RECORDED), (declared, DECLARED), (live, LIVE)))
+        + "</tr>"
+        for path, sensitive, recorded, declared, live in fields)
+    summary = plural(len(fields), "field")
+    opened = " open" if len(fields) <= OPEN_FIELDS else ""
+    return (f"<details{opened}><summary>{_e(summary)}</summary><table class=\"fields\"><thead><tr><th>Field</th>"
+            f"<th>{_e(RECORDED)}</th><th>{_e(DECLARED)}</th><th>{_e(LIVE)}</th></tr></thead>"
+            f"<tbody>{rows}</tbody></table></details>")
+
+
+def _value_html(value: Any) -> str:
+    return f'<code class="wrap">{_breakable(truncate(format_value(value), VALUE_LIMIT))}</code>'
+
+
+def _breakable(text: str) -> str:
+    """Escaped text that may wrap only after `/ . _ -` (never mid-word): `<wbr>` marks those
+    places; a token longer than its column scrolls instead (`.scroll`, `code.wrap`)."""
+    return _breakable_html(html.escape(text, quote=True))
+
+
+def _breakable_html(escaped: str) -> str:
+    # Escaping produces no separator characters (`&amp;`, `&lt;`, `&#x27;`...), so this only
+    # ever marks the text's own.
+    return _SEPARATORS.sub(r"\1<wbr>", escaped)
+
+
+def _css(name: str) -> str:
+    return name if name.replace("_", "").replace("-", "").isalnum() else "other"
 
 
 def _e(value: Any) -> str:
@@ -280,16 +531,23 @@ def _coverage(doc: Document) -> str:
             "</details>")
 
 
-def _page(title: str, body: Sequence[str]) -> str:
+def _page(title: str, body: Sequence[str], script: str = "") -> str:
+    csp = _CSP + (f"; script-src '{_script_hash(script)}'" if script else "; script-src 'none'")
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{_CSP}\">\n"
+        f"<meta http-equiv=\"Content-Security-Policy\" content=\"{csp}\">\n"
         "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
         "<meta name=\"referrer\" content=\"no-referrer\">\n"
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        + "\n".join(body)
+        + "\n".join(b for b in body if b)
+        + (f"\n<script>{script}</script>" if script else "")
         + "\n</body>\n</html>\n"
     )
+
+
+def _script_hash(script: str) -> str:
+    """The CSP source that allows exactly this inline script and no other."""
+    return "sha256-" + base64.b64encode(hashlib.sha256(script.encode("utf-8")).digest()).decode("ascii")
 
 
 def _heading(title: str, doc: Document) -> str:

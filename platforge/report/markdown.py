@@ -59,6 +59,7 @@ from ._common import (
     plural,
     refusal_line,
     refusals,
+    run_line,
     run_status_line,
     secret_detection,
     target_of,
@@ -163,6 +164,9 @@ def drift_markdown(drift: Document, max_chars: int = GITHUB_COMMENT_LIMIT) -> st
     detection = secret_detection(drift)
     if detection:
         parts.append(_Part(short="", full=f"<sub>Secrets: {escape(truncate(detection, 600))}</sub>"))
+    run = run_line(drift)
+    if run:
+        parts.append(_Part(short="", full=f"<sub>{escape(run)}</sub>"))
     items: list[tuple[tuple[str | None, Any], int]] = []
     for cause, findings in causes_in_order(drift):
         heading = f"#### {escape(CAUSE_TITLE.get(cause, cause))} ({len(findings)})"
@@ -174,8 +178,12 @@ def drift_markdown(drift: Document, max_chars: int = GITHUB_COMMENT_LIMIT) -> st
         if cause not in failing:
             heading += SEP + f"_{escape(INFORMATIONAL_CAUSE)}_"
         items.extend(((heading if i == 0 else None, finding), 1) for i, finding in enumerate(findings))
-    return _fit(head, parts, items, _headed_block, max_chars,
-                lambda n: f"_{plural(n, 'more finding')} omitted; {JSON_HINT}._")
+    return _fit(head, parts, items, _headed_block, max_chars, drift_omitted)
+
+
+def drift_omitted(n: int) -> str:
+    """The line that ends a cut drift comment: `… and 1,234 more findings not shown; ...`."""
+    return f"_… and {n:,} more finding{'' if n == 1 else 's'} not shown; {JSON_HINT}._"
 
 
 def marker(report: str, stack: str) -> str:

@@ -63,6 +63,7 @@ from ._common import (
     plural,
     refusal_line,
     refusals,
+    run_line,
     run_status_line,
     secret_detection,
     target_of,
@@ -135,7 +136,7 @@ def drift_renderable(drift: Document) -> Group:
     parts: list[RenderableType] = [_header("Drift report", drift), _drift_table(counts, failing)]
     drifted = is_drifted(drift)
     parts.append(Text(drift_headline(drift), style="bold red" if drifted else "bold green"))
-    notes = [line for line in (coverage_line(drift), _ignored(drift)) if line]
+    notes = [line for line in (coverage_line(drift), _ignored(drift), run_line(drift)) if line]
     parts.extend(Text(line, style="dim") for line in notes)
     for cause, findings in causes_in_order(drift):
         style = CAUSE_STYLE.get(cause, "white")
