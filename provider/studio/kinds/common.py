@@ -178,16 +178,32 @@ def group_name_of(ctx: Context, gid: Any, fallback: Any = None) -> str | None:
     return group_ref_of(ctx, fallback) if isinstance(fallback, str) else None
 
 
+#: E-mail (lower case) -> user id, from every access rule and member listing the run has read. A
+#: user's id never changes, so the index only grows: a write that drops a listing does not make
+#: what it showed wrong, and a look-up costs one dict access, not a walk over every listing.
+USERS_SEEN = "studio:users-seen"
+
+
+def _remember_users(ctx: Context, rows: list[dict[str, Any]], email_key: str) -> list[dict[str, Any]]:
+    seen: dict[str, int] = ctx.cached(USERS_SEEN, dict)
+    for row in rows:
+        email, uid = row.get(email_key), row.get("user_id")
+        if isinstance(email, str) and email and uid is not None:
+            seen.setdefault(email.lower(), int(uid))
+    return rows
+
+
 def members(ctx: Context, gid: str) -> list[dict[str, Any]]:
     """The members of one group (`M1`), one request per group per run."""
-    result: list[dict[str, Any]] = cached(ctx, f"members:{gid}", lambda: [
-        m for m in client(ctx).list_members(gid) if m.get("user_id") is not None])
+    result: list[dict[str, Any]] = cached(ctx, f"members:{gid}", lambda: _remember_users(ctx, [
+        m for m in client(ctx).list_members(gid) if m.get("user_id") is not None], "email"))
     return result
 
 
 def rules(ctx: Context) -> list[dict[str, Any]]:
     """The team's access rules (`R2`), one request per run."""
-    result: list[dict[str, Any]] = cached(ctx, "rules", lambda: [r for r in client(ctx).list_rules() if r.get("id")])
+    result: list[dict[str, Any]] = cached(ctx, "rules", lambda: _remember_users(
+        ctx, [r for r in client(ctx).list_rules() if r.get("id")], "user_email"))
     return result
 
 
@@ -224,15 +240,9 @@ def email_of(ctx: Context, user_id: Any, fallback: Any = None) -> str | None:
 def _users_at_hand(ctx: Context) -> dict[str, int]:
     """E-mail -> user id from what the run has read already: the access rules and the member
     listings of groups a stack declares (read for the plan anyway)."""
-    found: dict[str, int] = {}
-    for rule in rules(ctx):
-        if isinstance(rule.get("user_email"), str) and rule.get("user_id") is not None:
-            found.setdefault(rule["user_email"].lower(), int(rule["user_id"]))
-    for group in groups(ctx):
-        for member in ctx.peek(f"studio:members:{group['id']}") or ():
-            if isinstance(member.get("email"), str):
-                found.setdefault(member["email"].lower(), int(member["user_id"]))
-    return found
+    rules(ctx)
+    seen: dict[str, int] = ctx.cached(USERS_SEEN, dict)
+    return seen
 
 
 def user_id_of(ctx: Context, resource: Resource, email: str) -> int:
@@ -256,10 +266,26 @@ def pipelines(ctx: Context) -> list[dict[str, Any]]:
     return result
 
 
+def _pipelines_by_name(ctx: Context) -> dict[str, list[dict[str, Any]]]:
+    """The run's pipeline listing by name (each schedule names one: a scan per schedule was
+    quadratic at 10,000 objects), rebuilt whenever the listing is read again."""
+    listed = pipelines(ctx)
+    held = ctx.peek("studio:pipelines-by-name")
+    if held is not None and held[0] is listed:
+        index: dict[str, list[dict[str, Any]]] = held[1]
+        return index
+    index = {}
+    for p in listed:
+        index.setdefault(str(p["name"]), []).append(p)
+    ctx.invalidate("studio:pipelines-by-name")
+    ctx.cached("studio:pipelines-by-name", lambda: (listed, index))
+    return index
+
+
 def pipeline_named(ctx: Context, resource: Resource, name: str) -> dict[str, Any]:
     """The pipeline a declaration names, or a plan error: nothing by that name, or several
     definitions sharing it (named by id)."""
-    matches = [p for p in pipelines(ctx) if p["name"] == name]
+    matches = _pipelines_by_name(ctx).get(name, [])
     definitions = [p for p in matches if p.get("is_definition")]
     chosen = definitions or matches
     if not chosen:
