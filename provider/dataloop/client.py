@@ -48,6 +48,7 @@ from .._kit.client import (
     bearer,
     checked_base_url,
     error_class_for_status,
+    json_object,
     response_message,
     truncate,
     user_agent,
@@ -79,13 +80,9 @@ def dataloop_error(response: httpx.Response) -> PlatformError | None:
     if status < 400:
         return None
     message = ""
-    if response.content[:1] == b"{":
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        if isinstance(body, dict) and isinstance(body.get("message"), str):
-            message = body["message"]
+    body = json_object(response)
+    if body is not None and isinstance(body.get("message"), str):
+        message = body["message"]
     return error_class_for_status(status)(truncate(message or response_message(response)), status=status)
 
 

@@ -50,6 +50,7 @@ from .._kit.client import (
     bearer,
     checked_base_url,
     error_class_for_status,
+    json_object,
     response_message,
     truncate,
     user_agent,
@@ -90,16 +91,12 @@ def studio_error(team: str) -> ErrorMapper:
         if status < 400:
             return None
         message = ""
-        if response.content[:1] == b"{":
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                for key in ("message", "detail"):
-                    if isinstance(body.get(key), str) and body[key]:
-                        message = body[key]
-                        break
+        body = json_object(response)
+        if body is not None:
+            for key in ("message", "detail"):
+                if isinstance(body.get(key), str) and body[key]:
+                    message = body[key]
+                    break
         if status == 403:
             message = f"not authorized for the team {team!r}" + (f" ({message})" if message else "")
         return error_class_for_status(status)(truncate(message or response_message(response)), status=status)

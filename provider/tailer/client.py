@@ -63,6 +63,7 @@ from .._kit.client import (
     bearer,
     checked_base_url,
     error_class_for_status,
+    json_object,
     response_message,
     truncate,
     user_agent,
@@ -123,19 +124,15 @@ def tailer_error(service: str) -> ErrorMapper:
         if status < 400:
             return None
         message = ""
-        if response.content[:1] == b"{":
-            try:
-                body = response.json()
-            except ValueError:
-                body = None
-            if isinstance(body, dict):
-                payload = body.get("payload")
-                inner: dict[str, Any] = payload if isinstance(payload, dict) else body
-                error = body.get("error") if isinstance(body.get("error"), dict) else None
-                for candidate in (inner.get("message"), error.get("message") if error else None):
-                    if isinstance(candidate, str) and candidate:
-                        message = candidate
-                        break
+        body = json_object(response)
+        if body is not None:
+            payload = body.get("payload")
+            inner: dict[str, Any] = payload if isinstance(payload, dict) else body
+            error = body.get("error") if isinstance(body.get("error"), dict) else None
+            for candidate in (inner.get("message"), error.get("message") if error else None):
+                if isinstance(candidate, str) and candidate:
+                    message = candidate
+                    break
         text = message or response_message(response)
         return error_class_for_status(status)(truncate(f"{service}: {text}"), status=status)
 

@@ -206,6 +206,19 @@ def error_class_for_status(status: int) -> type[PlatformError]:
 _TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
 
 
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """An error response's body when it is a JSON object, else None: where each platform's
+    error mapper finds its own message key (Dataloop `message`, Studio `detail`, Tailer
+    `payload.message`)."""
+    if response.content[:1] != b"{":
+        return None
+    try:
+        body = response.json()
+    except ValueError:
+        return None
+    return body if isinstance(body, dict) else None
+
+
 def response_message(response: httpx.Response) -> str:
     """The human part of an error response: a JSON `error`/`message`/`detail`, an HTML page's
     title (a proxy's error page is kilobytes of markup around one useful line), else the
