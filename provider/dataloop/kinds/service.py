@@ -205,9 +205,9 @@ class ServiceKind(QueriedAcrossProjects, ReadsById, ProjectScoped, FreshReads, K
         return self.lives(ctx, scope, services(ctx, scope))
 
     listing_key = "services"
-    def list_scopes(self, ctx: Context, scopes: Iterable[Any]) -> builtins.list[LiveObject]:
-        found = services_of_projects(ctx, scopes)
-        return [live for scope, rows in found.items() for live in self.lives(ctx, scope, rows)]
+    def query_projects(self, ctx: Context, project_ids: builtins.list[str]) -> builtins.list[dict[str, Any]]:
+        # The same query (and cache key) as `services_of_projects`: read once for both kinds.
+        return client(ctx).list_services_in(project_ids)
 
     def fetch_one(self, ctx: Context, platform_id: str) -> dict[str, Any]:
         return client(ctx).get_service(platform_id)
