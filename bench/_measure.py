@@ -89,3 +89,20 @@ def plan_phases(stack: str, env: dict[str, str]) -> dict:
     checked(done)
     result: dict = json.loads(done.stdout.strip().splitlines()[-1])
     return result
+
+
+def timed_plans(cli: list[str], stack: str, env: dict[str, str], requests: Callable[[], list[dict]],
+                endpoint: Callable[[dict], str], repeats: int) -> list[dict]:
+    """`repeats` no-op plans, each in a fresh process: exit, wall, CPU, peak memory and the
+    requests it made by endpoint (from the sandbox's access log)."""
+    runs = []
+    for _ in range(repeats):
+        mark = len(requests())
+        plan, wall, cpu = run([*cli, "plan", stack], env)
+        counted = Counter(endpoint(r) for r in requests()[mark:])
+        runs.append({"exit": plan.returncode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
+                     "max_rss_mb": round(LAST_MAX_RSS_MB[0], 1), "requests": sum(counted.values()),
+                     "by_endpoint": dict(sorted(counted.items()))})
+        if plan.returncode != 0:
+            print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+    return runs

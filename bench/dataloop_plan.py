@@ -43,11 +43,10 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import LAST_MAX_RSS_MB, checked, per_object_plan, plan_phases, run, writes_share  # noqa: E402
+from _measure import checked, per_object_plan, plan_phases, run, timed_plans, writes_share  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 from platforge.provider.dataloop.kinds.common import PROJECTS_PER_QUERY  # noqa: E402
 
@@ -224,16 +223,7 @@ def main() -> None:
     try:
         (stack / "main.toml").write_text(stack_text(server.url, args.n, args.page_size, packages), encoding="utf-8")
         checked(run([*cli, "state", "retarget", str(stack)], env)[0])
-        runs = []
-        for _ in range(args.repeats):
-            mark = len(server.requests())
-            plan, wall, cpu = run([*cli, "plan", str(stack)], env)
-            counted = Counter(endpoint(r) for r in server.requests()[mark:])
-            runs.append({"exit": plan.returncode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                         "max_rss_mb": round(LAST_MAX_RSS_MB[0], 1),
-                         "requests": sum(counted.values()), "by_endpoint": dict(sorted(counted.items()))})
-            if plan.returncode != 0:
-                print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        runs = timed_plans(cli, str(stack), env, server.requests, endpoint, args.repeats)
         phases = plan_phases(str(stack), env)
         per_object_run = per_object_plan(cli, str(stack), env, server.requests, endpoint) if args.per_object else None
     finally:

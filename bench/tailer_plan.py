@@ -33,7 +33,7 @@ from collections import Counter
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _measure import LAST_MAX_RSS_MB, checked, plan_phases, run  # noqa: E402
+from _measure import checked, plan_phases, run, timed_plans  # noqa: E402
 from _sandbox import Sandbox  # noqa: E402  (the benches' shared sandbox process)
 
 REFRESH_ENV = "PLATFORGE_TAILER_REFRESH_TOKEN"
@@ -137,16 +137,7 @@ def main() -> None:
         created, create_wall, create_cpu = run([*cli, "apply", str(stack), "--yes"], env)
         checked(created)
         create = Counter(endpoint(r) for r in server.requests()[mark:])
-        runs = []
-        for _ in range(args.repeats):
-            mark = len(server.requests())
-            plan, wall, cpu = run([*cli, "plan", str(stack)], env)
-            counted = Counter(endpoint(r) for r in server.requests()[mark:])
-            runs.append({"exit": plan.returncode, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2),
-                         "max_rss_mb": round(LAST_MAX_RSS_MB[0], 1), "requests": sum(counted.values()),
-                         "by_endpoint": dict(sorted(counted.items()))})
-            if plan.returncode != 0:
-                print(plan.stdout[-2000:], plan.stderr[-2000:], file=sys.stderr)
+        runs = timed_plans(cli, str(stack), env, server.requests, endpoint, args.repeats)
         phases = plan_phases(str(stack), env)
         changed = total // 2
         (stack / "main.toml").write_text(stack_text(server.url, public_key, args.n, changed), encoding="utf-8")
