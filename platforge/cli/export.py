@@ -4,7 +4,8 @@ Reads a live platform and writes a stack directory the other commands read: the 
 (`[platform]`, with the names of the credential variables, never credentials) and the consent to
 adopt what was exported (`[adopt] objects`) in `platform.toml`, and one file per kind. A second
 export of another kind into the same directory adds that kind's file and extends the consent
-(and `[external]`), so a team adopts one kind at a time.
+(and `[external]`), so a team adopts one kind at a time. `--format pulumi` writes the same objects
+as a Pulumi program instead (`platforge.pulumi.program`): each resource adopts its live object.
 
 Exit codes: 0 exported; 1 an error, or nothing exportable among the kinds asked.
 """
@@ -12,8 +13,10 @@ Exit codes: 0 exported; 1 an error, or nothing exportable among the kinds asked.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
+from enum import Enum
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -120,18 +123,9 @@ def render_kind(part: KindExport, existing: tomlkit.TOMLDocument | None, header:
     if existing is None:
         for line in header:
             doc.add(tomlkit.comment(line))
-    notes: list[str] = []
-    if part.builtin:
-        notes.append(f"Left out, the platform's own: {', '.join(part.builtin)}")
-    notes += [f"Left out: {address}: {why}" for address, why in part.omitted]
-    for obj in part.objects:
-        if obj.dropped:
-            notes.append(f"{obj.address}: {', '.join(obj.dropped)} left to the platform (its live form does not "
-                         "read back as declared)")
-        notes += [f"{obj.address}.{s.field}: set {s.variable} to the secret's value (never written here)"
-                  for s in obj.secrets]
-        notes += [f"{obj.address}.{name}: not declared (a secret is never exported); declare it as "
-                  "{ from_env = ... } to manage it" for name in obj.undeclared_secrets]
+    notes = part.notes("declare it as { from_env = ... }")
+    notes += [f"{obj.address}.{s.field}: set {s.variable} to the secret's value (never written here)"
+              for obj in part.objects for s in obj.secrets]
     said = tomlkit.dumps(doc) if existing is not None else ""
     notes = [line for line in dict.fromkeys(notes) if f"# {line}" not in said]  # a re-export says it once
     if notes:
@@ -266,6 +260,12 @@ def register(app: typer.Typer) -> None:
         option: Annotated[list[str] | None, typer.Option(
             "--option", metavar="KEY=VALUE",
             help="Another field of the [platform] table for a new OUT_DIR (team=acme, org=acme, token_env=...).")] = None,
+        fmt: Annotated[ExportFormat, typer.Option(
+            "--format", help="toml: a stack for `platforge plan/apply`; pulumi: a Pulumi program whose resources "
+                             "adopt the live objects (one module per kind under adopted/).")] = ExportFormat.toml,
+        pulumi_stack: Annotated[str | None, typer.Option(
+            "--pulumi-stack", help="With --format pulumi: the stack whose settings file Pulumi.<STACK>.yaml is written "
+                                   "(default: the environment, else main).")] = None,
     ) -> None:
         """Write the live platform's objects as a stack (one file per kind, adoption consent
         declared). Exit 0: exported; 1: error, or no kind asked can be exported."""
@@ -273,6 +273,13 @@ def register(app: typer.Typer) -> None:
         def run() -> int:
             if out_dir.exists() and not out_dir.is_dir():
                 raise PlanError(f"{out_dir} is not a directory")
+            if fmt is ExportFormat.pulumi:
+                return _export_program(out_dir, platform_name, endpoint, environment, _split(kinds), _split(match),
+                                       option, pulumi_stack)
+            if pulumi_stack is not None:
+                raise PlanError("--pulumi-stack goes with --format pulumi")
+            if (out_dir / "Pulumi.yaml").exists():
+                raise PlanError(f"{out_dir} holds a Pulumi program: export a TOML stack into another directory")
             files = _stack_files(out_dir) if out_dir.is_dir() else {}
             platform_path = _holding(files, "platform")
             if platform_path is not None:
@@ -297,28 +304,11 @@ def register(app: typer.Typer) -> None:
                 if environment is not None:
                     raw["environment"] = environment
                 source = "the [platform] table from the options"
-            try:
-                platform = get_platform(str(raw.get("type")))
-            except KeyError as exc:
-                raise PlanError(f"unknown platform {raw.get('type')!r}: expected one of {exc.args[0]}") from None
-            asked = _split(kinds)
-            unknown = [k for k in asked if k not in platform.kinds]
-            if unknown:
-                raise PlanError(f"unknown kind(s) for platform {platform.name}: {', '.join(unknown)}; expected one of "
-                                f"{', '.join(platform.kinds)}")
-            candidates = asked or list(platform.kinds)
-            refusals = {k: platform.kinds[k].not_exportable for k in candidates}
-            if all(refusals.values()):
-                for k, why in refusals.items():
-                    _console.error(f"kind {k} is not exportable: {why}")
-                raise typer.Exit(1)
+            platform, asked = _platform_and_kinds(raw, _split(kinds))
             config = _config(platform, raw, source)
-            client = platform.connect(config, endpoint)
-            settings = platform.settings(config, [])
-            ctx = Context(client, Fingerprinter(new_key()), settings)
             existing = _existing_tables(files, platform)
-            result = export_platform(platform, ctx, config, kinds=asked, match=_split(match),
-                                     declared={k: set(v) for k, v in existing.items()})
+            result = _read_live(platform, config, endpoint, asked, _split(match),
+                                {k: set(v) for k, v in existing.items()})
             for part in result.kinds.values():  # a table another file declares is that file's
                 clashes = [o for o in part.objects if existing.get(part.kind, {}).get(o.table, out_dir / f"{part.kind}.toml")
                            != out_dir / f"{part.kind}.toml"]
@@ -333,7 +323,94 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(run_guarded(run))
 
 
-def _report(export: Export, written: list[Path]) -> None:
+class ExportFormat(str, Enum):
+    toml = "toml"
+    pulumi = "pulumi"
+
+
+def _platform_and_kinds(raw: Mapping[str, Any], asked: list[str]) -> tuple[Any, list[str]]:
+    """The platform and the kinds asked, refused (exit 1) when none of them can be exported."""
+    try:
+        platform = get_platform(str(raw.get("type")))
+    except KeyError as exc:
+        raise PlanError(f"unknown platform {raw.get('type')!r}: expected one of {exc.args[0]}") from None
+    unknown = [k for k in asked if k not in platform.kinds]
+    if unknown:
+        raise PlanError(f"unknown kind(s) for platform {platform.name}: {', '.join(unknown)}; expected one of "
+                        f"{', '.join(platform.kinds)}")
+    refusals = {k: platform.kinds[k].not_exportable for k in asked or list(platform.kinds)}
+    if all(refusals.values()):
+        for k, why in refusals.items():
+            _console.error(f"kind {k} is not exportable: {why}")
+        raise typer.Exit(1)
+    return platform, asked
+
+
+def _read_live(platform: Any, config: Any, endpoint: str | None, asked: list[str], match: list[str],
+               declared: Mapping[str, set[str]]) -> Export:
+    client = platform.connect(config, endpoint)
+    ctx = Context(client, Fingerprinter(new_key()), platform.settings(config, []))
+    return export_platform(platform, ctx, config, kinds=asked, match=match, declared=declared)
+
+
+def _export_program(out_dir: Path, platform_name: str | None, endpoint: str | None, environment: str | None,
+                    asked: list[str], match: list[str], option: list[str] | None, stack: str | None) -> int:
+    """`--format pulumi`: write (or extend, one kind at a time) a Pulumi program that adopts the
+    live objects. The connection comes from the options every time: a program keeps its settings
+    in Pulumi's stack config, which this command does not read back."""
+    from ..pulumi.program import MARK, PACKAGE, ProgramError, refers_to_of, render_program
+
+    if platform_name is None or endpoint is None:
+        raise PlanError("--format pulumi needs --platform and --endpoint")
+    if any(out_dir.glob("*.toml")):
+        raise PlanError(f"{out_dir} holds a TOML stack: write the Pulumi program into another directory")
+    raw: dict[str, Any] = {"type": platform_name, "endpoint": endpoint, **_options(option)}
+    if environment is not None:
+        raw["environment"] = environment
+    platform, kinds_asked = _platform_and_kinds(raw, asked)
+    present: dict[str, set[str]] = {}
+    for module in sorted((out_dir / PACKAGE).glob("*.py")):
+        text = module.read_text(encoding="utf-8")
+        if module.stem == "__init__" or not text.startswith(MARK):
+            continue
+        other = re.search(r"^from platforge\.pulumi import (\w+)$", text, re.MULTILINE)
+        if other is not None and other.group(1) != platform.name:
+            raise PlanError(f"{out_dir} holds a program adopting {other.group(1)}, not {platform.name}: one program, "
+                            "one platform; export into another directory")
+        if module.stem in platform.kinds:
+            present[module.stem] = refers_to_of(text)
+    config = _config(platform, raw, "the [platform] table from the options")
+    result = _read_live(platform, config, endpoint, kinds_asked, match, {})
+    for name in result.exported_kinds:
+        present.pop(name, None)
+    name = stack or str(getattr(config, "environment", None) or "main")
+    try:
+        files = render_program(result, config, endpoint, out_dir, name, present)
+    except ProgramError as exc:
+        raise PlanError(str(exc)) from None
+    written: list[Path] = []
+    keep_if_there = {f"Pulumi.{name}.yaml", "requirements.txt", ".gitignore"}  # `pulumi config set` edits the first
+    for relative, text in files.items():
+        path = out_dir / relative
+        if path.exists() and relative in keep_if_there:
+            continue
+        if path.exists() and not path.read_text(encoding="utf-8").startswith(MARK):
+            raise PlanError(f"{path} was not written by platforge export: move it away or export into another "
+                            "directory (nothing was written)")
+        if relative.endswith(".py"):
+            compile(text, str(path), "exec")  # what Python will read: a writer defect shows here, not in `pulumi up`
+    for relative, text in files.items():
+        path = out_dir / relative
+        if path.exists() and relative in keep_if_there:
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        _write(path, text)
+        written.append(path)
+    _report(result, written, program=True)
+    return 0
+
+
+def _report(export: Export, written: list[Path], program: bool = False) -> None:
     out = _console.stdout()
     total = 0
     for name, part in export.kinds.items():
@@ -345,7 +422,7 @@ def _report(export: Export, written: list[Path]) -> None:
         if part.builtin:
             line += f", {len(part.builtin)} left out as the platform's own ({', '.join(part.builtin)})"
         if part.omitted:
-            line += f", {len(part.omitted)} left out (see the comments in {name}.toml)"
+            line += f", {len(part.omitted)} left out (see the comments in {f'adopted/{name}.py' if program else f'{name}.toml'})"
         if part.unmatched:
             line += f", {part.unmatched} not matching --match"
         out.print(Text(line))
@@ -362,6 +439,11 @@ def _report(export: Export, written: list[Path]) -> None:
         out.print(Text("Secrets are references, never values: set these variables before plan or apply:"))
         for s in variables:
             out.print(Text(f"  {s.variable}  ({s.address}.{s.field})"))
+    if program:
+        out.print(Text(f"Wrote {', '.join(str(p) for p in written) or 'nothing'}: {total} object(s), each with "
+                       "adopt=True. Next: set the stack's credentials (see __main__.py), then `pulumi up`: it takes "
+                       "them over and writes nothing to the platform."))
+        return
     out.print(Text(f"Wrote {', '.join(str(p) for p in written) or 'nothing'}: {total} object(s), adoption consent in "
                    f"[adopt]. Next: platforge plan {written[0].parent if written else '.'} (imports only), then "
                    "apply --yes to record ownership."))

@@ -79,6 +79,20 @@ class KindExport:
     #: Why this kind cannot be exported at all (nothing was listed), or None.
     refused: str | None = None
 
+    def notes(self, undeclared: str) -> list[str]:
+        """What the written file says about what it leaves out, one line each, for either door:
+        the platform's own objects, objects left out and why, fields left to the platform, and
+        optional secrets left undeclared (`undeclared`: how the door declares one)."""
+        lines = [f"Left out, the platform's own: {', '.join(self.builtin)}"] if self.builtin else []
+        lines += [f"Left out: {address}: {why}" for address, why in self.omitted]
+        for obj in self.objects:
+            if obj.dropped:
+                lines.append(f"{obj.address}: {', '.join(obj.dropped)} left to the platform (its live form does not "
+                             "read back as declared)")
+            lines += [f"{obj.address}.{name}: not declared (a secret is never exported); {undeclared} to manage it"
+                      for name in obj.undeclared_secrets]
+        return lines
+
 
 @dataclass
 class Export:

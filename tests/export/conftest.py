@@ -1,16 +1,25 @@
-"""Shared helpers for the export tests: run the CLI in-process and read a sandbox's access log."""
+"""Shared helpers for the export tests: run the CLI in-process, read a sandbox's access log, and a
+Datatailr sandbox populated by applying the quickstart's people and configuration."""
 
 from __future__ import annotations
 
 import json
+import re
+import runpy
+import secrets
+import shutil
+import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from platforge.cli import app
 
 REPO = Path(__file__).resolve().parents[2]
+QUICKSTART = REPO / "examples" / "quickstart"
 
 
 @dataclass
@@ -67,3 +76,80 @@ def assert_round_trip(stack: Path, access_log: str, reads=default_reads) -> dict
     again = cli("plan", stack)
     assert again.exit_code == 0 and "No changes" in again.stdout, again.output
     return plan
+
+
+@pytest.fixture
+def populated(sandbox_factory, tmp_path, monkeypatch):
+    """A sandbox holding the quickstart's people and configuration (no jobs), applied by a stack
+    of its own; credentials and secret values generated for this run."""
+    box = sandbox_factory(access_log=True)
+    monkeypatch.setenv("DATATAILR_USER_NAME", box.admin_user)
+    monkeypatch.setenv("DATATAILR_USER_PASSWORD", box.admin_password)
+    monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
+    values = {"QUICKSTART_INITIAL_PASSWORD": secrets.token_urlsafe(12),
+              "QUICKSTART_WAREHOUSE_PASSWORD_DEV": secrets.token_urlsafe(16),
+              "QUICKSTART_WAREHOUSE_PASSWORD_PROD": secrets.token_urlsafe(16)}
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    source = tmp_path / "source"
+    source.mkdir()
+    for name in ("platform.toml", "people.toml", "config.toml"):
+        shutil.copy(QUICKSTART / name, source / name)
+    platform = source / "platform.toml"
+    platform.write_text(re.sub(r'endpoint = ".*"', f'endpoint = "{box.url}"', platform.read_text()))
+    applied = cli("apply", source, "--yes")
+    assert applied.exit_code == 0, applied.output
+    return box, values
+
+
+def program(directory: Path):
+    """An exported program's `__main__.py` as the language host runs it: its folder first on
+    sys.path, its own modules fresh (a second run in this process declares everything again)."""
+    def run() -> dict:
+        for name in [m for m in sys.modules if m == "adopted" or m.startswith("adopted.")]:
+            del sys.modules[name]
+        sys.path.insert(0, str(directory))
+        try:
+            return runpy.run_path(str(directory / "__main__.py"), run_name="__main__")
+        finally:
+            sys.path.remove(str(directory))
+    return run
+
+
+def stack_settings(directory: Path, stack: str) -> dict[str, str]:
+    """The `platforge:*` settings the export wrote to `Pulumi.<stack>.yaml`, as the engine hands
+    stack config to a provider (strings; JSON for numbers and booleans)."""
+    out = {}
+    for line in (directory / f"Pulumi.{stack}.yaml").read_text().splitlines():
+        key, sep, raw = line.strip().partition(": ")
+        if sep and key.startswith("platforge:"):
+            value = json.loads(raw)
+            out[key] = value if isinstance(value, str) else json.dumps(value)
+    return out
+
+
+def assert_program_adopts(directory: Path, stack: str, credentials: dict[str, str], writes: Callable[[], list],
+                          adopt: list[str], env: dict[str, str | None] | None = None) -> None:
+    """The exported program's first `up` (the SDK, engine-backed mocks, the real provider plugin
+    configured from the written stack settings plus the credentials) creates, that is adopts,
+    exactly the objects `adopt` lists, with no platform write (`writes()`: those since the mark);
+    the second `up` is all `same`."""
+    from tests.pulumi.harness import MiniEngine, ProviderProcess
+    from tests.pulumi.programs import EngineMocks, run_program
+
+    config = {**stack_settings(directory, stack), **credentials}
+    provider = ProviderProcess(directory, project="platforge-export", env=env)
+    try:
+        provider.configure(config, set(credentials))
+        engine = MiniEngine(provider)
+        first = EngineMocks(engine)
+        run = run_program(program(directory), first, config=config)
+        assert sorted(run.exports["addresses"]) == sorted(adopt)
+        assert [s.op for s in first.steps] == ["create"] * len(adopt), [(s.urn, s.op) for s in first.steps]
+        assert writes() == []
+        second = EngineMocks(engine)
+        run_program(program(directory), second, config=config)
+        assert [s.op for s in second.steps] == ["same"] * len(adopt), [(s.urn, s.op, s.diff) for s in second.steps]
+        assert writes() == []
+    finally:
+        provider.close()

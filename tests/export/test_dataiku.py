@@ -12,7 +12,7 @@ import tomllib
 
 from tests.dataiku.e2e.conftest import world  # noqa: F401  (fixture)
 
-from .conftest import REPO, assert_round_trip, cli
+from .conftest import REPO, assert_program_adopts, assert_round_trip, cli
 
 
 def _populated(world, monkeypatch):  # noqa: F811
@@ -68,3 +68,18 @@ def test_dataiku_export_of_a_project_kind_alone(world, monkeypatch):  # noqa: F8
     assert platform["adopt"]["objects"] == ["project_group_grant.analysts"]
     assert platform["external"] == {"group": ["analysts"], "project": ["SALES_MARTS"]}
     assert_round_trip(out, world.access_log)
+
+
+def test_dataiku_export_as_a_pulumi_program_adopts_with_zero_writes(world, monkeypatch):  # noqa: F811
+    values = _populated(world, monkeypatch)
+    program_dir, toml_dir = world.tmp_path / "program", world.tmp_path / "toml"
+    result = cli("export", "--format", "pulumi", "--platform", "dataiku", "--endpoint", world.url, program_dir)
+    assert result.exit_code == 0, result.output
+    texts = "".join(p.read_text() for p in program_dir.rglob("*") if p.is_file()) + result.output
+    assert not any(v in texts for v in [*values, world.admin_key])
+    assert cli("export", "--platform", "dataiku", "--endpoint", world.url, toml_dir).exit_code == 0
+    adopt = tomllib.loads((toml_dir / "platform.toml").read_text())["adopt"]["objects"]
+    mark = world.mark()
+    assert_program_adopts(program_dir, "main", {"platforge:apiKey": world.admin_key},
+                          lambda: world.writes_since(mark), adopt, env={"DATAIKU_API_KEY": None})
+    assert {a.split(".")[0] for a in adopt} >= {"group", "user", "project", "scenario", "connection"}

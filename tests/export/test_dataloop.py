@@ -10,7 +10,7 @@ import tomllib
 from tests.dataloop.e2e.conftest import ADMIN, SECRET_MARKER, world  # noqa: F401  (fixture)
 from tests.dataloop.e2e.test_example_dataloop import example_against
 
-from .conftest import assert_round_trip, cli
+from .conftest import assert_program_adopts, assert_round_trip, cli
 
 
 def _reads(line) -> bool:
@@ -74,3 +74,21 @@ def test_dataloop_export_of_project_kinds_finds_the_projects_itself(world, monke
     assert tomllib.loads((out / "platform.toml").read_text()).get("external", {}) == {}
     plan = assert_round_trip(out, world.access_log, reads=_reads)
     assert [a["address"] for a in plan["actions"] if a["op"] == "import"] == ["project.vision-prod"]
+
+
+def test_dataloop_export_as_a_pulumi_program_adopts_with_zero_writes(world, monkeypatch):  # noqa: F811
+    _populated(world, monkeypatch)
+    program_dir, toml_dir = world.tmp_path / "program", world.tmp_path / "toml"
+    target = ("--platform", "dataloop", "--endpoint", world.url, "--option", "org=acme")
+    result = cli("export", "--format", "pulumi", *target, program_dir)
+    assert result.exit_code == 0, result.output
+    texts = "".join(p.read_text() for p in program_dir.rglob("*") if p.is_file()) + result.output
+    assert SECRET_MARKER not in texts and world.password not in texts
+    assert "Left out: integration.openai-key: the platform never shows its options" in texts
+    assert cli("export", *target, toml_dir).exit_code == 0
+    adopt = tomllib.loads((toml_dir / "platform.toml").read_text())["adopt"]["objects"]
+    mark = world.mark()
+    assert_program_adopts(program_dir, "main", {"platforge:email": ADMIN, "platforge:password": world.password},
+                          lambda: world.writes_since(mark), adopt,
+                          env={"DATALOOP_EMAIL": None, "DATALOOP_PASSWORD": None})
+    assert {a.split(".")[0] for a in adopt} >= {"project", "dataset", "service", "trigger", "pipeline"}

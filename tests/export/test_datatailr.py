@@ -5,40 +5,10 @@ time; jobs and a kind that cannot be read are refused with a reason."""
 
 from __future__ import annotations
 
-import re
 import secrets
-import shutil
 import tomllib
 
-import pytest
-
-from .conftest import REPO, assert_round_trip, cli, log_lines
-
-QUICKSTART = REPO / "examples" / "quickstart"
-
-
-@pytest.fixture
-def populated(sandbox_factory, tmp_path, monkeypatch):
-    """A sandbox holding the quickstart's people and configuration (no jobs), applied by a stack
-    of its own; credentials and secret values generated for this run."""
-    box = sandbox_factory(access_log=True)
-    monkeypatch.setenv("DATATAILR_USER_NAME", box.admin_user)
-    monkeypatch.setenv("DATATAILR_USER_PASSWORD", box.admin_password)
-    monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-    values = {"QUICKSTART_INITIAL_PASSWORD": secrets.token_urlsafe(12),
-              "QUICKSTART_WAREHOUSE_PASSWORD_DEV": secrets.token_urlsafe(16),
-              "QUICKSTART_WAREHOUSE_PASSWORD_PROD": secrets.token_urlsafe(16)}
-    for name, value in values.items():
-        monkeypatch.setenv(name, value)
-    source = tmp_path / "source"
-    source.mkdir()
-    for name in ("platform.toml", "people.toml", "config.toml"):
-        shutil.copy(QUICKSTART / name, source / name)
-    platform = source / "platform.toml"
-    platform.write_text(re.sub(r'endpoint = ".*"', f'endpoint = "{box.url}"', platform.read_text()))
-    applied = cli("apply", source, "--yes")
-    assert applied.exit_code == 0, applied.output
-    return box, values
+from .conftest import assert_round_trip, cli, log_lines
 
 
 def test_export_round_trips_with_secrets_as_references_and_builtins_left_out(populated, tmp_path, monkeypatch):

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import tomllib
 
-from tests.studio.e2e.conftest import READ_POSTS, TEAM, world  # noqa: F401  (fixture)
+from tests.studio.e2e.conftest import READ_POSTS, TEAM, TOKEN_ENV, world  # noqa: F401  (fixture)
 from tests.studio.e2e.test_example_studio import example_against
 
-from .conftest import assert_round_trip, cli
+from .conftest import assert_program_adopts, assert_round_trip, cli
 
 
 def _reads(line) -> bool:
@@ -71,3 +71,18 @@ def test_studio_export_kind_by_kind(world):  # noqa: F811
     assert {a["address"] for a in plan["actions"] if a["op"] == "import"} == {
         "access_group.ml-engineers", "access_group_member.ml-engineers-alice-example-com",
         "access_group_member.ml-engineers-bob-example-com"}
+
+
+def test_studio_export_as_a_pulumi_program_adopts_with_zero_writes(world):  # noqa: F811
+    _populated(world)
+    program_dir, toml_dir = world.tmp_path / "program", world.tmp_path / "toml"
+    target = ("--platform", "studio", "--endpoint", world.url, "--option", f"team={TEAM}")
+    result = cli("export", "--format", "pulumi", *target, program_dir)
+    assert result.exit_code == 0, result.output
+    assert world.token not in "".join(p.read_text() for p in program_dir.rglob("*") if p.is_file()) + result.output
+    assert cli("export", *target, toml_dir).exit_code == 0
+    adopt = tomllib.loads((toml_dir / "platform.toml").read_text())["adopt"]["objects"]
+    mark = world.mark()
+    assert_program_adopts(program_dir, "main", {"platforge:token": world.token}, lambda: world.writes_since(mark),
+                          adopt, env={TOKEN_ENV: None})
+    assert len(adopt) == 11
