@@ -6,6 +6,7 @@ the page's own Content-Security-Policy (filtering by a link's fragment)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -67,7 +68,12 @@ def test_headless_chromium_renders_the_page_and_runs_its_script(report, tmp_path
                           capture_output=True, text=True, timeout=120)
     assert shot.returncode == 0, shot.stderr[-2000:]
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and screenshot.stat().st_size > 10_000
-    print(f"screenshot of the drift page: {screenshot}")
+    # Kept as the run's artifact where CI collects them (PLATFORGE_TEST_ARTIFACTS, else .artifacts/).
+    artifacts = Path(os.environ.get("PLATFORGE_TEST_ARTIFACTS") or Path(__file__).resolve().parents[2] / ".artifacts")
+    artifacts.mkdir(parents=True, exist_ok=True)
+    kept = shutil.copy(screenshot, artifacts / "drift-report.png")
+    shutil.copy(out, artifacts / "drift-report.html")
+    print(f"screenshot of the drift page: {kept}")
 
     # The DOM after the script ran: a fragment filters to one cause. Only the inline script,
     # allowed by its hash, can have written "N of M shown" (the page itself says "M objects").
