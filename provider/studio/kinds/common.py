@@ -266,20 +266,35 @@ def pipelines(ctx: Context) -> list[dict[str, Any]]:
     return result
 
 
-def _pipelines_by_name(ctx: Context) -> dict[str, list[dict[str, Any]]]:
-    """The run's pipeline listing by name (each schedule names one: a scan per schedule was
-    quadratic at 10,000 objects), rebuilt whenever the listing is read again."""
+def _pipeline_index(ctx: Context, name: str, key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
+    """The run's pipeline listing indexed by `key` (pipelines with no key left out), rebuilt
+    whenever the listing is read again: a scan of the listing per schedule was quadratic at
+    10,000 objects."""
     listed = pipelines(ctx)
-    held = ctx.peek("studio:pipelines-by-name")
+    cache_key = f"studio:pipelines-by-{name}"
+    held = ctx.peek(cache_key)
     if held is not None and held[0] is listed:
-        index: dict[str, list[dict[str, Any]]] = held[1]
+        index: dict[Any, list[dict[str, Any]]] = held[1]
         return index
     index = {}
     for p in listed:
-        index.setdefault(str(p["name"]), []).append(p)
-    ctx.invalidate("studio:pipelines-by-name")
-    ctx.cached("studio:pipelines-by-name", lambda: (listed, index))
+        value = key(p)
+        if value is not None:
+            index.setdefault(value, []).append(p)
+    ctx.invalidate(cache_key)
+    ctx.cached(cache_key, lambda: (listed, index))
     return index
+
+
+def _pipelines_by_name(ctx: Context) -> dict[Any, list[dict[str, Any]]]:
+    return _pipeline_index(ctx, "name", lambda p: str(p["name"]))
+
+
+def definitions_scheduled_as(ctx: Context, schedule_name: str) -> list[dict[str, Any]]:
+    """The pipeline definitions whose newest schedule is `schedule_name` (the listing's
+    `schedule_name` of a definition)."""
+    index = _pipeline_index(ctx, "schedule", lambda p: p.get("schedule_name") if p.get("is_definition") else None)
+    return index.get(schedule_name, [])
 
 
 def pipeline_named(ctx: Context, resource: Resource, name: str) -> dict[str, Any]:
@@ -300,10 +315,8 @@ def pipeline_named(ctx: Context, resource: Resource, name: str) -> dict[str, Any
 
 
 def pipeline_name_of(ctx: Context, pipeline_id: Any) -> str | None:
-    for p in pipelines(ctx):
-        if str(p["pipeline_id"]) == str(pipeline_id):
-            return str(p["name"])
-    return None
+    found = _pipeline_index(ctx, "id", lambda p: str(p["pipeline_id"])).get(str(pipeline_id))
+    return str(found[0]["name"]) if found else None
 
 
 def clusters(ctx: Context) -> list[dict[str, Any]]:
@@ -338,8 +351,8 @@ def declared_resource_ids(settings: Mapping[str, Any]) -> set[tuple[str, ...]]:
 
 __all__ = [
     "Email", "FreshReads", "GROUP_NAMES", "PlanError", "RULE_RESOURCES", "Spec", "StudioKind", "StudioName", "cached",
-    "client", "cluster_named", "clusters", "declared_resource_ids", "email_of", "forget", "group_id", "group_name_of",
-    "group_names", "group_ref_of", "groups", "ignore_missing", "known_users", "members", "pipeline_name_of",
-    "pipeline_named", "pipelines", "plan_error", "required_group_id", "rule_resources", "rules", "studio_group_name",
-    "user_id_of",
+    "client", "cluster_named", "clusters", "declared_resource_ids", "definitions_scheduled_as", "email_of", "forget",
+    "group_id", "group_name_of", "group_names", "group_ref_of", "groups", "ignore_missing", "known_users", "members",
+    "pipeline_name_of", "pipeline_named", "pipelines", "plan_error", "required_group_id", "rule_resources", "rules",
+    "studio_group_name", "user_id_of",
 ]

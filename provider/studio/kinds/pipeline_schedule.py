@@ -55,11 +55,11 @@ from .common import (
     StudioName,
     cached,
     client,
+    definitions_scheduled_as,
     forget,
     ignore_missing,
     pipeline_name_of,
     pipeline_named,
-    pipelines,
 )
 
 #: The run's record of the `pause_pipeline` values written (schedule id -> value).
@@ -206,7 +206,7 @@ class PipelineScheduleKind(FreshReads, StudioKind):
             return str(written[row["id"]])
         # A definition names the newest schedule that targets it (`schedule_name`); schedule names
         # are unique in a team, so that names the pipeline of most schedules from one listing.
-        targets = [p for p in pipelines(ctx) if p.get("is_definition") and p.get("schedule_name") == row["schedule_name"]]
+        targets = definitions_scheduled_as(ctx, row["schedule_name"])
         if len(targets) == 1:
             return str(targets[0]["name"])
         one = cached(ctx, f"schedule:{row['id']}", lambda: client(ctx).get_schedule(row["id"]))
