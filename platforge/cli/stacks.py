@@ -175,11 +175,16 @@ def register(app: typer.Typer) -> None:
         refresh_secrets: RefreshSecrets = False,
         parallelism: Annotated[int | None, typer.Option(
             "--parallelism", min=1, max=64, help="Actions run at once (default: the stack's [platform] parallelism).")] = None,
+        lock_timeout: Annotated[float, typer.Option(
+            "--lock-timeout", min=0, metavar="SECONDS",
+            help="Wait this long for another run of this stack to release its state lock, instead of failing at "
+                 "once (CI jobs of one stack then queue).")] = 0.0,
     ) -> None:
         """Make the platform match the stack. Exit 0: success; 1: error; 130: interrupted."""
 
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
+            engine.lock_timeout = lock_timeout
             engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
             engine.ctx.refresh_secrets = refresh_secrets
             saved = load_plan_file(plan_file) if plan_file else None

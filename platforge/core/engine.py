@@ -22,7 +22,7 @@ from .model import Cause
 from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, read_live_per_object, unsettled
 from .policy import Policy
 from .stack import Stack
-from .state import LocalStateBackend, ObjectStoreStateBackend, State, StateBackend
+from .state import LocalStateBackend, ObjectStoreStateBackend, State, StateBackend, lock_waiting
 
 #: How old (seconds) a plan this engine made may be and still be the apply's plan, when the
 #: state under the lock is the one it was made from: no other apply wrote since, and what it
@@ -93,6 +93,10 @@ class Engine:
 
     # ---- plan --------------------------------------------------------------------------
 
+    #: Seconds an apply waits for another run of this stack to release the state lock (0: fail
+    #: at once, naming the holder).
+    lock_timeout = 0.0
+
     #: How live state is read: "list" (one list call per kind per page) or "per-object" (one
     #: read per object, 10 at a time: the baseline other engines use, for APIs with no list call).
     refresh = "list"
@@ -148,7 +152,7 @@ class Engine:
             self._check_saved(saved_plan, preview)
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
-        with self.backend.lock("apply"):
+        with lock_waiting(self.backend, "apply", self.lock_timeout):
             bound = self._load_bound()
             state = bound if bound is not None else State(stack=self.stack.name, platform=self.target.to_json())
             # Planned again under the lock unless the preview is that plan already: the same

@@ -24,7 +24,7 @@ import time
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -280,6 +280,31 @@ class StateBackend(ABC):
         """Remove expired lock claims; with `force`, live ones too, recording who did it.
         Returns the holders released."""
         raise StateError(f"{self.describe()} keeps no lock outside this process: nothing to release")
+
+
+@contextmanager
+def lock_waiting(backend: StateBackend, operation: str, timeout: float,
+                 clock: Any = time.monotonic, sleep: Any = time.sleep) -> Iterator[Any]:
+    """Hold the stack's lock, waiting up to `timeout` seconds for another run to release it
+    (Terraform's `-lock-timeout`): two CI jobs of one stack queue instead of one failing. Only
+    taking the lock is retried; a lock lost while held still stops the run. With no timeout, a
+    held lock fails at once, naming its holder."""
+    deadline = clock() + max(0.0, timeout)
+    delay = 0.5
+    while True:
+        held = ExitStack()
+        try:
+            info = held.enter_context(backend.lock(operation))
+        except LockError as exc:
+            remaining = deadline - clock()
+            if remaining <= 0:
+                raise LockError(f"{exc} (waited {timeout:g} s)" if timeout > 0 else str(exc)) from None
+            sleep(min(delay, remaining))
+            delay = min(delay * 2, 5.0)
+            continue
+        with held:
+            yield info
+        return
 
 
 # ── local files ──────────────────────────────────────────────────────────────────────────────

@@ -273,3 +273,36 @@ def test_the_lock_message_is_grammatical_and_names_the_holder(backend):
     assert "locked held by" not in message
     assert f"is locked by {os.environ.get('USER') or 'unknown'}" in message or "is locked by " in message
     assert f"(pid {os.getpid()} on " in message and "running apply since" in message
+
+
+def test_lock_waiting_retries_only_the_taking_of_a_held_lock(tmp_path):
+    """`lock_waiting`: no timeout fails at once naming the holder; a timeout waits and takes the
+    lock once it is free; a holder outlasting it fails saying how long it waited; an error in
+    the body still releases the lock."""
+    import threading
+    import time
+
+    from platforge.core.errors import LockError
+    from platforge.core.state import LocalStateBackend, lock_waiting
+
+    backend = LocalStateBackend(tmp_path / "state.json")
+    other = LocalStateBackend(tmp_path / "state.json")
+    held = other.lock("apply")
+    held.__enter__()
+    with pytest.raises(LockError) as at_once:
+        with lock_waiting(backend, "apply", 0):
+            pass
+    assert "waited" not in str(at_once.value)
+    started = time.monotonic()
+    with pytest.raises(LockError, match=r"\(waited 0\.3 s\)"):
+        with lock_waiting(backend, "apply", 0.3):
+            pass
+    assert time.monotonic() - started >= 0.3
+    threading.Timer(0.4, lambda: held.__exit__(None, None, None)).start()
+    with lock_waiting(backend, "apply", 10):
+        pass  # taken once the other run let go
+    with pytest.raises(RuntimeError):
+        with lock_waiting(backend, "apply", 0):
+            raise RuntimeError("the body failed")
+    with lock_waiting(backend, "apply", 0):  # and the lock was released
+        pass

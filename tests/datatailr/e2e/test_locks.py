@@ -262,3 +262,29 @@ def test_local_lock_status_and_release(world):
         holder.kill()
         holder.wait()
     assert world.cli("lock", "status", stack).exit_code == 0
+
+
+def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(world, short_leases):
+    """`apply --lock-timeout` (Terraform's -lock-timeout): a second CI job of the same stack waits
+    for the first to finish; a holder that outlasts the timeout still fails it, saying how long
+    it waited; only taking the lock is retried."""
+    stack = world.stack(BODY, state=STATE)
+    assert world.cli("plan", stack).exit_code == 2
+    holder = start_holder(world)
+    try:
+        started = time.monotonic()
+        short = world.cli("apply", stack, "--yes", "--lock-timeout", "1")
+        assert short.exit_code == 1 and f"is locked by {world.sandbox.admin_user}" in short.stderr
+        assert "(waited 1 s)" in short.stderr and time.monotonic() - started >= 1
+        killer = threading.Timer(1.5, holder.kill)  # the first job ends (killed: its lease runs out)
+        killer.start()
+        started = time.monotonic()
+        waited = world.cli("apply", stack, "--yes", "--lock-timeout", "30")
+        killer.join()
+    finally:
+        if holder.poll() is None:
+            holder.kill()
+        holder.wait()
+    assert waited.exit_code == 0, waited.stderr
+    assert time.monotonic() - started >= 1.5  # it did wait for the holder
+    assert world.cli("plan", stack).exit_code == 0
