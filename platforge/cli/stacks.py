@@ -35,7 +35,9 @@ from ..report import text as text_report
 from . import _console
 
 StackDir = Annotated[Path, typer.Argument(help="Stack directory (default: the current directory).")]
-Endpoint = Annotated[str | None, typer.Option("--endpoint", help="Override the stack's [platform] endpoint.")]
+Endpoint = Annotated[str | None, typer.Option(
+    "--endpoint", envvar="PLATFORGE_ENDPOINT",
+    help="Override the stack's [platform] endpoint (also: PLATFORGE_ENDPOINT, for CI jobs pointed at a sandbox).")]
 Adopt = Annotated[list[str] | None, typer.Option(
     "--adopt", metavar="ADDRESS",
     help="Consent to take over this existing object (repeatable; patterns such as 'user.*', or '*').")]
@@ -185,11 +187,18 @@ def register(app: typer.Typer) -> None:
         def run() -> int:
             engine = open_engine(stack_dir, endpoint)
             engine.lock_timeout = lock_timeout
+            engine.on_lock_wait = _LockWaitNotes()
             engine.policy = engine.policy.with_confirmed_deletes(confirm_delete or ())
             engine.ctx.refresh_secrets = refresh_secrets
             saved = load_plan_file(plan_file) if plan_file else None
             consent = list(adopt or ())
+            if saved is not None:  # as the plan was made: with its consent and its secret reads
+                engine.ctx.refresh_secrets = refresh_secrets or bool(saved.get("refresh_secrets"))
+                consent += [a["address"] for a in saved.get("actions") or ()
+                            if a.get("op") == "import" and a.get("adopt")]
             preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune, adopt=consent)
+            if saved is not None:  # a stale plan is refused before anything is shown as to be applied
+                engine.check_saved(saved, preview)
             out = _console.stdout()
             text_report.print_plan(out, preview.to_json())
             if not preview.has_changes:
@@ -232,6 +241,9 @@ def register(app: typer.Typer) -> None:
         endpoint: Endpoint = None,
         fmt: Annotated[Format, typer.Option("--format", help="Report format.")] = Format.text,
         output: Annotated[Path | None, typer.Option("--output", help="Write the report here instead of stdout.")] = None,
+        markdown: Annotated[Path | None, typer.Option(
+            "--markdown", help="Also write the Markdown report here, from the same run (a job summary or a "
+                               "pull-request comment next to an HTML page).")] = None,
         fail_on: Annotated[list[FailOn] | None, typer.Option(
             "--fail-on", help="Also exit 2 for unmanaged objects (by default they are reported, not failed).")] = None,
         accept: Annotated[list[str] | None, typer.Option(
@@ -254,6 +266,8 @@ def register(app: typer.Typer) -> None:
             if accept:
                 return _accept(engine, report, accept, stack_dir)
             document = report.to_json()
+            if markdown:
+                markdown.write_text(md_report.drift_markdown(document), encoding="utf-8")
             rendered: str | None = None
             if fmt is Format.json:
                 rendered = json.dumps(document, indent=2) + "\n"
@@ -299,6 +313,20 @@ def _accept(engine: Engine, report: DriftReport, addresses: list[str], stack_dir
                    "change for them. Review the diff and commit it; the next `platforge apply` records these values "
                    "as applied (it sends nothing for them), and drift stops reporting them."))
     return 0
+
+
+class _LockWaitNotes:
+    """Say on stderr why an apply is idle while it waits for the lock: at the first wait, then
+    at most every 30 seconds (a CI log shows who holds the stack)."""
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def __call__(self, message: str, remaining: float) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last >= 30:
+            self._last = now
+            _console.note(f"waiting for the state lock ({remaining:.0f} s left of --lock-timeout): {message}", "yellow")
 
 
 def _requests_made(engine: Engine) -> int | None:

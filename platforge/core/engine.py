@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -96,6 +96,8 @@ class Engine:
     #: Seconds an apply waits for another run of this stack to release the state lock (0: fail
     #: at once, naming the holder).
     lock_timeout = 0.0
+    #: Told of each wait for the lock: (the holder's message, seconds left).
+    on_lock_wait: Callable[[str, float], None] | None = None
 
     #: How live state is read: "list" (one list call per kind per page) or "per-object" (one
     #: read per object, 10 at a time: the baseline other engines use, for APIs with no list call).
@@ -108,7 +110,8 @@ class Engine:
             if self.refresh == "per-object" else None
         plan = make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
                          policy=self.policy.with_adopt(adopt), live=live)
-        self._made = (id(plan), time.monotonic(), tuple(sorted(adopt)), self.policy)
+        plan.refresh_secrets = self.ctx.refresh_secrets
+        self._made = (id(plan), time.monotonic(), tuple(sorted(set(adopt))), self.policy)
         return plan
 
     _made: tuple[int, float, tuple[str, ...], Policy] | None = None
@@ -119,7 +122,7 @@ class Engine:
         if self._made is None or self._made[0] != id(preview):
             return False
         _, made_at, consent, policy = self._made
-        if time.monotonic() - made_at > PREVIEW_REUSE_SECONDS or consent != tuple(sorted(adopt)) \
+        if time.monotonic() - made_at > PREVIEW_REUSE_SECONDS or consent != tuple(sorted(set(adopt))) \
                 or policy is not self.policy:
             return False
         if state is None:  # still no state: the preview was made from none either (every save counts from 1)
@@ -145,6 +148,7 @@ class Engine:
         adopt = list(adopt)
         if saved_plan is not None:
             prune = bool(saved_plan.get("prune", prune))
+            self.ctx.refresh_secrets = self.ctx.refresh_secrets or bool(saved_plan.get("refresh_secrets"))
             adopt += [a["address"] for a in saved_plan.get("actions") or () if a.get("op") == "import" and a.get("adopt")]
         if preview is None or preview.prune != prune:
             preview = self.plan(prune=prune, adopt=adopt)
@@ -152,7 +156,7 @@ class Engine:
             self._check_saved(saved_plan, preview)
         if not preview.has_changes and not self._state_needs_write(preview):
             return preview, ApplyResult()
-        with lock_waiting(self.backend, "apply", self.lock_timeout):
+        with lock_waiting(self.backend, "apply", self.lock_timeout, on_wait=self.on_lock_wait):
             bound = self._load_bound()
             state = bound if bound is not None else State(stack=self.stack.name, platform=self.target.to_json())
             # Planned again under the lock unless the preview is that plan already: the same
@@ -182,6 +186,11 @@ class Engine:
             if entry is None or resource is None or entry.applied != resource.spec:
                 return True
         return bool(unsettled(state))
+
+    def check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
+        """Refuse a saved plan that is not `fresh`'s: another target, other declarations, or a
+        platform that changed since (a front door checks before it shows the plan it applies)."""
+        self._check_saved(saved, fresh)
 
     def _check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
         if saved.get("format") != PLAN_FORMAT:

@@ -171,6 +171,9 @@ class Plan:
     #: the document: an apply resolves output references from live values and its own writes.
     outputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     created_at: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
+    #: Whether every managed secret's value was read to make it (`--refresh-secrets`): an apply
+    #: of the saved plan must read them too, or it cannot see what the plan saw.
+    refresh_secrets: bool = False
 
     @property
     def changes(self) -> list[Action]:
@@ -214,6 +217,7 @@ class Plan:
             "created_at": self.created_at,
             "target": self.target.to_json(),
             "prune": self.prune,
+            "refresh_secrets": self.refresh_secrets,
             "state": {"lineage": self.state_lineage, "serial": self.state_serial},
             "live_digest": self.live_digest,
             "desired_digest": self.desired_digest,

@@ -283,12 +283,13 @@ class StateBackend(ABC):
 
 
 @contextmanager
-def lock_waiting(backend: StateBackend, operation: str, timeout: float,
-                 clock: Any = time.monotonic, sleep: Any = time.sleep) -> Iterator[Any]:
+def lock_waiting(backend: StateBackend, operation: str, timeout: float, clock: Any = time.monotonic,
+                 sleep: Any = time.sleep, on_wait: Any = None) -> Iterator[Any]:
     """Hold the stack's lock, waiting up to `timeout` seconds for another run to release it
     (Terraform's `-lock-timeout`): two CI jobs of one stack queue instead of one failing. Only
     taking the lock is retried; a lock lost while held still stops the run. With no timeout, a
-    held lock fails at once, naming its holder."""
+    held lock fails at once, naming its holder. `on_wait(message, seconds_left)` hears of each
+    wait (a CI log should say why the job is idle)."""
     deadline = clock() + max(0.0, timeout)
     delay = 0.5
     while True:
@@ -299,6 +300,8 @@ def lock_waiting(backend: StateBackend, operation: str, timeout: float,
             remaining = deadline - clock()
             if remaining <= 0:
                 raise LockError(f"{exc} (waited {timeout:g} s)" if timeout > 0 else str(exc)) from None
+            if on_wait is not None:
+                on_wait(str(exc), remaining)
             sleep(min(delay, remaining))
             delay = min(delay * 2, 5.0)
             continue

@@ -86,3 +86,17 @@ def test_headless_chromium_renders_the_page_and_runs_its_script(report, tmp_path
     rows = parse(dom.stdout).rows
     visible = [r["data-address"] for r in rows if "hidden" not in r]
     assert visible == sorted(f["address"] for f in document["findings"] if f["cause"] == "out_of_band")
+
+
+def test_one_drift_run_writes_the_page_and_the_markdown_summary(datatailr, monkeypatch, tmp_path):
+    """`--markdown FILE` next to `--format html --output`: one run (one read of every secret)
+    gives the nightly job both its artifact and its job summary."""
+    stack = drifted_stack(datatailr, monkeypatch)
+    page, summary = tmp_path / "drift.html", tmp_path / "drift.md"
+    result = datatailr.cli("drift", stack, "--format", "html", "--output", page, "--markdown", summary)
+    assert result.exit_code == 2, result.stderr
+    text = summary.read_text(encoding="utf-8")
+    assert len(text) <= 65_536 and "kv.config" in text and "kv.gone" in text and "secret.token" in text
+    assert "kv.config" in page.read_text(encoding="utf-8")
+    document = json.loads(datatailr.cli("drift", stack, "--format", "json").stdout)
+    assert document["findings"] and all(f["address"] in text for f in document["findings"])

@@ -26,7 +26,7 @@ PRUNE_ARGS=()
 if [[ "${PLATFORGE_PRUNE:-false}" == "true" ]]; then
     PRUNE_ARGS=(--prune)
 fi
-# A saved plan carries --prune, but not --refresh-secrets: plan and apply both need it.
+# A saved plan records --prune and --refresh-secrets; passing them to apply as well is harmless.
 REFRESH_ARGS=()
 if [[ "${PLATFORGE_REFRESH_SECRETS:-false}" == "true" ]]; then
     REFRESH_ARGS=(--refresh-secrets)

@@ -119,3 +119,46 @@ def test_drift_reports_are_written_to_files(world, tmp_path):
         result = world.cli("drift", stack, "--format", fmt, "--output", target)
         assert result.exit_code == 0 and result.stdout == ""
         assert check in target.read_text()
+
+
+def test_a_saved_plan_made_with_refresh_secrets_is_applied_with_it(world, tmp_path):
+    """A secret rotated on the platform is seen only by a plan that reads secret values
+    (`--refresh-secrets`). The saved plan records that it did, so `apply --plan` reads them too:
+    it used to plan without them, saw no change, and refused the saved plan as stale."""
+    import httpx
+
+    stack = world.quickstart()
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    with httpx.Client(base_url=world.sandbox.url) as http:
+        http.post("/login", auth=(world.sandbox.admin_user, world.sandbox.admin_password)).raise_for_status()
+        http.put("/api/kv/put", json={"key": "warehouse/password", "value": "rotated-by-hand", "secure": True,
+                                      "environment": "dev"}).raise_for_status()
+    plan_file = tmp_path / "plan.json"
+    assert world.cli("plan", stack, "--out", plan_file).exit_code == 0  # the fingerprints say nothing changed
+    assert world.cli("plan", stack, "--refresh-secrets", "--out", plan_file).exit_code == 2
+    saved = json.loads(plan_file.read_text())
+    assert saved["refresh_secrets"] is True
+    assert [a["address"] for a in saved["actions"] if a["op"] == "update"] == ["secret.warehouse-password-dev"]
+    applied = world.cli("apply", stack, "--plan", plan_file, "--yes")
+    assert applied.exit_code == 0, applied.stderr
+    assert world.cli("plan", stack, "--refresh-secrets").exit_code == 0  # the stack's value is back
+
+
+def test_a_stale_saved_plan_is_refused_before_any_plan_is_shown(world, tmp_path):
+    stack = world.quickstart()
+    plan_file = tmp_path / "plan.json"
+    assert world.cli("plan", stack, "--out", plan_file).exit_code == 2
+    assert world.cli("apply", stack, "--yes").exit_code == 0  # another run applied it meanwhile
+    stale = world.cli("apply", stack, "--plan", plan_file, "--yes")
+    assert stale.exit_code == 1 and "stale" in stale.stderr
+    assert stale.stdout == ""  # no "No changes" above the refusal
+
+
+def test_the_endpoint_can_come_from_the_environment(world, monkeypatch):
+    """`PLATFORGE_ENDPOINT` stands for `--endpoint` (a CI job pointed at a sandbox)."""
+    stack = world.quickstart()
+    platform = stack / "platform.toml"
+    platform.write_text(platform.read_text().replace(world.sandbox.url, "http://127.0.0.1:9"), encoding="utf-8")
+    assert world.cli("plan", stack).exit_code == 1  # nothing listens there
+    monkeypatch.setenv("PLATFORGE_ENDPOINT", world.sandbox.url)
+    assert world.cli("plan", stack).exit_code == 2

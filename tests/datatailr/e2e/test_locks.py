@@ -287,4 +287,5 @@ def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(wo
         holder.wait()
     assert waited.exit_code == 0, waited.stderr
     assert time.monotonic() - started >= 1.5  # it did wait for the holder
+    assert "waiting for the state lock" in waited.stderr and f"locked by {world.sandbox.admin_user}" in waited.stderr
     assert world.cli("plan", stack).exit_code == 0
