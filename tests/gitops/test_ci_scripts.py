@@ -53,8 +53,10 @@ def test_pull_request_merge_and_nightly_drift(repo: GitOpsRepo) -> None:
     # fails (2), and the page and the job summary are still written, naming both.
     dt.kv.put("analytics/warehouse/url", "postgres://elsewhere:5432/x", environment="dev")
     dt.secrets.put("analytics/warehouse/password", "rotated-by-someone", environment="dev")
+    logins = _logins(repo)
     drifted = repo.run("drift.sh", "dev", env=repo.summary_env())
     assert drifted.returncode == 2, drifted.stderr
+    assert _logins(repo) == logins + 1  # the page and the summary come from one drift run
     page = repo.out("drift-dev.html").read_text(encoding="utf-8")
     assert page.lstrip().lower().startswith("<!doctype html") and "gitops-dev" in page
     assert "kv.warehouse-url" in page and "secret.warehouse-password" in page and "out_of_band" in page
@@ -65,11 +67,11 @@ def test_pull_request_merge_and_nightly_drift(repo: GitOpsRepo) -> None:
 
     # A plain plan trusts the fingerprints the last apply recorded, so putting the secret back
     # is an apply with refreshed secrets, which the apply workflow runs by hand
-    # (PLATFORGE_REFRESH_SECRETS=true for both scripts: a saved plan does not carry it).
+    # (PLATFORGE_REFRESH_SECRETS=true: the saved plan records it, and its apply reads secrets too).
     refresh = {"PLATFORGE_REFRESH_SECRETS": "true"}
     plan = repo.run("plan.sh", "dev", env=refresh)
     assert plan.returncode == 2 and "2 to update" in repo.out("plan-dev.md").read_text()
-    put_back = repo.run("apply.sh", "dev", env=refresh)
+    put_back = repo.run("apply.sh", "dev")  # the saved plan says to read secrets
     assert put_back.returncode == 0, put_back.stderr
     assert dt.secrets.get("analytics/warehouse/password", environment="dev").get_secret_value() == WAREHOUSE_PASSWORD
     assert dt.kv.get("analytics/warehouse/url", environment="dev") == "postgres://warehouse.dev.internal:5432/analytics"
@@ -148,3 +150,9 @@ def test_discover_lists_the_stacks_as_a_matrix(offline_repo: GitOpsRepo) -> None
     (repo.root / "stacks" / "bad name;rm" / "platform.toml").write_text("")
     bad = repo.run("discover.py")
     assert bad.returncode == 1 and "bad name;rm" in bad.stderr
+
+
+def _logins(repo: GitOpsRepo) -> int:
+    """Sign-ins in the sandbox's access log: one per platforge run."""
+    with open(repo.sandbox.access_log, encoding="utf-8") as fh:
+        return sum(1 for line in fh if json.loads(line).get("path") == "/login")

@@ -19,16 +19,21 @@ markdown="$OUT/drift-$stack.md"
 errors="$OUT/drift-$stack.stderr"
 rm -f "$html" "$markdown"
 
-run_logged "$errors" "${PLATFORGE_CMD[@]}" drift "$dir" "${ENDPOINT_ARGS[@]}" --format html --output "$html"
+summary=false
+if [[ -n "${GITHUB_STEP_SUMMARY:-}" || "${PLATFORGE_DRIFT_MARKDOWN:-false}" == "true" ]]; then
+    summary=true
+fi
+MARKDOWN_ARGS=()
+if [[ "$summary" == true ]]; then
+    MARKDOWN_ARGS=(--markdown "$markdown")  # the same run's report, as the job's summary
+fi
+run_logged "$errors" "${PLATFORGE_CMD[@]}" drift "$dir" "${ENDPOINT_ARGS[@]}" --format html --output "$html" \
+    "${MARKDOWN_ARGS[@]}"
 rc="$RC"
 
-if [[ -n "${GITHUB_STEP_SUMMARY:-}" || "${PLATFORGE_DRIFT_MARKDOWN:-false}" == "true" ]]; then
+if [[ "$summary" == true ]]; then
     if [[ "$rc" -eq 1 ]]; then
         failure_markdown "platforge drift failed for <code>$stack</code>" "$rc" "$errors" "$markdown"
-    else
-        # A second, read-only run (drift writes one format per run): the HTML page and the exit
-        # code above are the report of record; this is its summary.
-        "${PLATFORGE_CMD[@]}" drift "$dir" "${ENDPOINT_ARGS[@]}" --format markdown --output "$markdown" || true
     fi
     step_summary "$markdown"
 fi
