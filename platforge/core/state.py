@@ -1278,23 +1278,43 @@ class ObjectStoreStateBackend(StateBackend):
             pause = min(2.0, self.backoff_seconds * 2 ** min(attempt, 6)) if not held else min(1.0, max(0.0, give_up - now))
             time.sleep(random.uniform(0.5, 1.0) * pause)
 
-    def _read_intent(self, name: str) -> LockInfo | None:
+    def _read_intent(self, name: str) -> LockInfo | None | Literal["gone"]:
+        """The run an intent names; None when it cannot be read as one; "gone" when it was
+        deleted since the listing (a holder renewing, a contender backing off)."""
         try:
             data = self.store.get(name)
+        except Exception:  # noqa: BLE001  (only used to describe a holder)
+            return None
+        if data is None:
+            return "gone"
+        try:
             return LockInfo.model_validate_json(data) if data else None
         except Exception:  # noqa: BLE001  (only used to describe a holder)
             return None
 
     def _describe_intents(self, intents: list[_Intent]) -> list[LockInfo]:
+        """Who the intents stand for, one entry per run. An intent deleted since the listing
+        blocks nobody and is left out (it showed as a phantom "unidentified run" beside the
+        real holder), unless nothing else is left to name."""
         out: dict[str, LockInfo] = {}
+        gone: list[_Intent] = []
         for intent in intents:
             info = self._read_intent(intent.name)
-            if info is None:
-                info = LockInfo(owner=intent.name, host="unknown host", pid=0, created=intent.expires - self.lease_seconds,
-                                operation="unknown operation", user=f"an unidentified run ({intent.name})",
-                                expires=intent.expires)
-            out.setdefault(info.owner, info)
+            if info == "gone":
+                gone.append(intent)
+                continue
+            out.setdefault(*self._intent_info(intent, info))
+        if not out:
+            for intent in gone:
+                out.setdefault(*self._intent_info(intent, None))
         return list(out.values())
+
+    def _intent_info(self, intent: _Intent, info: LockInfo | None | str) -> tuple[str, LockInfo]:
+        if not isinstance(info, LockInfo):
+            info = LockInfo(owner=intent.name, host="unknown host", pid=0, created=intent.expires - self.lease_seconds,
+                            operation="unknown operation", user=f"an unidentified run ({intent.name})",
+                            expires=intent.expires)
+        return info.owner, info
 
     def _locked_message(self, live: list[_Intent]) -> str:
         holders = [info.describe() for info in self._describe_intents(live[:5])]

@@ -368,6 +368,24 @@ def test_the_lock_message_names_the_holder_grammatically():
     assert f"pid {os.getpid()} on" in message and "running apply since" in message and "lease ends in" in message
 
 
+def test_an_intent_deleted_after_the_listing_is_no_phantom_holder():
+    """The holder renews (a new intent, the old one deleted) between a contender's listing and
+    its read of each intent: the deleted one blocks nobody, so the message names the holder
+    only, not also "an unidentified run (...-a.json)" (seen by two CI jobs of one stack)."""
+    store = LinearizableStore()
+    with backend_for(store).lock("apply"):
+        (held,) = [n for n in store.objects if "/lock/" in n]
+        phantom = held.replace(held.rsplit("/", 1)[-1], "9999999999999-0123456789abcdef-a.json")
+        store.objects[phantom] = store.objects[held]  # listed ...
+        store.hooks["get"] = lambda name: store.objects.pop(name, None) if name == phantom else None  # ... then gone
+        with pytest.raises(LockError) as blocked, backend_for(store).lock("apply"):
+            pass
+        store.hooks.clear()
+    message = str(blocked.value)
+    assert f"pid {os.getpid()} on" in message
+    assert "unidentified" not in message, message
+
+
 def test_a_killed_holder_blocks_only_until_its_lease_ends():
     store = LinearizableStore()
     dead = backend_for(store, lease=0.5, skew=0.1)
