@@ -161,6 +161,12 @@ def register(app: typer.Typer) -> None:
                 sys.stdout.write(json.dumps(document, indent=2) + "\n")
             else:
                 text_report.print_plan(_console.stdout(), document)
+            pending = engine.records_pending(the_plan)
+            if pending:  # not a change (exit 0), but why drift differs until the next apply
+                shown = ", ".join(pending[:5]) + (f" and {len(pending) - 5} more" if len(pending) > 5 else "")
+                _console.note(f"Note: the next apply records the declarations of {len(pending)} object(s) that already "
+                              f"match the platform ({shown}): drift reports them as changed outside platforge until "
+                              "then; nothing is written to the platform.")
             return 2 if the_plan.needs_attention else 0
 
         raise typer.Exit(run_guarded(run))

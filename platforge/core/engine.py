@@ -18,7 +18,7 @@ from .drift import DEFAULT_FAIL_ON, DriftReport, detect_drift
 from .errors import PlanError, TargetMismatch
 from .fingerprint import Fingerprinter
 from .kind import Context
-from .model import Cause
+from .model import Cause, Op
 from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, read_live_per_object, unsettled
 from .policy import Policy
 from .stack import Stack
@@ -111,10 +111,13 @@ class Engine:
         plan = make_plan(self.platform, self.ctx, self.target, self.stack.resources, state, prune=prune,
                          policy=self.policy.with_adopt(adopt), live=live)
         plan.refresh_secrets = self.ctx.refresh_secrets
+        self._planned_from = (id(plan), state)
         self._made = (id(plan), time.monotonic(), tuple(sorted(set(adopt))), self.policy)
         return plan
 
     _made: tuple[int, float, tuple[str, ...], Policy] | None = None
+    #: The state the last plan was made from (by the plan's id): read once per run.
+    _planned_from: tuple[int, State] | None = None
 
     def _reusable(self, preview: Plan, state: State | None, adopt: list[str]) -> bool:
         """Whether `preview` may be the apply's plan: made by this engine moments ago, with the
@@ -186,6 +189,24 @@ class Engine:
             if entry is None or resource is None or entry.applied != resource.spec:
                 return True
         return bool(unsettled(state))
+
+    def records_pending(self, plan: Plan) -> list[str]:
+        """Objects the plan leaves alone whose declarations differ from what the state recorded
+        at the last apply (drift accepted into the stack, a default now spelled out): the next
+        apply records them, writing nothing to the platform, and drift reports them as changed
+        outside platforge until then."""
+        state = self._planned_from[1] if self._planned_from and self._planned_from[0] == id(plan) else \
+            self._load_bound()
+        if state is None or not state.resources:
+            return []
+        by_address = {r.address: r for r in self.stack.resources}
+        pending = []
+        for action in plan.actions:
+            entry = state.resources.get(action.address)
+            resource = by_address.get(action.address)
+            if action.op is Op.NOOP and entry is not None and resource is not None and entry.applied != resource.spec:
+                pending.append(action.address)
+        return sorted(pending)
 
     def check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
         """Refuse a saved plan that is not `fresh`'s: another target, other declarations, or a
