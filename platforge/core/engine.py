@@ -253,7 +253,7 @@ def describe_target(target: dict[str, Any]) -> str:
 def make_backend(stack: Stack, platform: Platform, client: Any) -> StateBackend:
     config = stack.state_config
     if config.backend == "local":
-        path = Path(config.path)
+        path = Path(config.resolved_path())
         if not path.is_absolute():
             path = stack.directory / path
         return LocalStateBackend(path)

@@ -13,6 +13,7 @@ and, where it can be found, the line.
 from __future__ import annotations
 
 import difflib
+import os
 import re
 import stat
 import tomllib
@@ -66,6 +67,10 @@ class _PlatformType(BaseModel):
     type: Name
 
 
+#: `${NAME}` in `[state] path`: an environment variable's value.
+_STATE_VARIABLE = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
 class StateConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -75,6 +80,16 @@ class StateConfig(BaseModel):
     #: Groups whose members may read and write this stack's state, lock and fingerprint key on
     #: the `platform` backend, besides the identity that applies (see the README's security section).
     operators: list[Name] = Field(default_factory=list, json_schema_extra=expects("a list of group names"))
+
+    def variables(self) -> list[str]:
+        """The environment variables `path` names as `${NAME}` (a CI runner's state directory)."""
+        return _STATE_VARIABLE.findall(self.path)
+
+    def resolved_path(self, environ: Mapping[str, str] | None = None) -> str:
+        """`path` with each `${NAME}` replaced by that environment variable's value (checked
+        when the stack is read: an unset one is a stack problem)."""
+        env = os.environ if environ is None else environ
+        return _STATE_VARIABLE.sub(lambda m: env[m.group(1)], self.path)
 
 
 class StackMeta(BaseModel):
@@ -140,6 +155,12 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     meta = _single_table(documents, "stack", StackMeta, problems) or StackMeta()
     adopt_cfg = _single_table(documents, "adopt", AdoptConfig, problems) or AdoptConfig()
     unmanaged_cfg = _single_table(documents, "unmanaged", UnmanagedConfig, problems) or UnmanagedConfig()
+    for variable in state_cfg.variables():
+        if not os.environ.get(variable):
+            where = _find_table(documents, "state")
+            problems.append(Problem(file=where[0], line=where[1], path="state.path",
+                                    message=f"the environment variable {variable} (named by ${{{variable}}}) is not set: "
+                                            "set it to the directory that keeps this stack's state between runs"))
     if platform_type is None or problems:
         raise StackError(problems)
     try:

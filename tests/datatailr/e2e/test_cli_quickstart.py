@@ -162,3 +162,19 @@ def test_the_endpoint_can_come_from_the_environment(world, monkeypatch):
     assert world.cli("plan", stack).exit_code == 1  # nothing listens there
     monkeypatch.setenv("PLATFORGE_ENDPOINT", world.sandbox.url)
     assert world.cli("plan", stack).exit_code == 2
+
+
+def test_a_local_state_path_may_name_the_runners_state_directory(world, monkeypatch, tmp_path):
+    """`[state] path = "${VAR}/..."`: a CI runner's persistent directory, set per machine; an
+    unset variable is a stack problem with the file and line, before any request."""
+    keep = tmp_path / "runner-state"
+    stack = world.stack('[group.ops]\n', state='[state]\nbackend = "local"\npath = "${PLATFORGE_TEST_STATE_DIR}/ops.json"\n')
+    monkeypatch.delenv("PLATFORGE_TEST_STATE_DIR", raising=False)
+    mark = world.mark()
+    unset = world.cli("plan", stack)
+    assert unset.exit_code == 1 and "main.toml:" in unset.stderr and "[state.path]" in unset.stderr
+    assert "PLATFORGE_TEST_STATE_DIR" in unset.stderr and world.log_lines()[mark:] == []
+    monkeypatch.setenv("PLATFORGE_TEST_STATE_DIR", str(keep))
+    assert world.cli("apply", stack, "--yes").exit_code == 0
+    assert (keep / "ops.json").is_file() and not (stack / ".platforge" / "state.json").exists()
+    assert world.cli("plan", stack).exit_code == 0
