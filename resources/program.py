@@ -152,19 +152,20 @@ def render_kind(export: Export, kind_name: str, config: Any, where: str, order: 
     extras = _object_settings(platform, config, export)
     earlier = set(order[:order.index(kind_name)]) | {kind_name}
     body: list[str] = []
+    uses_after = False
     for obj in part.objects:
         refs = _refs(obj)
         depends = [a for a in refs if a.split(".", 1)[0] in earlier]
+        uses_after = uses_after or bool(depends)
         text = _call(obj, export.platform, cls, extras.get(obj.address, {}), depends)
         later = [a for a in refs if a not in depends]
         if later:
             text = f"# Also refers to {', '.join(later)} (declared by a later module: no dependency)\n" + text
         body.append(text)
     notes = part.notes("pass it")
-    comment = "".join("".join(f"# {part}\n" for part in textwrap.wrap(line, 100, subsequent_indent="  "))
+    comment = "".join("".join(f"# {piece}\n" for piece in textwrap.wrap(line, 100, subsequent_indent="  "))
                       for line in notes)
     uses_secrets = any(obj.secrets for obj in part.objects)
-    uses_after = any("opts=after(" in text for text in body)
     helpers = ", ".join(sorted(["declare", *(["after"] if uses_after else []),
                                 *(["secret_from_env"] if uses_secrets else [])]))
     refers = sorted({a.split(".", 1)[0] for obj in part.objects for a in _refs(obj)} - {kind_name})
