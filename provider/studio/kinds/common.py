@@ -126,11 +126,15 @@ def studio_group_name(ctx: Context, ref: str) -> str:
 
 def group_ref_of(ctx: Context, studio_name: str) -> str:
     """How the stack names a group Studio calls `studio_name`: the table of the declared group
-    with that name, else the name itself."""
-    for table, name in (ctx.settings.get(GROUP_NAMES) or {}).items():
-        if name == studio_name:
-            return str(table)
-    return studio_name
+    with that name (the first, in the stack's order), else the name itself."""
+    def tables() -> dict[str, str]:
+        out: dict[str, str] = {}
+        for table, name in (ctx.settings.get(GROUP_NAMES) or {}).items():
+            out.setdefault(str(name), str(table))
+        return out
+
+    found: dict[str, str] = ctx.cached("studio:group-tables", tables)  # the settings are fixed for a run
+    return found.get(studio_name, studio_name)
 
 
 def groups(ctx: Context) -> list[dict[str, Any]]:
@@ -144,11 +148,12 @@ def group_id(ctx: Context, ref: str) -> str | None:
     """The id of the group a stack names, None when it does not exist (yet); a name two groups
     share is refused with their ids."""
     name = studio_group_name(ctx, ref)
-    matches = [g for g in groups(ctx) if g["name"] == name]
+    by_name = _index(ctx, groups(ctx), "groups-by-name", lambda g: g["name"])
+    matches = by_name.get(name, [])
     if not matches and name != ref:
         # A declared group whose new `name` is not applied yet still has the name it was created
         # with, its table's: its members and rules are found there until the rename lands.
-        matches = [g for g in groups(ctx) if g["name"] == ref]
+        matches = by_name.get(ref, [])
     if len(matches) > 1:
         ids = ", ".join(str(g["id"]) for g in matches)
         raise PlanError(f"{len(matches)} Studio access groups are named {name!r} (ids {ids}): rename one in Studio")
@@ -172,9 +177,9 @@ def required_group_id(ctx: Context, ref: str) -> str:
 def group_name_of(ctx: Context, gid: Any, fallback: Any = None) -> str | None:
     """The stack's name for the group with id `gid` (its Studio name from the listing, which
     follows a rename, else `fallback`, the name a rule carries)."""
-    for g in groups(ctx):
-        if str(g["id"]) == str(gid):
-            return group_ref_of(ctx, g["name"])
+    found = _index(ctx, groups(ctx), "groups-by-id", lambda g: str(g["id"])).get(str(gid))
+    if found:
+        return group_ref_of(ctx, found[0]["name"])
     return group_ref_of(ctx, fallback) if isinstance(fallback, str) else None
 
 
@@ -266,24 +271,28 @@ def pipelines(ctx: Context) -> list[dict[str, Any]]:
     return result
 
 
-def _pipeline_index(ctx: Context, name: str, key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
-    """The run's pipeline listing indexed by `key` (pipelines with no key left out), rebuilt
-    whenever the listing is read again: a scan of the listing per schedule was quadratic at
-    10,000 objects."""
-    listed = pipelines(ctx)
-    cache_key = f"studio:pipelines-by-{name}"
+def _index(ctx: Context, listed: list[dict[str, Any]], name: str,
+           key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
+    """A listing of the run indexed by `key` (rows with no key left out), rebuilt whenever the
+    listing is read again: a scan of a listing per declaration or per row was quadratic at
+    10,000 objects (schedules by pipeline, rules and member listings by group)."""
+    cache_key = f"studio:index:{name}"
     held = ctx.peek(cache_key)
     if held is not None and held[0] is listed:
         index: dict[Any, list[dict[str, Any]]] = held[1]
         return index
     index = {}
-    for p in listed:
-        value = key(p)
+    for row in listed:
+        value = key(row)
         if value is not None:
-            index.setdefault(value, []).append(p)
+            index.setdefault(value, []).append(row)
     ctx.invalidate(cache_key)
     ctx.cached(cache_key, lambda: (listed, index))
     return index
+
+
+def _pipeline_index(ctx: Context, name: str, key: Callable[[dict[str, Any]], Any]) -> dict[Any, list[dict[str, Any]]]:
+    return _index(ctx, pipelines(ctx), f"pipelines-by-{name}", key)
 
 
 def _pipelines_by_name(ctx: Context) -> dict[Any, list[dict[str, Any]]]:

@@ -546,3 +546,41 @@ def test_a_plan_finds_each_schedules_pipeline_in_one_index_not_by_scanning_the_l
     plan = engine.plan()
     assert not plan.has_changes
     assert walks[0] <= 3, walks[0]  # one walk per index, not one per schedule
+
+
+def test_a_plan_finds_groups_by_name_and_id_in_indexes_not_by_scanning_the_listing(
+        harness: StackHarness, seeded: FakeStudio, monkeypatch):
+    """Issue 11: each member listing and each rule looked its group up by scanning the group
+    listing (by name, by id, then the stack's group names): 500 groups x 2,000 look-ups in a
+    10,000-object plan. Now indexes per listing; counted structurally, as walks of the listing."""
+    from platforge.provider.studio.kinds import access_group_member, access_rule, common
+
+    stack = "".join(f'[access_group.g{g}]\n' for g in range(8))
+    users = [f"w{n}@example.com" for n in range(8)]
+    everyone = next(g["id"] for g in seeded.groups.values() if g["name"] == "everyone")
+    for email in users:
+        seeded.add_member(everyone, seeded.add_user(email))
+    stack += "".join(f'[access_group_member.m{n}]\ngroup = "g{n}"\nuser = "{u}"\nrole = "read"\n'
+                     for n, u in enumerate(users))
+    stack += "".join(f'[access_rule.r{n}]\nresource_type = "namespace"\nresource_id = "ns{n}"\npermission = "read"\n'
+                     f'group = "g{n}"\n' for n in range(8))
+    harness.write(stack)
+    assert harness.engine().apply()[1].ok
+    walks = [0]
+
+    class Walked(list):
+        def __iter__(self):
+            walks[0] += 1
+            return super().__iter__()
+
+    original = common.groups
+    held: dict[int, Walked] = {}
+
+    def counted(ctx):
+        listed = original(ctx)
+        return held.setdefault(id(listed), Walked(listed))
+
+    for module in (common, access_group_member, access_rule):
+        monkeypatch.setattr(module, "groups", counted, raising=False)
+    assert not harness.engine().plan().has_changes
+    assert walks[0] <= 6, walks[0]  # a walk per index, not one per member listing and per rule
