@@ -526,22 +526,7 @@ def test_a_plan_finds_each_schedules_pipeline_in_one_index_not_by_scanning_the_l
     harness.write("".join(f'[pipeline_schedule.s{n}]\npipeline = "{name}"\ncron_expression = "0 {n} * * *"\n'
                           for n, name in enumerate(names)))
     assert harness.engine().apply()[1].ok
-    walks = [0]
-
-    class Walked(list):
-        def __iter__(self):
-            walks[0] += 1
-            return super().__iter__()
-
-    original = common.pipelines
-    held: dict[int, Walked] = {}
-
-    def counted(ctx):
-        listed = original(ctx)
-        return held.setdefault(id(listed), Walked(listed))
-
-    monkeypatch.setattr(common, "pipelines", counted)
-    monkeypatch.setattr(pipeline_schedule, "pipelines", counted, raising=False)  # a module's own import of it
+    walks = count_walks(monkeypatch, "pipelines", common, pipeline_schedule)
     engine = harness.engine()  # a new run: its read-back records are gone, as in the next CI job
     plan = engine.plan()
     assert not plan.has_changes
@@ -566,6 +551,14 @@ def test_a_plan_finds_groups_by_name_and_id_in_indexes_not_by_scanning_the_listi
                      f'group = "g{n}"\n' for n in range(8))
     harness.write(stack)
     assert harness.engine().apply()[1].ok
+    walks = count_walks(monkeypatch, "groups", common, access_group_member, access_rule)
+    assert not harness.engine().plan().has_changes
+    assert walks[0] <= 6, walks[0]  # a walk per index, not one per member listing and per rule
+
+
+def count_walks(monkeypatch, listing: str, common, *importers) -> list[int]:
+    """Count how often the run's `listing` (a function of `common` returning one cached list)
+    is iterated, wherever it is imported: a structural measure of scans per declaration."""
     walks = [0]
 
     class Walked(list):
@@ -573,14 +566,13 @@ def test_a_plan_finds_groups_by_name_and_id_in_indexes_not_by_scanning_the_listi
             walks[0] += 1
             return super().__iter__()
 
-    original = common.groups
+    original = getattr(common, listing)
     held: dict[int, Walked] = {}
 
     def counted(ctx):
         listed = original(ctx)
         return held.setdefault(id(listed), Walked(listed))
 
-    for module in (common, access_group_member, access_rule):
-        monkeypatch.setattr(module, "groups", counted, raising=False)
-    assert not harness.engine().plan().has_changes
-    assert walks[0] <= 6, walks[0]  # a walk per index, not one per member listing and per rule
+    for module in (common, *importers):
+        monkeypatch.setattr(module, listing, counted, raising=False)  # a module's own import of it too
+    return walks
