@@ -157,7 +157,7 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     unmanaged_cfg = _single_table(documents, "unmanaged", UnmanagedConfig, problems) or UnmanagedConfig()
     for variable in state_cfg.variables():
         if not os.environ.get(variable):
-            where = _find_table(documents, "state")
+            where = next((str(p), _locate(text, ["state"], "path")) for p, text, doc in documents if "state" in doc)
             problems.append(Problem(file=where[0], line=where[1], path="state.path",
                                     message=f"the environment variable {variable} (named by ${{{variable}}}) is not set: "
                                             "set it to the directory that keeps this stack's state between runs"))

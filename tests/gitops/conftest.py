@@ -18,6 +18,9 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 GITOPS = REPO / "examples" / "gitops"
 WAREHOUSE_PASSWORD = "gitops-MARKER-s3cr3t-41f7"
+#: Variables a job gets from GitHub (or the runner), never from the machine running the tests.
+CREDENTIAL_PREFIXES = ("GITHUB_", "PLATFORGE_", "DATATAILR_", "DATAIKU_", "DATALOOP_", "DATACHAIN_", "TAILER_",
+                       "RETAIL_")
 
 
 def platforge_command() -> str:
@@ -94,8 +97,7 @@ class GitOpsRepo:
 def make_repo(sandbox, tmp_path: Path) -> GitOpsRepo:
     root = tmp_path / "repo"
     shutil.copytree(GITOPS, root, ignore=shutil.ignore_patterns("out", ".platforge", "__pycache__"))
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("GITHUB_", "PLATFORGE_", "DATATAILR_")) and k != "WAREHOUSE_PASSWORD"}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(CREDENTIAL_PREFIXES) and k != "WAREHOUSE_PASSWORD"}
     repo = GitOpsRepo(root, env, sandbox)
     env.update({
         "PLATFORGE": platforge_command(),

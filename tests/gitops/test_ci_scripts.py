@@ -136,18 +136,46 @@ def test_a_stack_name_is_checked_before_use(offline_repo: GitOpsRepo) -> None:
     assert usage.returncode == 1 and "usage: ci/plan.sh" in usage.stderr
 
 
+HOSTED, STATE_RUNNER = ["ubuntu-latest"], ["self-hosted", "platforge-state"]
+
+
 def test_discover_lists_the_stacks_as_a_matrix(offline_repo: GitOpsRepo) -> None:
+    """One object per stack for `matrix: include:`: its name, its [state] backend as platform.toml
+    says (platforge's default, local, when it says nothing) and the runner that backend needs."""
     repo = offline_repo
     result = repo.run("discover.py")
     assert result.returncode == 0, result.stderr
-    assert json.loads(result.stdout) == ["dev", "prod"]
-    assert repo.outputs()["stacks"] == '["dev","prod"]'
-    (repo.root / "stacks" / "staging").mkdir()
-    (repo.root / "stacks" / "staging" / "platform.toml").write_text("")
-    (repo.root / "stacks" / "notes").mkdir()  # no platform.toml: not a stack
-    assert json.loads(repo.run("discover.py").stdout) == ["dev", "prod", "staging"]
-    (repo.root / "stacks" / "bad name;rm").mkdir()
-    (repo.root / "stacks" / "bad name;rm" / "platform.toml").write_text("")
+    matrix = json.loads(result.stdout)
+    assert matrix == [
+        {"stack": "analytics-dataiku", "state": "local", "runner": STATE_RUNNER},
+        {"stack": "dev", "state": "platform", "runner": HOSTED},
+        {"stack": "ml-studio", "state": "local", "runner": STATE_RUNNER},
+        {"stack": "prod", "state": "platform", "runner": HOSTED},
+        {"stack": "retail-tailer", "state": "local", "runner": STATE_RUNNER},
+        {"stack": "vision-dataloop", "state": "local", "runner": STATE_RUNNER},
+    ]
+    assert json.loads(repo.outputs()["stacks"]) == matrix and "\n" not in repo.outputs()["stacks"]
+
+    stacks = repo.root / "stacks"
+    for name, body in (("staging", '[state]\nbackend = "platform"\n'), ("bare", "")):
+        (stacks / name).mkdir()
+        (stacks / name / "platform.toml").write_text(body)
+    (stacks / "notes").mkdir()  # no platform.toml: not a stack
+    found = {m["stack"]: (m["state"], m["runner"]) for m in json.loads(repo.run("discover.py").stdout)}
+    assert found["staging"] == ("platform", HOSTED) and found["bare"] == ("local", STATE_RUNNER)
+    assert "notes" not in found
+    labels = repo.run("discover.py", env={"PLATFORGE_STATE_RUNNER": "self-hosted, linux, platforge-state"})
+    assert json.loads(labels.stdout)[0]["runner"] == ["self-hosted", "linux", "platforge-state"]
+
+    (stacks / "bare" / "platform.toml").write_text('[state]\nbackend = "s3"\n')  # never guessed
+    wrong = repo.run("discover.py")
+    assert wrong.returncode == 1 and "bare" in wrong.stderr and "backend" in wrong.stderr
+    (stacks / "bare" / "platform.toml").write_text("[state\n")
+    broken = repo.run("discover.py")
+    assert broken.returncode == 1 and "bare" in broken.stderr
+    (stacks / "bare" / "platform.toml").unlink()
+    (stacks / "bad name;rm").mkdir()
+    (stacks / "bad name;rm" / "platform.toml").write_text("")
     bad = repo.run("discover.py")
     assert bad.returncode == 1 and "bad name;rm" in bad.stderr
 

@@ -1,9 +1,11 @@
-"""The README's sandbox walkthrough, run as written: every command of its block, in one shell,
-in a copy of the example, each exiting as its `# exit N` comment says (0 when it says nothing).
-Only the port and the sandbox's database file are changed, to a free port and a temporary file."""
+"""The README's sandbox walkthroughs, run as written: every command of a block, in one shell, in
+a copy of the example, each exiting as its `# exit N` comment says (0 when it says nothing). Only
+the port, the sandbox's database file (and the runner's state directory) are changed, to a free
+port and temporary paths. Two blocks: the Datatailr flow, and a local-state stack's (Dataiku)."""
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -12,14 +14,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-from .conftest import GITOPS, make_repo
+from .conftest import CREDENTIAL_PREFIXES, GITOPS, make_repo
 
 COMMENT = re.compile(r"\s{2,}#\s.*$")
 
 
-def walkthrough() -> list[str]:
+def walkthrough(heading: str = "## Running it against a sandbox, without credentials") -> list[str]:
     readme = (GITOPS / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Running it against a sandbox, without credentials", 1)[1]
+    section = readme.split(heading + "\n", 1)[1]
     block = re.search(r"```bash\n(.*?)```", section, flags=re.S).group(1)
     return [line for line in block.splitlines() if line.strip()]
 
@@ -30,11 +32,14 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def as_script(lines: list[str], port: int, db: Path) -> str:
+def as_script(lines: list[str], port: int, db: Path, replace: dict[str, str] | None = None) -> str:
+    replace = {"8080": str(port), "/tmp/gitops-sandbox.db": str(db), **(replace or {})}
     out = ["set -u", "SANDBOX_PID=", "trap '[ -n \"$SANDBOX_PID\" ] && kill $SANDBOX_PID' EXIT"]
     for number, line in enumerate(lines, 1):
         expected = re.search(r"#\s*exit (\d+)", line)
-        command = COMMENT.sub("", line).replace("8080", str(port)).replace("/tmp/gitops-sandbox.db", str(db))
+        command = COMMENT.sub("", line)
+        for old, new in replace.items():
+            command = command.replace(old, new)
         if command.endswith("&"):
             out += [command, "SANDBOX_PID=$!"]
         elif command.startswith(("export ", "until ")):
@@ -46,11 +51,11 @@ def as_script(lines: list[str], port: int, db: Path) -> str:
     return "\n".join(out) + "\n"
 
 
-def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
-    lines = walkthrough()
-    assert any("ci/plan.sh dev" in line and "exit 2" in line for line in lines)
-    assert any(line.startswith("platforge sandbox datatailr") for line in lines)
-    port = free_port()
+def run_walkthrough(lines: list[str], tmp_path: Path, replace: dict[str, str] | None = None,
+                    port: int | None = None) -> tuple[Path, str]:
+    """Run the block in a copy of the example with no credentials in the environment:
+    (the copy's root, the shell's stdout); fails the test unless every line exits as it says."""
+    port = port or free_port()
 
     class Unused:
         url = f"http://127.0.0.1:{port}"
@@ -59,9 +64,9 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
 
     repo = make_repo(Unused(), tmp_path)
     env = {k: v for k, v in repo.env.items()
-           if not k.startswith(("PLATFORGE", "DATATAILR_", "GITHUB_")) and k != "WAREHOUSE_PASSWORD"}
+           if not k.startswith(CREDENTIAL_PREFIXES) and k != "WAREHOUSE_PASSWORD"}
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"  # platforge, python3
-    script = as_script(lines, port, tmp_path / "sandbox.db")
+    script = as_script(lines, port, tmp_path / "sandbox.db", replace)
     shell = subprocess.Popen(["bash", "-c", script], cwd=repo.root, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
@@ -71,10 +76,37 @@ def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
             os.killpg(shell.pid, signal.SIGKILL)
             shell.wait()
     assert shell.returncode == 0, stderr[-3000:]
-    assert '["dev","prod"]' in stdout
+    return repo.root, stdout
+
+
+def test_the_readme_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    lines = walkthrough()
+    assert any("ci/plan.sh dev" in line and "exit 2" in line for line in lines)
+    assert any(line.startswith("platforge sandbox datatailr") for line in lines)
+    root, stdout = run_walkthrough(lines, tmp_path)
+
+    matrix = json.loads(stdout.splitlines()[0])  # ci/discover.py's line
+    assert {m["stack"]: m["runner"] for m in matrix if m["state"] == "platform"} == {
+        "dev": ["ubuntu-latest"], "prod": ["ubuntu-latest"]}
     assert "Apply complete: 7 applied." in stdout and "Apply complete: 6 applied." in stdout
-    assert (repo.root / "out" / "drift-dev.html").is_file()
-    assert not (repo.root / "out" / "drift-dev.md").exists()  # outside GitHub Actions: the page only
-    config = (repo.root / "stacks" / "dev" / "config.toml").read_text()
+    assert (root / "out" / "drift-dev.html").is_file()
+    assert not (root / "out" / "drift-dev.md").exists()  # outside GitHub Actions: the page only
+    config = (root / "stacks" / "dev" / "config.toml").read_text()
     assert 'value = "postgres://elsewhere/x"' in config  # accepted in place
     assert "# Configuration in the dev environment" in config  # comments kept
+
+
+def test_the_local_state_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """The Dataiku block: the state lands in the runner's directory, never in the repository,
+    and without that directory's variable the plan fails naming it."""
+    lines = walkthrough("### A local-state stack: Dataiku")
+    assert any(line.startswith("platforge sandbox dataiku") for line in lines)
+    assert any("unset PLATFORGE_STATE_DIR" in line and "exit 1" in line for line in lines)
+    state_dir, port = tmp_path / "runner-state", free_port()
+    root, stdout = run_walkthrough(lines, tmp_path, {"8081": str(port), "/tmp/gitops-dataiku.db": str(tmp_path / "dss.db"),
+                                                     "/tmp/gitops-runner-state": str(state_dir)}, port=port)
+    assert "Apply complete: 5 applied." in stdout and "drift: analytics-dataiku is in sync" in stdout
+    own = state_dir / "gitops-analytics-dataiku"
+    assert (own / "state.json").is_file() and (own / "fingerprint.key").is_file()
+    assert not list(root.rglob(".platforge")) and not list(root.rglob("state.json*"))
+    assert (root / "out" / "drift-analytics-dataiku.html").is_file()

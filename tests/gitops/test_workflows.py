@@ -1,5 +1,6 @@
 """The workflows and scripts, read without running them: the YAML parses, the triggers are
-right, every stack job is a matrix over the discovery job's output, every `run:` step calls a
+right, every stack job is a matrix over the discovery job's output and runs on the runner
+discovery chose from the stack's state backend, every `run:` step calls a
 ci/ script (never with a `${{ }}` expression in the shell), actions are pinned by major
 version, and every platforge command line in the scripts, the workflows and the README is one
 the CLI accepts (parsed by its own click command objects, option values and choices included)."""
@@ -23,6 +24,14 @@ from .conftest import GITOPS
 WORKFLOWS = GITOPS / ".github" / "workflows"
 CI = GITOPS / "ci"
 MATRIX = "${{ fromJSON(needs.discover.outputs.stacks) }}"
+#: What each stack's jobs read from the GitHub environment (secrets): the platforms' credentials
+#: and the variables the stacks read secrets from.
+SECRETS = ("DATATAILR_USER_NAME", "DATATAILR_USER_PASSWORD", "WAREHOUSE_PASSWORD",
+           "DATAIKU_API_KEY", "DATAIKU_WAREHOUSE_PASSWORD",
+           "DATALOOP_EMAIL", "DATALOOP_PASSWORD", "DATALOOP_OPENAI_OPTIONS",
+           "DATACHAIN_STUDIO_TOKEN",
+           "PLATFORGE_TAILER_REFRESH_TOKEN", "PLATFORGE_TAILER_FIREBASE_API_KEY", "RETAIL_LOADER_SA_JSON",
+           "PLATFORGE_FINGERPRINT_KEY")
 PINNED = {"actions/checkout@v4", "actions/setup-python@v5", "actions/upload-artifact@v4"}
 
 
@@ -51,13 +60,16 @@ def test_every_stack_job_is_a_matrix_over_the_discovered_stacks(name: str) -> No
     for job in jobs.values():
         assert job["needs"] == "discover"
         assert job["if"] == "needs.discover.outputs.stacks != '[]'"  # an empty matrix is an error in GitHub
-        assert job["strategy"] == {"fail-fast": False, "matrix": {"stack": MATRIX}}
+        assert job["strategy"] == {"fail-fast": False, "matrix": {"include": MATRIX}}
+        assert job["runs-on"] == "${{ matrix.runner }}"  # chosen per stack by ci/discover.py
         assert "${{ matrix.stack }}" in job["concurrency"]["group"]
         assert job["environment"] in ("${{ matrix.stack }}", "${{ matrix.stack }}-read")
         assert job["env"]["STACK"] == "${{ matrix.stack }}"
         assert job["env"]["PLATFORGE_ENDPOINT"] == "${{ vars.PLATFORGE_ENDPOINT }}"
-        for variable in ("DATATAILR_USER_NAME", "DATATAILR_USER_PASSWORD", "WAREHOUSE_PASSWORD"):
+        for variable in SECRETS:
             assert job["env"][variable] == f"${{{{ secrets.{variable} }}}}"
+        # The runner's own: a workflow must never point a stack at another state directory.
+        assert "PLATFORGE_STATE_DIR" not in job["env"] and "TAILER_HOME" not in job["env"]
         assert [s["run"] for s in job["steps"] if "run" in s][0] == "ci/install.sh"
     for job in document["jobs"].values():
         for step in job["steps"]:
@@ -146,6 +158,7 @@ def platforge_lines(text: str) -> list[list[str]]:
     text = text.replace('"${PLATFORGE_CMD[@]}"', "platforge")
     text = text.replace('"${ENDPOINT_ARGS[@]}"', "--endpoint http://127.0.0.1:8080").replace('"${PRUNE_ARGS[@]}"', "--prune")
     text = text.replace('"${REFRESH_ARGS[@]}"', "--refresh-secrets").replace('"${LOCK_ARGS[@]}"', "--lock-timeout 60")
+    text = text.replace('"${MARKDOWN_ARGS[@]}"', "--markdown x.md")
     found = []
     for line in text.splitlines():
         line = re.sub(r"\s+#\s.*$", "", line.strip())
@@ -202,7 +215,8 @@ def test_the_scripts_platforge_command_lines_are_accepted_by_the_cli() -> None:
                         "platforge lock status", "platforge plan"], commands  # "platforge": --version
     assert ["apply", "$dir", "--endpoint", "http://127.0.0.1:8080", "--refresh-secrets", "--lock-timeout", "60",
             "--plan", "$plan_json", "--yes"] in lines
-    assert ["drift", "$dir", "--endpoint", "http://127.0.0.1:8080", "--format", "html", "--output", "$html"] in lines
+    assert ["drift", "$dir", "--endpoint", "http://127.0.0.1:8080", "--format", "html", "--output", "$html",
+            "--markdown", "x.md"] in lines
 
 
 def test_the_readmes_platforge_command_lines_are_accepted_by_the_cli() -> None:
@@ -224,27 +238,41 @@ def test_a_wrong_option_is_caught() -> None:
         check_command_line(["plan", "x", "--out"])
 
 
-def test_the_stacks_are_valid_and_never_declare_the_same_object() -> None:
+PLATFORMS = {"dev": "datatailr", "prod": "datatailr", "analytics-dataiku": "dataiku", "vision-dataloop": "dataloop",
+             "ml-studio": "studio", "retail-tailer": "tailer"}
+
+
+def test_the_stacks_are_valid_and_never_declare_the_same_object(monkeypatch: pytest.MonkeyPatch, tmp_path) -> None:
     from platforge.provider import get_platform
 
     from platforge.core.stack import load_stack
 
-    env = {"WAREHOUSE_PASSWORD": "x"}
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
-        stacks = {d.name: load_stack(d, get_platform)[0] for d in sorted((GITOPS / "stacks").iterdir())}
-    finally:
-        for key, value in old.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-    assert set(stacks) == {"dev", "prod"}
-    assert {s.name for s in stacks.values()} == {"gitops-dev", "gitops-prod"}
+    for variable in SECRETS:
+        monkeypatch.setenv(variable, "x")
+    monkeypatch.setenv("DATALOOP_OPENAI_OPTIONS", '{"key": "OPENAI_API_KEY", "value": "x"}')  # a JSON document
+    monkeypatch.setenv("PLATFORGE_STATE_DIR", str(tmp_path))
+    stacks = {d.name: load_stack(d, get_platform)[0] for d in sorted((GITOPS / "stacks").iterdir())}
+    assert {name: s.platform_config.type for name, s in stacks.items()} == PLATFORMS  # one stack per platform, at least
+    assert len({s.name for s in stacks.values()}) == len(stacks)  # each names its own state
     for name, stack in stacks.items():
-        assert stack.state_config.backend == "platform"
-        assert stack.platform_config.environment == name
+        if PLATFORMS[name] == "datatailr":  # the one platform with a state backend of its own
+            assert stack.state_config.backend == "platform"
+            assert stack.platform_config.environment == name
+        else:  # the state on the runner's disk, one file per stack, never in the repository
+            assert stack.state_config.backend == "local"
+            assert stack.state_config.path == f"${{PLATFORGE_STATE_DIR}}/{stack.name}/state.json"
+            assert stack.state_config.resolved_path() == f"{tmp_path}/{stack.name}/state.json"
+            assert stack.resources and len(stack.resources) <= 6  # small
+            text = (GITOPS / "stacks" / name / "platform.toml").read_text()
+            assert "never in Git" in text and "self-hosted runner" in text  # the comment says why
     global_kinds = ("user", "group")  # installation-wide on Datatailr
-    declared = [{(r.kind, r.identity) for r in s.resources if r.kind in global_kinds} for s in stacks.values()]
+    declared = [{(r.kind, r.identity) for r in stacks[n].resources if r.kind in global_kinds} for n in ("dev", "prod")]
     assert declared[0] and declared[1] and not declared[0] & declared[1]
+
+
+def test_the_tailer_stacks_files_are_in_the_stack() -> None:
+    """Tailer's doc_md and ddl_file paths are relative to the stack file: they must be in its directory."""
+    stack = GITOPS / "stacks" / "retail-tailer"
+    text = "\n".join(p.read_text() for p in stack.glob("*.toml"))
+    paths = re.findall(r'(?:doc_md|ddl_file) = "([^"]+)"', text)
+    assert paths and all((stack / path).is_file() for path in paths)

@@ -172,7 +172,8 @@ def test_a_local_state_path_may_name_the_runners_state_directory(world, monkeypa
     monkeypatch.delenv("PLATFORGE_TEST_STATE_DIR", raising=False)
     mark = world.mark()
     unset = world.cli("plan", stack)
-    assert unset.exit_code == 1 and "main.toml:" in unset.stderr and "[state.path]" in unset.stderr
+    line = next(n for n, text in enumerate((stack / "main.toml").read_text().splitlines(), 1) if text.startswith("path ="))
+    assert unset.exit_code == 1 and f"main.toml:{line} [state.path]" in unset.stderr, unset.stderr
     assert "PLATFORGE_TEST_STATE_DIR" in unset.stderr and world.log_lines()[mark:] == []
     monkeypatch.setenv("PLATFORGE_TEST_STATE_DIR", str(keep))
     assert world.cli("apply", stack, "--yes").exit_code == 0
