@@ -35,7 +35,7 @@ app = typer.Typer(help="See who holds a stack's state lock, or release it.", no_
 
 def open_backend(stack_dir: Path, endpoint: str | None) -> StateBackend:
     """The stack's state backend; a local one needs no login."""
-    stack, platform = load_stack(stack_dir, get_platform)
+    stack, platform = load_stack(stack_dir, get_platform, declarations=False)  # no secret needed to see a lock
     if stack.state_config.backend == "local":
         return make_backend(stack, platform, None)
     client = platform.connect(stack.platform_config, endpoint)

@@ -132,8 +132,12 @@ class Stack:
 PlatformLookup = Callable[[str], Platform]
 
 
-def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Platform]:
-    """Read and validate every `*.toml` file in `directory`; raise StackError with all problems."""
+def load_stack(directory: str | Path, lookup: PlatformLookup, declarations: bool = True) -> tuple[Stack, Platform]:
+    """Read and validate every `*.toml` file in `directory`; raise StackError with all problems.
+
+    `declarations=False` reads only what locates the stack's state (its name, `[platform]`,
+    `[state]`): `platforge lock` needs no secret's value and must work while a declaration is
+    broken."""
     root = Path(directory)
     if not root.is_dir():
         raise StackError(Problem(file=str(root), message="stack directory does not exist"))
@@ -173,6 +177,11 @@ def load_stack(directory: str | Path, lookup: PlatformLookup) -> tuple[Stack, Pl
     platform_cfg = _single_table(documents, "platform", getattr(platform, "config_model", PlatformConfig), problems)
     if platform_cfg is None:
         raise StackError(problems)
+
+    if not declarations:
+        return Stack(name=meta.name or root.resolve().name, directory=root, platform_config=platform_cfg,
+                     state_config=state_cfg, resources=[], external={}, files=[str(p) for p in files],
+                     adopt=list(adopt_cfg.objects), unmanaged_ignore=list(unmanaged_cfg.ignore)), platform
 
     external: dict[str, set[str]] = {}
     resources: list[Resource] = []

@@ -289,3 +289,21 @@ def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(wo
     assert time.monotonic() - started >= 1.5  # it did wait for the holder
     assert "waiting for the state lock" in waited.stderr and f"locked by {world.sandbox.admin_user}" in waited.stderr
     assert world.cli("plan", stack).exit_code == 0
+
+
+def test_lock_status_needs_no_secret_and_no_valid_declaration(world, short_leases, monkeypatch):
+    """Seeing or releasing a lock reads only where the state is: a job that holds no secret (or a
+    stack whose declarations are broken mid-edit) can still ask who holds the stack."""
+    stack = world.stack(BODY + '[secret.db]\nvalue = { from_env = "LOCK_TEST_UNSET_SECRET" }\n', state=STATE)
+    monkeypatch.delenv("LOCK_TEST_UNSET_SECRET", raising=False)
+    assert world.cli("plan", stack).exit_code == 1  # a plan needs the value
+    holder = start_holder(world)
+    try:
+        status = world.cli("lock", "status", stack)
+        assert status.exit_code == 2, status.stderr
+        assert f"is locked by {world.sandbox.admin_user} (pid {holder.pid} on " in status.stdout
+        (stack / "main.toml").write_text((stack / "main.toml").read_text() + "[kv.broken]\nvalu = 1\n")
+        assert world.cli("lock", "status", stack).exit_code == 2
+    finally:
+        holder.kill()
+        holder.wait()
