@@ -160,6 +160,11 @@ client = DatatailrClient(sys.argv[1], PasswordLogin(os.environ["DATATAILR_USER_N
 client.login()
 backend = ObjectStoreStateBackend(DatatailrObjectStore(client, "dev"), sys.argv[2])
 lease = backend._acquire("apply")
+import signal
+def finish(*_):  # SIGTERM: the job ends and lets go (SIGKILL: killed, its lease runs out)
+    lease.release()
+    sys.exit(0)
+signal.signal(signal.SIGTERM, finish)
 print("held", flush=True)
 while True:
     time.sleep(0.1)
@@ -264,7 +269,7 @@ def test_local_lock_status_and_release(world):
     assert world.cli("lock", "status", stack).exit_code == 0
 
 
-def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(world, short_leases):
+def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(world):
     """`apply --lock-timeout` (Terraform's -lock-timeout): a second CI job of the same stack waits
     for the first to finish; a holder that outlasts the timeout still fails it, saying how long
     it waited; only taking the lock is retried."""
@@ -276,7 +281,7 @@ def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(wo
         short = world.cli("apply", stack, "--yes", "--lock-timeout", "1")
         assert short.exit_code == 1 and f"is locked by {world.sandbox.admin_user}" in short.stderr
         assert "(waited 1 s)" in short.stderr and time.monotonic() - started >= 1
-        killer = threading.Timer(1.5, holder.kill)  # the first job ends (killed: its lease runs out)
+        killer = threading.Timer(1.5, holder.terminate)  # the first job ends and lets go (a 60 s lease)
         killer.start()
         started = time.monotonic()
         waited = world.cli("apply", stack, "--yes", "--lock-timeout", "30")
@@ -291,7 +296,7 @@ def test_an_apply_with_a_lock_timeout_waits_for_the_holder_instead_of_failing(wo
     assert world.cli("plan", stack).exit_code == 0
 
 
-def test_lock_status_needs_no_secret_and_no_valid_declaration(world, short_leases, monkeypatch):
+def test_lock_status_needs_no_secret_and_no_valid_declaration(world, monkeypatch):
     """Seeing or releasing a lock reads only where the state is: a job that holds no secret (or a
     stack whose declarations are broken mid-edit) can still ask who holds the stack."""
     stack = world.stack(BODY + '[secret.db]\nvalue = { from_env = "LOCK_TEST_UNSET_SECRET" }\n', state=STATE)
