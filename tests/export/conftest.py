@@ -10,32 +10,18 @@ import secrets
 import shutil
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 
 REPO = Path(__file__).resolve().parents[2]
 QUICKSTART = REPO / "examples" / "quickstart"
 
 
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
-
-
 def cli(*args: object) -> CliResult:
-    result = CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
-    return CliResult(result.exit_code, result.stdout, result.stderr)
+    return run_cli(*args)
 
 
 def log_lines(path: str) -> list[dict]:

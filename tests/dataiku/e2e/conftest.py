@@ -7,25 +7,16 @@ import json
 import secrets
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 from platforge.provider.dataiku.client import DataikuClient
 from platforge.provider.dataiku.sandbox import SandboxConfig, create_app
 from platforge.provider.sandbox import EmbeddedServer
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 
 SECRET_MARKER = "MARKER-dku-s3cr3t-41f7"
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 class World:
@@ -43,7 +34,6 @@ class World:
         monkeypatch.setenv("JDOE_PASSWORD", "jdoe-" + SECRET_MARKER)
         monkeypatch.setenv("PG_PASSWORD", "pg-" + SECRET_MARKER)
         monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-        self.runner = CliRunner()
         self._client: DataikuClient | None = None
 
     def stop(self) -> None:
@@ -59,8 +49,7 @@ class World:
         return target
 
     def cli(self, *args: object) -> CliResult:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        return run_cli(*args)
 
     def log_lines(self) -> list[dict]:
         with open(self.access_log, encoding="utf-8") as fh:

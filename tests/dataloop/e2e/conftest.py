@@ -8,7 +8,6 @@ import json
 import secrets
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,11 @@ import httpx
 import pytest
 from platforge.provider.dataloop.sandbox import SandboxConfig, create_app
 from platforge.provider.sandbox import EmbeddedServer
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 
 ADMIN = "admin@sandbox.local"
 SECRET_MARKER = "MARKER-dl-s3cr3t-7c21"
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 class World:
@@ -48,7 +39,6 @@ class World:
         monkeypatch.setenv("OPENAI_INTEGRATION", json.dumps({"key": "OPENAI_API_KEY", "value": "sk-" + SECRET_MARKER}))
         monkeypatch.delenv("DATALOOP_TOKEN", raising=False)
         monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-        self.runner = CliRunner()
         self._http: httpx.Client | None = None
 
     def stop(self) -> None:
@@ -64,8 +54,7 @@ class World:
         return target
 
     def cli(self, *args: object) -> CliResult:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        return run_cli(*args)
 
     def log_lines(self) -> list[dict[str, Any]]:
         with open(self.access_log, encoding="utf-8") as fh:

@@ -7,25 +7,16 @@ import json
 import re
 import shutil
 import textwrap
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 from tests.datatailr.sdk.conftest import sdk_toolchain  # noqa: F401  (fixture re-export)
 
 REPO = Path(__file__).resolve().parents[3]
 QUICKSTART = REPO / "examples" / "quickstart"
 SECRET_MARKER = "MARKER-s3cr3t-9d1c"
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 class World:
@@ -40,7 +31,6 @@ class World:
         monkeypatch.setenv("QUICKSTART_WAREHOUSE_PASSWORD_DEV", "dev-" + SECRET_MARKER)
         monkeypatch.setenv("QUICKSTART_WAREHOUSE_PASSWORD_PROD", "prod-" + SECRET_MARKER)
         monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-        self.runner = CliRunner()
 
     def quickstart(self, name: str = "quickstart") -> Path:
         target = self.tmp_path / name
@@ -57,8 +47,7 @@ class World:
         return target
 
     def cli(self, *args: str) -> CliResult:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        return run_cli(*args)
 
     def log_lines(self) -> list[dict]:
         with open(self.sandbox.access_log, encoding="utf-8") as fh:

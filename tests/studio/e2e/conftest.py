@@ -8,7 +8,6 @@ import json
 import secrets
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -16,19 +15,11 @@ import httpx
 import pytest
 from platforge.provider.sandbox import EmbeddedServer
 from platforge.provider.studio.sandbox import SandboxConfig, create_app
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 
 TEAM = "acme"
 TOKEN_ENV = "DATACHAIN_STUDIO_TOKEN"
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
 
 
 #: Requests that read, whatever their method: Studio reads with GETs, and the device login's two
@@ -50,7 +41,6 @@ class World:
         self.url = self.server.url
         monkeypatch.setenv(TOKEN_ENV, self.token)
         monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-        self.runner = CliRunner()
         self._http = httpx.Client(base_url=f"{self.url}/api", headers={"Authorization": f"token {self.token}"})
 
     def stop(self) -> None:
@@ -65,8 +55,7 @@ class World:
         return target
 
     def cli(self, *args: object) -> CliResult:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        return run_cli(*args)
 
     def log_lines(self) -> list[dict[str, Any]]:
         with open(self.access_log, encoding="utf-8") as fh:

@@ -10,7 +10,6 @@ import json
 import secrets
 import textwrap
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +17,8 @@ import httpx
 import pytest
 from platforge.provider.sandbox import EmbeddedServer
 from platforge.provider.tailer.sandbox import SandboxConfig, create_app, public_key_pem
-from typer.testing import CliRunner
 
-from platforge.cli import app
+from tests.cli_run import CliResult, run_cli
 
 REFRESH_ENV = "PLATFORGE_TAILER_REFRESH_TOKEN"
 API_KEY_ENV = "PLATFORGE_TAILER_FIREBASE_API_KEY"
@@ -29,17 +27,6 @@ PROJECT = "sandbox-project"
 DEPLOY = ("PUT", "/configuration/v2")
 STATUS = ("POST", "/v1/configuration/status")
 DAG_STATUS = ("POST", "/v1/dag/status")
-
-
-@dataclass
-class CliResult:
-    exit_code: int
-    stdout: str
-    stderr: str
-
-    @property
-    def output(self) -> str:
-        return self.stdout + self.stderr
 
 
 def sha256(text: str) -> str:
@@ -66,7 +53,6 @@ class World:
         monkeypatch.setenv(API_KEY_ENV, self.api_key)
         monkeypatch.delenv(ID_TOKEN_ENV, raising=False)
         monkeypatch.delenv("PLATFORGE_FINGERPRINT_KEY", raising=False)
-        self.runner = CliRunner()
         self._token: str | None = None
 
     def stop(self) -> None:
@@ -88,8 +74,7 @@ class World:
         return target
 
     def cli(self, *args: object) -> CliResult:
-        result = self.runner.invoke(app, [str(a) for a in args], catch_exceptions=False)
-        return CliResult(result.exit_code, result.stdout, result.stderr)
+        return run_cli(*args)
 
     # ---- the access log ------------------------------------------------------------------
 
