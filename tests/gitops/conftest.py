@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -17,7 +18,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 GITOPS = REPO / "examples" / "gitops"
-WAREHOUSE_PASSWORD = "gitops-MARKER-s3cr3t-41f7"
+WAREHOUSE_PASSWORD = "gitops-MARKER-" + secrets.token_urlsafe(12)  # generated per run, never a literal
 #: Variables a job gets from GitHub (or the runner), never from the machine running the tests.
 CREDENTIAL_PREFIXES = ("GITHUB_", "PLATFORGE_", "DATATAILR_", "DATAIKU_", "DATALOOP_", "DATACHAIN_", "TAILER_",
                        "RETAIL_")

@@ -5,6 +5,7 @@ stacks' and other people's comments are never touched; the token goes nowhere el
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import threading
@@ -17,7 +18,7 @@ import pytest
 from .conftest import GITOPS
 
 BOT = "github-actions[bot]"
-TOKEN = "ghs_fake-token-for-tests"
+TOKEN = "ghs_" + secrets.token_urlsafe(16)  # generated per run, never a literal
 MARKER = "<!-- platforge-plan:dev -->"
 
 

@@ -20,7 +20,7 @@ from platforge.provider.sandbox import EmbeddedServer
 
 from .conftest import GitOpsRepo, make_repo
 
-MARKER = "gitops-MARKER-local-s3cr3t-93d1"
+MARKER = "gitops-MARKER-local-" + secrets.token_urlsafe(12)  # generated per run
 
 
 @dataclass
