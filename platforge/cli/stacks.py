@@ -198,13 +198,7 @@ def register(app: typer.Typer) -> None:
             engine.ctx.refresh_secrets = refresh_secrets
             saved = load_plan_file(plan_file) if plan_file else None
             consent = list(adopt or ())
-            if saved is not None:  # as the plan was made: with its consent and its secret reads
-                engine.ctx.refresh_secrets = refresh_secrets or bool(saved.get("refresh_secrets"))
-                consent += [a["address"] for a in saved.get("actions") or ()
-                            if a.get("op") == "import" and a.get("adopt")]
-            preview = engine.plan(prune=bool(saved.get("prune")) if saved else prune, adopt=consent)
-            if saved is not None:  # a stale plan is refused before anything is shown as to be applied
-                engine.check_saved(saved, preview)
+            preview = engine.preview(prune=prune, saved_plan=saved, adopt=consent)  # a stale saved plan: refused here
             out = _console.stdout()
             text_report.print_plan(out, preview.to_json())
             if not preview.has_changes:

@@ -18,7 +18,7 @@ from .drift import DEFAULT_FAIL_ON, DriftReport, detect_drift
 from .errors import PlanError, TargetMismatch
 from .fingerprint import Fingerprinter
 from .kind import Context
-from .model import Cause, Op
+from .model import Action, Cause, Op
 from .plan import PLAN_FORMAT, Plan, Platform, Target, make_plan, read_live_per_object, unsettled
 from .policy import Policy
 from .stack import Stack
@@ -148,11 +148,7 @@ class Engine:
         before it saved), which the lock then names ("locked by ..."), or whose finished work
         the fresh plan sees as owned.
         """
-        adopt = list(adopt)
-        if saved_plan is not None:
-            prune = bool(saved_plan.get("prune", prune))
-            self.ctx.refresh_secrets = self.ctx.refresh_secrets or bool(saved_plan.get("refresh_secrets"))
-            adopt += [a["address"] for a in saved_plan.get("actions") or () if a.get("op") == "import" and a.get("adopt")]
+        prune, adopt = self._saved_terms(saved_plan, prune, adopt)
         if preview is None or preview.prune != prune:
             preview = self.plan(prune=prune, adopt=adopt)
         if saved_plan is not None:
@@ -173,6 +169,40 @@ class Engine:
             result = applier.apply(plan, self.stack.resources, state)
             return plan, result
 
+    def preview(self, prune: bool = False, saved_plan: dict[str, Any] | None = None,
+                adopt: Iterable[str] = ()) -> Plan:
+        """The plan `apply` would act on, to show before it: made on a saved plan's terms (its
+        `--prune`, its consent, its secret reads) and refused if that plan is stale, so a front
+        door never shows a plan it will not apply. Pass it to `apply` as `preview`."""
+        prune, consent = self._saved_terms(saved_plan, prune, adopt)
+        plan = self.plan(prune=prune, adopt=consent)
+        if saved_plan is not None:
+            self._check_saved(saved_plan, plan)
+        return plan
+
+    def _saved_terms(self, saved_plan: dict[str, Any] | None, prune: bool,
+                     adopt: Iterable[str]) -> tuple[bool, list[str]]:
+        """(prune, consent) for a plan made as `saved_plan` was: its prune, the imports it
+        consented to; and its secret reads (`--refresh-secrets`) switched on for this run."""
+        consent = list(adopt)
+        if saved_plan is None:
+            return prune, consent
+        self.ctx.refresh_secrets = self.ctx.refresh_secrets or bool(saved_plan.get("refresh_secrets"))
+        consent += [a["address"] for a in saved_plan.get("actions") or () if a.get("op") == "import" and a.get("adopt")]
+        return bool(saved_plan.get("prune", prune)), consent
+
+    def _unrecorded(self, plan: Plan, state: State) -> list[Action]:
+        """The plan's actions whose declarations the state does not hold as applied (no entry,
+        or another declaration than the one the last apply recorded)."""
+        by_address = {r.address: r for r in self.stack.resources}
+        out = []
+        for action in plan.actions:
+            entry = state.resources.get(action.address)
+            resource = by_address.get(action.address)
+            if entry is None or resource is None or entry.applied != resource.spec:
+                out.append(action)
+        return out
+
     def _state_needs_write(self, plan: Plan) -> bool:
         """Adopted in-sync objects, or owned objects that vanished, still need recording."""
         state = self._load_bound()
@@ -182,13 +212,7 @@ class Engine:
         orphans = set(plan.orphans)
         if any(address not in declared and address not in orphans for address in state.resources):
             return True
-        by_address = {r.address: r for r in self.stack.resources}
-        for action in plan.actions:
-            entry = state.resources.get(action.address)
-            resource = by_address.get(action.address)
-            if entry is None or resource is None or entry.applied != resource.spec:
-                return True
-        return bool(unsettled(state))
+        return bool(self._unrecorded(plan, state)) or bool(unsettled(state))
 
     def records_pending(self, plan: Plan) -> list[str]:
         """Objects the plan leaves alone whose declarations differ from what the state recorded
@@ -199,19 +223,8 @@ class Engine:
             self._load_bound()
         if state is None or not state.resources:
             return []
-        by_address = {r.address: r for r in self.stack.resources}
-        pending = []
-        for action in plan.actions:
-            entry = state.resources.get(action.address)
-            resource = by_address.get(action.address)
-            if action.op is Op.NOOP and entry is not None and resource is not None and entry.applied != resource.spec:
-                pending.append(action.address)
-        return sorted(pending)
-
-    def check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
-        """Refuse a saved plan that is not `fresh`'s: another target, other declarations, or a
-        platform that changed since (a front door checks before it shows the plan it applies)."""
-        self._check_saved(saved, fresh)
+        return sorted(a.address for a in self._unrecorded(plan, state)
+                      if a.op is Op.NOOP and a.address in state.resources)
 
     def _check_saved(self, saved: dict[str, Any], fresh: Plan) -> None:
         if saved.get("format") != PLAN_FORMAT:
