@@ -178,18 +178,13 @@ def load_stack(directory: str | Path, lookup: PlatformLookup, declarations: bool
     if platform_cfg is None:
         raise StackError(problems)
 
-    if not declarations:
-        return Stack(name=meta.name or root.resolve().name, directory=root, platform_config=platform_cfg,
-                     state_config=state_cfg, resources=[], external={}, files=[str(p) for p in files],
-                     adopt=list(adopt_cfg.objects), unmanaged_ignore=list(unmanaged_cfg.ignore)), platform
-
     external: dict[str, set[str]] = {}
     resources: list[Resource] = []
     seen_addresses: dict[str, str] = {}
     #: Every declaration, valid or not: a reference to an object whose declaration has a typo
     #: is not also "not declared" (one true message per mistake).
     declared_names: set[tuple[str, str]] = set()
-    for path, text, doc in documents:
+    for path, text, doc in documents if declarations else ():
         for table, body in doc.items():
             if table in RESERVED_TABLES:
                 if table == "external":
