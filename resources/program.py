@@ -24,7 +24,7 @@ from typing import Any
 
 from ..core.export import Export, ExportedObject
 from ..provider import get_platform
-from .stack import CLASSES
+from .stack import CLASSES, object_inputs
 
 #: The package holding one module per exported kind, next to `__main__.py`.
 PACKAGE = "adopted"
@@ -96,23 +96,15 @@ def _call(obj: ExportedObject, module: str, cls: Any, extra: Mapping[str, Any], 
 
 
 def _object_settings(platform: Any, config: Any, export: Export) -> dict[str, dict[str, Any]]:
-    """What a one-object plan of each exported object needs from the whole stack, as the TOML
-    door's `declare_stack` passes it (Datatailr: the groups whose member lists other objects own)."""
-    wanted = getattr(platform, "object_settings", {})
-    if not wanted:
+    """Address -> what a one-object plan of that exported object needs from the whole stack, as
+    the TOML door's `declare_stack` passes it (`object_inputs`)."""
+    if not getattr(platform, "object_settings", {}):
         return {}
-    resources = []
-    for obj in export.objects:
-        kind = platform.kinds[obj.kind]
-        resources.append(kind.declare(obj.table, obj.declaration, None,
-                                      secret_values={s.field: "(exported)" for s in obj.secrets}))
+    resources = [platform.kinds[obj.kind].declare(obj.table, obj.declaration, None,
+                                                  secret_values={s.field: "(exported)" for s in obj.secrets})
+                 for obj in export.objects]
     settings = platform.settings(config, resources)
-    out: dict[str, dict[str, Any]] = {}
-    for obj in export.objects:
-        used = platform.kinds[obj.kind].settings_used
-        out[obj.address] = {name: settings[key] for name, (key, _) in wanted.items()
-                            if key in used and settings.get(key)}
-    return out
+    return {obj.address: object_inputs(platform, obj.kind, settings) for obj in export.objects}
 
 
 def kind_order(platform_name: str, refers_to: Mapping[str, set[str]]) -> list[str]:
@@ -143,13 +135,12 @@ def _refs(obj: ExportedObject) -> list[str]:
     return sorted({f"{ref.kind}.{ref.name}" for ref in obj.refs})
 
 
-def render_kind(export: Export, kind_name: str, config: Any, where: str, order: Sequence[str]) -> str:
+def render_kind(export: Export, kind_name: str, where: str, order: Sequence[str],
+                extras: Mapping[str, dict[str, Any]]) -> str:
     """One kind's module: its objects in the export's order, each depending on the objects it
-    refers to that modules earlier in `order` declare."""
-    platform = get_platform(export.platform)
+    refers to that modules earlier in `order` declare; `extras`: `_object_settings`."""
     cls = CLASSES[export.platform][kind_name]
     part = export.kinds[kind_name]
-    extras = _object_settings(platform, config, export)
     earlier = set(order[:order.index(kind_name)]) | {kind_name}
     body: list[str] = []
     uses_after = False
@@ -199,8 +190,9 @@ def render_program(export: Export, config: Any, endpoint: str, out_dir: Path, st
     for name in written:
         refers[name] = {ref.kind for obj in export.kinds[name].objects for ref in obj.refs}
     order = kind_order(export.platform, refers)
+    extras = _object_settings(platform, config, export)  # once: it declares every exported object
     for name in written:
-        files[f"{PACKAGE}/{name}.py"] = render_kind(export, name, config, where, order)
+        files[f"{PACKAGE}/{name}.py"] = render_kind(export, name, where, order, extras)
     variables = sorted({s.variable for s in export.secret_variables})
     credentials = platform.config_model.credential_fields
     doc = [f"The objects of {where}, adopted:", "the first `pulumi up` takes each over and writes nothing.", "",

@@ -28,7 +28,6 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
     stack, platform = load_stack(stack_dir, get_platform)
     classes = CLASSES[platform.name]
     settings = platform.settings(stack.platform_config, stack.resources)
-    object_settings = getattr(platform, "object_settings", {})
     consent = Policy.build(adopt=stack.adopt)
     levels = dependency_levels(stack.resources)
     _resolve_create_only_secrets(platform, stack.resources)
@@ -38,9 +37,7 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
                                   if k not in resource.secrets and k not in resource.deferred}
         for name, value in resource.secrets.items():
             inputs[name] = pulumi.Output.secret(value)
-        for name, (key, _) in object_settings.items():  # what a one-object plan of this kind needs
-            if key in platform.kinds[resource.kind].settings_used and settings.get(key):
-                inputs[name] = settings[key]
+        inputs.update(object_inputs(platform, resource.kind, settings))
         if consent.adopts(resource.address):
             inputs["adopt"] = True
         for name, value in list(inputs.items()):  # an output reference: that resource's output
@@ -56,6 +53,15 @@ def declare_stack(stack_dir: str | Path) -> dict[str, pulumi.Resource]:
             inputs.pop(name, None)
         declared[resource.address] = cls(resource.address, **inputs, opts=pulumi.ResourceOptions(depends_on=deps))
     return declared
+
+
+def object_inputs(platform: Any, kind_name: str, settings: dict[str, Any]) -> dict[str, Any]:
+    """What a one-object plan of this kind needs from the whole stack's settings, as inputs
+    (`platform.object_settings`; Datatailr: the groups whose member lists other objects own):
+    Pulumi plans one object at a time, the CLI the whole stack."""
+    used = platform.kinds[kind_name].settings_used
+    return {name: settings[key] for name, (key, _) in getattr(platform, "object_settings", {}).items()
+            if key in used and settings.get(key)}
 
 
 def _resolve_create_only_secrets(platform: Any, resources: list[Any]) -> None:
