@@ -1272,7 +1272,7 @@ class ObjectStoreStateBackend(StateBackend):
             held = any(intent.kind != "a" for intent in live)
             if now >= give_up and (held or attempt >= self.acquire_attempts):
                 if live:
-                    raise LockError(self._locked_message(live))
+                    raise LockError(self._locked_message(live, frozenset(mine)))
                 raise LockError(f"could not take the lock on {self.describe()} in {attempt} attempts: the platform "
                                 f"answered too slowly to keep a {self.lease_seconds:.0f} s lease")
             pause = min(2.0, self.backoff_seconds * 2 ** min(attempt, 6)) if not held else min(1.0, max(0.0, give_up - now))
@@ -1292,21 +1292,30 @@ class ObjectStoreStateBackend(StateBackend):
         except Exception:  # noqa: BLE001  (only used to describe a holder)
             return None
 
-    def _describe_intents(self, intents: list[_Intent]) -> list[LockInfo]:
+    def _describe_intents(self, intents: list[_Intent], relist: frozenset[str] | None = None) -> list[LockInfo]:
         """Who the intents stand for, one entry per run. An intent deleted since the listing
         blocks nobody and is left out (it showed as a phantom "unidentified run" beside the
-        real holder), unless nothing else is left to name."""
-        out: dict[str, LockInfo] = {}
-        gone: list[_Intent] = []
-        for intent in intents:
-            info = self._read_intent(intent.name)
-            if info == "gone":
-                gone.append(intent)
-                continue
-            out.setdefault(*self._intent_info(intent, info))
-        if not out:
-            for intent in gone:
-                out.setdefault(*self._intent_info(intent, None))
+        real holder). When every one is gone, the holder most likely renewed meanwhile (a new
+        intent, the old one deleted): with `relist` (names to leave out), `lock/` is listed
+        again, a few times, before a deleted intent is named as an unidentified run."""
+        for attempt in range(3 if relist is not None else 1):
+            out: dict[str, LockInfo] = {}
+            gone: list[_Intent] = []
+            for intent in intents:
+                info = self._read_intent(intent.name)
+                if info == "gone":
+                    gone.append(intent)
+                    continue
+                out.setdefault(*self._intent_info(intent, info))
+            if out or not gone:
+                return list(out.values())
+            if relist is not None and attempt < 2:
+                again, _ = self._scan(exclude=relist)
+                if not again:
+                    break
+                intents = again[:5]
+        for intent in gone:
+            out.setdefault(*self._intent_info(intent, None))
         return list(out.values())
 
     def _intent_info(self, intent: _Intent, info: LockInfo | None | str) -> tuple[str, LockInfo]:
@@ -1316,8 +1325,8 @@ class ObjectStoreStateBackend(StateBackend):
                             expires=intent.expires)
         return info.owner, info
 
-    def _locked_message(self, live: list[_Intent]) -> str:
-        holders = [info.describe() for info in self._describe_intents(live[:5])]
+    def _locked_message(self, live: list[_Intent], mine: frozenset[str] = frozenset()) -> str:
+        holders = [info.describe() for info in self._describe_intents(live[:5], relist=mine)]
         if any(intent.kind != "a" for intent in live):
             return (f"the state in {self.describe()} is locked by {_holders_text(holders)}. If that run was killed, "
                     f"its lock expires when its lease ends (at most {self.lease_seconds + self.clock_skew_seconds:.0f} s "
@@ -1332,7 +1341,7 @@ class ObjectStoreStateBackend(StateBackend):
             status.notes.append(f"{self.directory} holds nothing yet (not protected: the first apply protects it)")
             return status
         live, stale = self._scan()
-        status.holders = self._describe_intents(live)
+        status.holders = self._describe_intents(live, relist=frozenset())
         status.stale = self._describe_intents(stale)
         status.events = self._events()
         return status

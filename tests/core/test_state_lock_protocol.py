@@ -480,3 +480,26 @@ def test_lock_status_shows_holders_and_expired_claims():
     assert not status.held and status.stale[0].operation == "retarget"
     assert len(backend_for(store, lease=1.5).release_lock()) == 1  # an expired claim needs no --force
     assert not backend_for(store).lock_status().stale
+
+
+def test_a_holder_renewing_between_listing_and_read_is_still_named():
+    """The holder's only intent is replaced by its renewal between a contender's listing and
+    its read: the contender lists again and names the holder, not "an unidentified run"
+    (CI, a 2 s test lease renewing every 0.7 s)."""
+    store = LinearizableStore()
+    with backend_for(store).lock("apply"):
+        (held,) = [n for n in store.objects if "/lock/" in n]
+        renewed = held.replace(held.rsplit("/", 1)[-1], "9999999999999-0123456789abcdef-h.json")
+
+        def renew(name: str) -> None:
+            if name == held and held in store.objects:
+                store.objects[renewed] = store.objects.pop(held)
+
+        store.hooks["get"] = renew
+        with pytest.raises(LockError) as blocked, backend_for(store).lock("apply"):
+            pass
+        status = backend_for(store).lock_status()
+        store.hooks.clear()
+    message = str(blocked.value)
+    assert f"pid {os.getpid()} on" in message and "unidentified" not in message, message
+    assert [info.pid for info in status.holders] == [os.getpid()], status.holders

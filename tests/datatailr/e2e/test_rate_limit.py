@@ -17,8 +17,10 @@ def test_an_apply_under_a_rate_limit_meets_few_429s(sandbox_factory, tmp_path, m
     writes = sum(1 for r in answers if r["method"] != "GET" and r["path"] != "/login" and r["status"] != 429)
     assert writes == 150
     # Without the limiter 29% of answers were 429 (bench/RESULTS.md); the bench measures 0.82%
-    # at 1,000 creates. A loaded CI machine bunches requests, hence 3% here.
-    assert throttled <= 0.03 * len(answers), (throttled, len(answers))
+    # at 1,000 creates. Here the run is short, so the first 429 weighs: it finds up to
+    # `--parallelism` (8) requests already in flight, answered 429 before the limiter could hold
+    # them. Beyond those, at most 3% (a loaded CI machine bunches requests: 6 of 162 was seen).
+    assert throttled <= 8 + 0.03 * len(answers), (throttled, len(answers))
     # verified from listing pages, not one read per object: the budget goes to writes
     assert writes >= 0.9 * len(answers), (writes, len(answers))
     assert world.cli("plan", stack).exit_code == 0
