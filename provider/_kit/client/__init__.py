@@ -10,6 +10,8 @@ and its paging description (`OffsetPaging`, `PageIndexPaging` or `CursorPaging`)
 - which failures are retried, and the waits: `_retry` (`RetryPolicy`, the retry-safety table)
 - a shared client-side rate limit: `_ratelimit` (`RateLimiter`)
 - one endpoint, the retry loop and its log lines: `_transport` (`Transport`)
+- the wire under httpx, kept-alive `http.client` connections (half httpcore's CPU per
+  exchange): `_wire` (`WireTransport`; httpx's own transport where a proxy applies)
 - complete listings, three paging styles: `_paging`
 - bounded waiting for asynchronous operations: `_poll` (`poll`)
 - multipart uploads: `_multipart` (`FilePart`, `Transport.upload`)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 
@@ -95,7 +96,9 @@ class AdaptiveRateLimiter(RateLimiter):
         self.decrease = decrease
         self.increase = increase
         self._paused_until = 0.0
-        self._sent: list[float] = []  # send times within the last second, to measure the real rate
+        # Send times within the last second, to measure the real rate; pruned from the left
+        # (a list rebuilt per request cost O(requests per second) each, 40 us at full speed).
+        self._sent: deque[float] = deque()
 
     def reserve(self) -> float:
         with self._lock:
@@ -106,8 +109,10 @@ class AdaptiveRateLimiter(RateLimiter):
                 self._updated = now
                 self._tokens -= 1.0
                 start = max(start, now + (0.0 if self._tokens >= 0 else -self._tokens / self.rate))
-            self._sent = [t for t in self._sent if t > now - 1.0]
-            self._sent.append(start)
+            sent = self._sent
+            while sent and sent[0] <= now - 1.0:
+                sent.popleft()
+            sent.append(start)
             return start - now
 
     def throttled(self, retry_after: float | None) -> bool:

@@ -72,3 +72,50 @@ def test_the_rate_never_drops_below_the_floor():
     for _ in range(50):
         limiter.throttled(None)
     assert limiter.rate == 0.5
+
+
+class Instant(float):
+    """A clock reading that counts the comparisons made with it."""
+
+    compared = 0
+
+    def __sub__(self, other: float) -> Instant:
+        return Instant(float(self) - other)
+
+    def __add__(self, other: float) -> Instant:
+        return Instant(float(self) + other)
+
+    def _count(self) -> None:
+        Instant.compared += 1
+
+    def __gt__(self, other: object) -> bool:
+        self._count()
+        return float.__gt__(self, other)  # type: ignore[operator]
+
+    def __le__(self, other: object) -> bool:
+        self._count()
+        return float.__le__(self, other)  # type: ignore[operator]
+
+    def __lt__(self, other: object) -> bool:
+        self._count()
+        return float.__lt__(self, other)  # type: ignore[operator]
+
+    def __ge__(self, other: object) -> bool:
+        self._count()
+        return float.__ge__(self, other)  # type: ignore[operator]
+
+
+def test_measuring_the_rate_costs_the_same_per_request_at_any_rate():
+    """The limiter keeps the last second's send times to measure the rate a 429 cuts. At
+    thousands of requests a second (a plan's listings on a fast platform) each request must
+    not re-scan them all: it cost 40 us a request, a tenth of a listing's client CPU."""
+    now = [Instant(100.0)]
+    limiter = AdaptiveRateLimiter(clock=lambda: now[0], sleep=lambda s: None)
+    for _ in range(5000):  # 5,000 requests a second
+        limiter.acquire()
+        now[0] = now[0] + 0.0002
+    Instant.compared = 0
+    for _ in range(1000):
+        limiter.acquire()
+        now[0] = now[0] + 0.0002
+    assert Instant.compared <= 5 * 1000, Instant.compared  # not ~5,000 per request

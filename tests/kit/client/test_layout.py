@@ -31,7 +31,7 @@ PRIVATE = sorted(p for p in PACKAGE.glob("_*.py") if p.name != "__init__.py")
 
 def test_the_kit_is_split_into_private_modules():
     assert {p.stem for p in PRIVATE} == {"_auth", "_base", "_config", "_errors", "_multipart", "_paging", "_poll", "_ratelimit",
-                                         "_redact", "_retry", "_transport"}
+                                         "_redact", "_retry", "_transport", "_wire"}
 
 
 @pytest.mark.parametrize("path", PRIVATE, ids=lambda p: p.stem)
