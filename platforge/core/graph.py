@@ -6,30 +6,52 @@ users are gone before the group. Within a level actions are independent and may 
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from graphlib import CycleError, TopologicalSorter
+from collections.abc import Iterable, Iterator
 
 from .errors import Problem, StackError
 from .model import Resource
 
 
 def dependency_levels(resources: Iterable[Resource]) -> dict[str, int]:
-    """Address -> level. References to undeclared objects (built-ins) are ignored here."""
+    """Address -> level: one more than the highest level among what it refers to (0 for none).
+    References to undeclared objects (built-ins) are ignored here.
+
+    One depth-first walk computes the levels and finds a cycle, instead of a topological sort
+    followed by a second pass: at 10,000 objects `graphlib` spent a sixth of the core's
+    planning CPU on its separate cycle search and ordering."""
     by_address = {r.address: r for r in resources}
-    sorter: TopologicalSorter[str] = TopologicalSorter()
+    deps: dict[str, list[str]] = {}
     for address, resource in by_address.items():
-        deps = [ref.address for ref in resource.refs if ref.address in by_address and ref.address != address]
-        sorter.add(address, *deps)
-    try:
-        order = list(sorter.static_order())
-    except CycleError as exc:
-        cycle = " -> ".join(exc.args[1]) if len(exc.args) > 1 else str(exc)
-        first = by_address.get(exc.args[1][0]) if len(exc.args) > 1 else None
-        file = str(first.source) if first and first.source else "<stack>"
-        raise StackError(Problem(file=file, message=f"reference cycle: {cycle}")) from exc
+        deps[address] = [a for a in (ref.address for ref in resource.refs) if a in by_address and a != address]
     levels: dict[str, int] = {}
-    for address in order:
-        resource = by_address[address]
-        deps = [ref.address for ref in resource.refs if ref.address in levels and ref.address != address]
-        levels[address] = 1 + max((levels[d] for d in deps), default=-1)
+    for root in by_address:
+        if root in levels:
+            continue
+        path = [root]
+        on_path = {root}
+        walk: list[Iterator[str]] = [iter(deps[root])]
+        while walk:
+            for dep in walk[-1]:
+                if dep in levels:
+                    continue
+                if dep in on_path:
+                    _cycle(by_address, [*path[path.index(dep):], dep])
+                path.append(dep)
+                on_path.add(dep)
+                walk.append(iter(deps[dep]))
+                break
+            else:
+                walk.pop()
+                node = path.pop()
+                on_path.discard(node)
+                levels[node] = 1 + max((levels[d] for d in deps[node]), default=-1)
     return levels
+
+
+def _cycle(by_address: dict[str, Resource], cycle: list[str]) -> None:
+    """Raise the cycle as a stack problem at the first resource's declaration; each address in
+    `cycle` refers to the next."""
+    first = by_address[cycle[0]]
+    raise StackError(Problem(file=first.source.file if first.source else "<stack>",
+                             line=first.source.line if first.source else None, path=first.address,
+                             message=f"reference cycle: {' -> '.join(cycle)}"))

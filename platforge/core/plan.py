@@ -8,7 +8,6 @@ cannot read back.
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 from collections.abc import Iterable, Mapping
@@ -17,6 +16,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from .collector import collector_paused
 from .diff import changes_against_live, declared_fingerprints, diff_resource, live_fingerprints
 from .errors import Problem, StackError
 from .graph import dependency_levels
@@ -373,14 +373,9 @@ def make_plan(
     collector paused: a plan builds a large, long-lived graph (the stack, the state, the live
     view) and little cyclic garbage, and at 10,000 objects the collector's passes over that
     graph cost a third of the plan's CPU. Reference counting still frees everything else."""
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():
         live = live if live is not None else read_live(platform, ctx, resources, state, policy)
         return _make_plan(platform, ctx, target, resources, state, live, prune, policy)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list[Resource], state: State | None,

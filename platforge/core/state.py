@@ -32,6 +32,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from .collector import collector_paused
 from .errors import LockError, StateError
 from .fingerprint import key_from_env, new_key
 
@@ -97,6 +98,14 @@ class State(BaseModel):
 
     @classmethod
     def from_bytes(cls, data: bytes, where: str) -> State:
+        """The state in `data`: parsed and validated in one pass by pydantic, with the cyclic
+        collector paused (a 10,000-object state is a large graph built at once, see
+        `collector`); anything it refuses is read again below to say what is wrong."""
+        with collector_paused():
+            try:
+                return cls.model_validate_json(data)
+            except ValueError:  # pydantic's ValidationError included
+                pass
         try:
             raw = json.loads(data)
         except ValueError as exc:
