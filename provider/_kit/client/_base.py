@@ -11,6 +11,7 @@ pickle their closures) writes credentials or a live pool into state.
 from __future__ import annotations
 
 import random
+import ssl
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any, NoReturn, Self, TypeVar
@@ -47,7 +48,7 @@ class BaseClient:
         timeout: httpx.Timeout | float = DEFAULT_TIMEOUT,
         headers: Mapping[str, str] | None = None,
         redactor: Redactor | None = None,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         http_transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
         rng: Jitter | None = None,

@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import ssl
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -130,7 +131,7 @@ class Transport:
         redactor: Redactor | None = None,
         http_transport: httpx.BaseTransport | None = None,
         limits: httpx.Limits = DEFAULT_LIMITS,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         sleep: Callable[[float], None] = time.sleep,
         rng: Jitter | None = None,
         wall_clock: Callable[[], float] = time.time,

@@ -1,12 +1,14 @@
-"""HTTP/1.1 exchanges for the kit's `httpx.Client` over the standard library's `http.client`.
+"""HTTP/1.1 exchanges for the kit's `httpx.Client`, on kept-alive sockets.
 
 Why: a plan reads every listing and settings document it needs, hundreds to thousands of
 exchanges, and httpx's default transport (httpcore over h11, both pure Python) costs about
-0.6 ms of client CPU per exchange. `http.client` parses the status line and headers in C-backed
-code and does the same exchange in about half of that; at DSS's 1,383 documents for a
-10,000-object stack that is the difference between meeting and missing a 2 s plan budget.
-httpx stays the client the kit and the platforms program against (requests, auth flows,
-hooks, responses); only the wire under it changes.
+0.6 ms of client CPU per exchange; the standard library's `http.client` about 0.35 ms, most of it
+parsing headers through the `email` package. An HTTP/1.1 client exchange is small: one write of
+the request head (and body), a status line and headers read by the C line reader, and a body
+framed by `Content-Length`, chunks or the end of the connection (RFC 9112, section 6). Doing
+that here is what lets a 10,000-object plan on DSS (1,383 documents) stay within its CPU
+budget. httpx stays the client the kit and the platforms program against (requests, auth
+flows, hooks, responses); only the wire under it changes.
 
 What the retry rules need is kept exactly (`_retry`): the exception raised says whether the
 request could have reached the server. Failing to connect (refused, DNS, TLS, connect timeout)
@@ -22,20 +24,23 @@ for the URL, and the client then keeps httpx's default transport, which honours 
 
 from __future__ import annotations
 
-import http.client
 import os
 import select
+import socket
 import ssl
 import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK = 65536
+#: Limits on what a response head may be (as http.client and h11 limit it).
+_MAX_LINE = 65536
+_MAX_HEAD = 256 * 1024
+_MAX_HEADERS = 100
 
 Origin = tuple[str, str, int]
 
@@ -54,10 +59,10 @@ def wire_transport(base_url: str, *, verify: bool | str | ssl.SSLContext = True,
 
 
 class WireTransport(httpx.BaseTransport):
-    """A pool of kept-alive `http.client` connections per origin, shared by the client's
-    threads: at most `max_connections` exchanges at once (a caller waits up to the pool
-    timeout, then `PoolTimeout`), at most `max_keepalive_connections` idle connections kept, each
-    for `keepalive_expiry` seconds."""
+    """A pool of kept-alive connections per origin, shared by the client's threads: at most
+    `max_connections` exchanges at once (a caller waits up to the pool timeout, then
+    `PoolTimeout`), at most `max_keepalive_connections` idle connections kept, each for
+    `keepalive_expiry` seconds."""
 
     def __init__(self, *, verify: bool | str | ssl.SSLContext = True, limits: httpx.Limits | None = None) -> None:
         limits = limits or httpx.Limits()
@@ -66,7 +71,7 @@ class WireTransport(httpx.BaseTransport):
         self._max_idle = limits.max_keepalive_connections if limits.max_keepalive_connections is not None else 1 << 30
         self._expiry = limits.keepalive_expiry
         self._slots = threading.BoundedSemaphore(limits.max_connections) if limits.max_connections else None
-        self._idle: dict[Origin, list[tuple[http.client.HTTPConnection, float]]] = {}
+        self._idle: dict[Origin, list[tuple[_Connection, float]]] = {}
         self._lock = threading.Lock()
         self._closed = False
 
@@ -82,20 +87,15 @@ class WireTransport(httpx.BaseTransport):
         try:
             conn = self._connection(request, origin, timeouts.get("connect"))
             try:
-                response = self._exchange(conn, request, timeouts)
+                head = conn.exchange(request, timeouts)
             except BaseException:
                 conn.close()
                 raise
         except BaseException:
             self._give_slot()
             raise
-        return httpx.Response(
-            response.status,
-            headers=[(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.getheaders()],
-            stream=_Body(self, origin, conn, response, request),
-            extensions={"http_version": b"HTTP/1.1" if response.version == 11 else b"HTTP/1.0",
-                        "reason_phrase": response.reason.encode("latin-1", "replace")},
-        )
+        return httpx.Response(head.status, headers=head.headers, stream=_Body(self, origin, conn, head, request),
+                              extensions={"http_version": head.version, "reason_phrase": head.reason})
 
     def close(self) -> None:
         with self._lock:
@@ -115,7 +115,7 @@ class WireTransport(httpx.BaseTransport):
         if self._slots is not None:
             self._slots.release()
 
-    def _connection(self, request: httpx.Request, origin: Origin, timeout: float | None) -> http.client.HTTPConnection:
+    def _connection(self, request: httpx.Request, origin: Origin, timeout: float | None) -> _Connection:
         """A kept-alive connection that is still usable, else a new one."""
         now = time.monotonic()
         while True:
@@ -124,24 +124,26 @@ class WireTransport(httpx.BaseTransport):
                 conn, since = pooled.pop() if pooled else (None, 0.0)
             if conn is None:
                 break
-            if (self._expiry is not None and now - since > self._expiry) or _dropped(conn):
+            if (self._expiry is not None and now - since > self._expiry) or conn.dropped():
                 conn.close()
                 continue
             return conn
         scheme, host, port = origin
-        if scheme == "https":
-            conn = http.client.HTTPSConnection(host, port, timeout=timeout, context=self._tls())
-        else:
-            conn = http.client.HTTPConnection(host, port, timeout=timeout)
+        sock: socket.socket | None = None
         try:
-            conn.connect()
+            sock = socket.create_connection((host, port), timeout=timeout)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if scheme == "https":
+                sock = self._tls().wrap_socket(sock, server_hostname=host)
         except TimeoutError as exc:
-            conn.close()
+            if sock is not None:
+                sock.close()
             raise httpx.ConnectTimeout(str(exc) or "timed out while connecting", request=request) from exc
         except OSError as exc:  # refused, unreachable, DNS (gaierror), TLS (ssl.SSLError)
-            conn.close()
+            if sock is not None:
+                sock.close()
             raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
-        return conn
+        return _Connection(sock)
 
     def _tls(self) -> ssl.SSLContext:
         with self._lock:
@@ -156,7 +158,7 @@ class WireTransport(httpx.BaseTransport):
                     self._ssl_context = httpx.create_ssl_context(verify=verify, trust_env=True)
             return self._ssl_context
 
-    def _release(self, origin: Origin, conn: http.client.HTTPConnection, reusable: bool) -> None:
+    def _release(self, origin: Origin, conn: _Connection, reusable: bool) -> None:
         try:
             if reusable:
                 with self._lock:
@@ -168,98 +170,213 @@ class WireTransport(httpx.BaseTransport):
         finally:
             self._give_slot()
 
+
+class _Head:
+    """A response's status line and headers, and how its body is framed."""
+
+    __slots__ = ("status", "version", "reason", "headers", "length", "chunked", "keep_alive")
+
+    def __init__(self, status: int, version: bytes, reason: bytes, headers: list[tuple[bytes, bytes]]) -> None:
+        self.status = status
+        self.version = version
+        self.reason = reason
+        self.headers = headers
+        self.length: int | None = None  # None with chunked, or to the end of the connection
+        self.chunked = False
+        self.keep_alive = True
+
+
+class _Connection:
+    """One HTTP/1.1 connection: a socket and a buffered reader over it."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        self.reader = sock.makefile("rb")
+
+    def close(self) -> None:
+        try:
+            self.reader.close()
+        finally:
+            self.sock.close()
+
+    def dropped(self) -> bool:
+        """Whether an idle connection can no longer carry a request: the server closed it, or
+        sent bytes no request asked for (the socket is readable)."""
+        try:
+            if hasattr(select, "poll"):
+                poller = select.poll()
+                poller.register(self.sock, select.POLLIN)
+                return bool(poller.poll(0))
+            return bool(select.select([self.sock], [], [], 0)[0])
+        except (OSError, ValueError):
+            return True
+
     # One exchange -----------------------------------------------------------------------------------
 
-    def _exchange(self, conn: http.client.HTTPConnection, request: httpx.Request,
-                  timeouts: dict[str, float | None]) -> http.client.HTTPResponse:
-        assert conn.sock is not None  # connected by _connection
-        conn.sock.settimeout(timeouts.get("write"))
-        target = request.url.raw_path.decode("ascii")
-        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+    def exchange(self, request: httpx.Request, timeouts: dict[str, float | None]) -> _Head:
+        self._send(request, timeouts.get("write"))
+        self.sock.settimeout(timeouts.get("read"))
         try:
-            conn.putrequest(request.method, target, skip_host=True, skip_accept_encoding=True)
-            for name, value in request.headers.raw:
-                conn.putheader(name.decode("latin-1"), value)
+            head = self._read_head(request)
+            while 100 <= head.status < 200 and head.status != 101:  # interim answers (100 Continue)
+                head = self._read_head(request)
+        except TimeoutError as exc:
+            raise httpx.ReadTimeout(str(exc) or "timed out while reading", request=request) from exc
+        except OSError as exc:
+            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+        _frame(head, request)
+        return head
+
+    def _send(self, request: httpx.Request, timeout: float | None) -> None:
+        target = request.url.raw_path
+        lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), target)]
+        lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw]
+        head = b"\r\n".join(lines) + b"\r\n\r\n"
+        chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
+        self.sock.settimeout(timeout)
+        try:
             if isinstance(request.stream, httpx.ByteStream):
-                body = b"".join(request.stream)
-                conn.endheaders(body or None)
-            else:  # a streamed upload: sent as it is read, never held whole
-                conn.endheaders()
-                for chunk in request.stream:  # type: ignore[union-attr]
-                    if chunked:
-                        if chunk:
-                            conn.send(b"%X\r\n%s\r\n" % (len(chunk), chunk))
-                    else:
-                        conn.send(chunk)
+                self.sock.sendall(head + b"".join(request.stream))
+                return
+            self.sock.sendall(head)  # a streamed upload: sent as it is read, never held whole
+            for chunk in request.stream:  # type: ignore[union-attr]
                 if chunked:
-                    conn.send(b"0\r\n\r\n")
+                    if chunk:
+                        self.sock.sendall(b"%X\r\n%s\r\n" % (len(chunk), chunk))
+                else:
+                    self.sock.sendall(chunk)
+            if chunked:
+                self.sock.sendall(b"0\r\n\r\n")
         except TimeoutError as exc:
             raise httpx.WriteTimeout(str(exc) or "timed out while sending", request=request) from exc
         except OSError as exc:
             raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
-        conn.sock.settimeout(timeouts.get("read"))
-        try:
-            return conn.getresponse()
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out while reading", request=request) from exc
-        except http.client.RemoteDisconnected as exc:
-            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request) from exc
-        except http.client.HTTPException as exc:
-            raise httpx.RemoteProtocolError(f"malformed response ({type(exc).__name__})", request=request) from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+
+    def _read_head(self, request: httpx.Request) -> _Head:
+        line = self.reader.readline(_MAX_LINE + 1)
+        if not line:
+            raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
+        parts = line.rstrip(b"\r\n").split(b" ", 2)
+        if len(line) > _MAX_LINE or len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() \
+                or len(parts[1]) != 3:
+            raise httpx.RemoteProtocolError("malformed status line", request=request)
+        headers: list[tuple[bytes, bytes]] = []
+        size = 0
+        while True:
+            line = self.reader.readline(_MAX_LINE + 1)
+            size += len(line)
+            if not line:
+                raise httpx.RemoteProtocolError("Server disconnected in the middle of the headers.", request=request)
+            if line in (b"\r\n", b"\n"):
+                break
+            if size > _MAX_HEAD or len(headers) >= _MAX_HEADERS:
+                raise httpx.RemoteProtocolError("response headers too large", request=request)
+            if line[0] in b" \t":  # an obsolete folded line continues the previous value
+                if not headers:
+                    raise httpx.RemoteProtocolError("malformed header line", request=request)
+                name, value = headers[-1]
+                headers[-1] = (name, value + b" " + line.strip())
+                continue
+            name, colon, value = line.partition(b":")
+            name = name.strip()
+            if not colon or not name or name != line[:len(name)]:
+                raise httpx.RemoteProtocolError("malformed header line", request=request)
+            headers.append((name, value.strip()))
+        return _Head(int(parts[1]), parts[0], parts[2] if len(parts) > 2 else b"", headers)
+
+
+def _frame(head: _Head, request: httpx.Request) -> None:
+    """How the body ends (RFC 9112, section 6.3), and whether the connection stays open."""
+    connection = b""
+    encoding = b""
+    lengths: set[bytes] = set()
+    for name, value in head.headers:
+        lowered = name.lower()
+        if lowered == b"content-length":
+            lengths.add(value)
+        elif lowered == b"transfer-encoding":
+            encoding = value.lower()
+        elif lowered == b"connection":
+            connection += b"," + value.lower()
+    tokens = {t.strip() for t in connection.split(b",")}
+    head.keep_alive = b"close" not in tokens if head.version == b"HTTP/1.1" else b"keep-alive" in tokens
+    if request.method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
+        head.length = 0
+    elif encoding:
+        if encoding.rsplit(b",", 1)[-1].strip() != b"chunked":  # the body runs to the end of the connection
+            head.keep_alive = False
+        else:
+            head.chunked = True
+    elif lengths:
+        if len(lengths) != 1 or not next(iter(lengths)).isdigit():
+            raise httpx.RemoteProtocolError("conflicting or malformed Content-Length", request=request)
+        head.length = int(next(iter(lengths)))
+    else:
+        head.keep_alive = False  # no framing: the body is what comes before the server closes
 
 
 class _Body(httpx.SyncByteStream):
     """A response body read from its connection; closing it gives the connection back when the
     body was read to its end and the server keeps the connection alive, else closes it."""
 
-    def __init__(self, transport: WireTransport, origin: Origin, conn: http.client.HTTPConnection,
-                 response: http.client.HTTPResponse, request: httpx.Request) -> None:
+    def __init__(self, transport: WireTransport, origin: Origin, conn: _Connection, head: _Head,
+                 request: httpx.Request) -> None:
         self._transport = transport
         self._origin = origin
         self._conn = conn
-        self._response = response
+        self._head = head
         self._request = request
+        self._complete = head.length == 0
         self._open = True
 
     def __iter__(self) -> Iterator[bytes]:
+        if self._complete:
+            return
         request = self._request
         try:
-            while chunk := self._response.read(_CHUNK):
-                yield chunk
-            if self._response.length:  # http.client ends a short Content-Length body quietly
-                raise httpx.RemoteProtocolError(f"incomplete response body ({self._response.length} bytes missing)",
-                                                request=request)
+            yield from self._chunks() if self._head.chunked else self._sized(self._head.length)
         except TimeoutError as exc:
             raise httpx.ReadTimeout(str(exc) or "timed out while reading", request=request) from exc
-        except http.client.HTTPException as exc:  # IncompleteRead: the body ended early
-            raise httpx.RemoteProtocolError(f"incomplete response body ({type(exc).__name__})", request=request) from exc
         except OSError as exc:
             raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
+        self._complete = True
+
+    def _sized(self, length: int | None) -> Iterator[bytes]:
+        reader = self._conn.reader
+        if length is None:  # to the end of the connection
+            while chunk := reader.read1(_CHUNK):
+                yield chunk
+            return
+        while length > 0:
+            chunk = reader.read1(min(length, _CHUNK))
+            if not chunk:
+                raise httpx.RemoteProtocolError(f"incomplete response body ({length} bytes missing)",
+                                                request=self._request)
+            length -= len(chunk)
+            yield chunk
+
+    def _chunks(self) -> Iterator[bytes]:
+        reader = self._conn.reader
+        while True:
+            line = reader.readline(_MAX_LINE + 1)
+            size_text = line.split(b";", 1)[0].strip()
+            if not line.endswith(b"\n") or not size_text or any(c not in b"0123456789abcdefABCDEF" for c in size_text):
+                raise httpx.RemoteProtocolError("malformed or incomplete chunked body", request=self._request)
+            size = int(size_text, 16)
+            if size == 0:
+                break
+            yield from self._sized(size)
+            if reader.readline(_MAX_LINE + 1) not in (b"\r\n", b"\n"):
+                raise httpx.RemoteProtocolError("malformed chunked body", request=self._request)
+        while True:  # trailers, then the blank line
+            line = reader.readline(_MAX_LINE + 1)
+            if not line:
+                raise httpx.RemoteProtocolError("incomplete chunked body", request=self._request)
+            if line in (b"\r\n", b"\n"):
+                return
 
     def close(self) -> None:
         if not self._open:
             return
         self._open = False
-        response = self._response
-        reusable = response.isclosed() and not response.will_close
-        if not reusable:
-            response.close()
-        self._transport._release(self._origin, self._conn, reusable)
-
-
-def _dropped(conn: http.client.HTTPConnection) -> bool:
-    """Whether an idle connection can no longer carry a request: its socket is gone, or is
-    readable (the server closed it, or sent bytes no request asked for)."""
-    sock: Any = conn.sock
-    if sock is None:
-        return True
-    try:
-        if hasattr(select, "poll"):
-            poller = select.poll()
-            poller.register(sock, select.POLLIN)
-            return bool(poller.poll(0))
-        return bool(select.select([sock], [], [], 0)[0])
-    except (OSError, ValueError):
-        return True
+        self._transport._release(self._origin, self._conn, self._complete and self._head.keep_alive)

@@ -394,3 +394,81 @@ def test_the_kit_uses_the_wire_by_default(monkeypatch):
         monkeypatch.delenv(name, raising=False)
     with Transport("http://127.0.0.1:9") as t:
         assert isinstance(t._client._transport, WireTransport)
+
+
+# ── framing (RFC 9112, section 6) ─────────────────────────────────────────────────────────────
+
+
+def scripted(serve, answers: list[bytes]) -> Server:
+    """A server that answers the n-th request on a connection with answers[n], then closes."""
+    def handler(sock: socket.socket, n: int) -> None:
+        for answer in answers:
+            if server.read_request(sock) is None:
+                return
+            sock.sendall(answer)
+    server = serve(handler)
+    return server
+
+
+def test_head_204_and_304_have_no_body_and_keep_the_connection(serve):
+    server = scripted(serve, [b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n",  # HEAD: length of a GET's body
+                              b"HTTP/1.1 204 No Content\r\n\r\n",
+                              b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n",
+                              reply(b'{"after": true}')])
+    with client(server.url) as c:
+        head = c.head("/a")
+        assert head.status_code == 200 and head.content == b"" and head.headers["content-length"] == "1234"
+        assert c.delete("/b").status_code == 204
+        assert c.get("/c").status_code == 304
+        assert c.get("/d").json() == {"after": True}
+    assert server.connections == 1
+
+
+def test_an_interim_100_continue_is_skipped(serve):
+    server = scripted(serve, [b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n{}"])
+    with client(server.url) as c:
+        response = c.post("/x", json={})
+    assert response.status_code == 201 and response.json() == {}
+
+
+def test_a_body_without_framing_runs_to_the_end_of_the_connection(serve):
+    def handler(sock: socket.socket, n: int) -> None:
+        if server.read_request(sock) is not None:
+            sock.sendall(b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\n\r\n" + b'{"items": [1, 2, 3]}')
+    server = serve(handler)
+    with client(server.url) as c:
+        assert c.get("/a").json() == {"items": [1, 2, 3]}
+        assert c.get("/b").json() == {"items": [1, 2, 3]}
+    assert server.connections == 2
+
+
+def test_chunk_extensions_trailers_and_folded_headers_are_read(serve):
+    server = scripted(serve, [b"HTTP/1.1 200 OK\r\nX-Long: first\r\n  second\r\nTransfer-Encoding: chunked\r\n\r\n"
+                              b"4;ext=1\r\n{\"a\"\r\n3\r\n: 1\r\n1\r\n}\r\n0\r\nX-Trailer: t\r\n\r\n", reply()])
+    with client(server.url) as c:
+        response = c.get("/a")
+        assert response.json() == {"a": 1} and response.headers["x-long"] == "first second"
+        assert c.get("/b").status_code == 200
+    assert server.connections == 1
+
+
+@pytest.mark.parametrize("answer", [
+    b"HTTP/2 200 OK\r\n\r\n",
+    b"garbage\r\n\r\n",
+    b"HTTP/1.1 20 OK\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+    b"HTTP/1.1 200 OK\r\nno colon here\r\n\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\n{}",
+    b"HTTP/1.1 200 OK\r\nContent-Le",
+], ids=["version", "garbage", "status", "two-lengths", "header", "chunk-size", "short-chunk", "cut-head"])
+def test_a_malformed_answer_is_a_protocol_error_after_sending(serve, answer):
+    def handler(sock: socket.socket, n: int) -> None:
+        if server.read_request(sock) is not None:
+            sock.sendall(answer)
+            sock.shutdown(socket.SHUT_WR)
+            time.sleep(0.2)
+    server = serve(handler)
+    with client(server.url) as c, pytest.raises(httpx.RemoteProtocolError) as info:
+        c.get("/")
+    assert isinstance(info.value, MAYBE_SENT) and not isinstance(info.value, NOT_SENT)
