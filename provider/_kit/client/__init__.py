@@ -10,7 +10,7 @@ and its paging description (`OffsetPaging`, `PageIndexPaging` or `CursorPaging`)
 - which failures are retried, and the waits: `_retry` (`RetryPolicy`, the retry-safety table)
 - a shared client-side rate limit: `_ratelimit` (`RateLimiter`)
 - one endpoint, the retry loop and its log lines: `_transport` (`Transport`)
-- the wire under httpx, kept-alive `http.client` connections (half httpcore's CPU per
+- the wire under httpx, HTTP/1.1 on kept-alive sockets (a third of httpcore's CPU per
   exchange): `_wire` (`WireTransport`; httpx's own transport where a proxy applies)
 - complete listings, three paging styles: `_paging`
 - bounded waiting for asynchronous operations: `_poll` (`poll`)

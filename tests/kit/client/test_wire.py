@@ -1,7 +1,7 @@
-"""The kit's wire (`_wire.WireTransport`, http.client under httpx) against scripted raw-socket
-servers: what the retry rules depend on is which exception each failure raises (could the
-request have reached the server?), and that a kept-alive connection the server closed is never
-used for the next request."""
+"""The kit's wire (`_wire.WireTransport`, HTTP/1.1 on kept-alive sockets under httpx) against
+scripted raw-socket servers: what the retry rules depend on is which exception each failure raises
+(could the request have reached the server?), that a kept-alive connection the server closed is
+never used for the next request, and that bodies are framed as RFC 9112 says."""
 
 from __future__ import annotations
 
