@@ -25,7 +25,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from http.cookiejar import CookieJar, DefaultCookiePolicy
+from http.cookiejar import CookieJar
 from typing import Any
 
 import httpx
@@ -68,13 +68,8 @@ class TransportStats:
 
 class _NoCookieJar(CookieJar):
     """Authentication is explicit per request; a jar would silently replay whatever a server
-    set (and send two session cookies after a re-login). This one holds nothing, ever."""
-
-    def __init__(self) -> None:
-        super().__init__(policy=DefaultCookiePolicy(allowed_domains=[]))
-
-    def extract_cookies(self, response: Any, request: Any) -> None:
-        return None
+    set (and send two session cookies after a re-login). This one holds nothing, ever: every
+    way into a jar ends in `set_cookie`."""
 
     def set_cookie(self, cookie: Any) -> None:
         return None
@@ -217,10 +212,11 @@ class Transport:
         request: an upload by POST is not idempotent unless the caller says so (e.g. it replaces
         a file by name), so a 503 or a dropped connection is then raised, not repeated."""
         method = method.upper()
+        url, query = self._url(path, params)
         with open_parts(files) as parts:
 
             def build() -> httpx.Request:
-                return self._client.build_request(method, path, params=params, data=dict(fields or {}),
+                return self._client.build_request(method, url, params=query, data=dict(fields or {}),
                                                   files=parts, headers=headers)
 
             return self._send(method, path, build, auth, is_idempotent(method, idempotent), secret_values)

@@ -32,6 +32,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 
 import httpx
 
@@ -56,6 +57,19 @@ def wire_transport(base_url: str, *, verify: bool | str | ssl.SSLContext = True,
             and not urllib.request.proxy_bypass_environment(url.host, proxies):  # type: ignore[attr-defined]
         return None
     return WireTransport(verify=verify, limits=limits or httpx.Limits())
+
+
+@contextmanager
+def _raised_as(request: httpx.Request, timed_out: type[httpx.TransportError], failed: type[httpx.TransportError],
+               doing: str) -> Iterator[None]:
+    """OS errors of one phase of an exchange as the httpx errors `_retry` classifies: which
+    classes say whether the request could have reached the server."""
+    try:
+        yield
+    except TimeoutError as exc:
+        raise timed_out(str(exc) or f"timed out while {doing}", request=request) from exc
+    except OSError as exc:  # refused, reset, DNS (gaierror), TLS (ssl.SSLError), ...
+        raise failed(str(exc) or type(exc).__name__, request=request) from exc
 
 
 class WireTransport(httpx.BaseTransport):
@@ -129,20 +143,15 @@ class WireTransport(httpx.BaseTransport):
                 continue
             return conn
         scheme, host, port = origin
-        sock: socket.socket | None = None
-        try:
+        with _raised_as(request, httpx.ConnectTimeout, httpx.ConnectError, "connecting"):
             sock = socket.create_connection((host, port), timeout=timeout)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            if scheme == "https":
-                sock = self._tls().wrap_socket(sock, server_hostname=host)
-        except TimeoutError as exc:
-            if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if scheme == "https":
+                    sock = self._tls().wrap_socket(sock, server_hostname=host)
+            except BaseException:
                 sock.close()
-            raise httpx.ConnectTimeout(str(exc) or "timed out while connecting", request=request) from exc
-        except OSError as exc:  # refused, unreachable, DNS (gaierror), TLS (ssl.SSLError)
-            if sock is not None:
-                sock.close()
-            raise httpx.ConnectError(str(exc) or type(exc).__name__, request=request) from exc
+                raise
         return _Connection(sock)
 
     def _tls(self) -> ssl.SSLContext:
@@ -216,14 +225,10 @@ class _Connection:
     def exchange(self, request: httpx.Request, timeouts: dict[str, float | None]) -> _Head:
         self._send(request, timeouts.get("write"))
         self.sock.settimeout(timeouts.get("read"))
-        try:
+        with _raised_as(request, httpx.ReadTimeout, httpx.ReadError, "reading"):
             head = self._read_head(request)
             while 100 <= head.status < 200 and head.status != 101:  # interim answers (100 Continue)
                 head = self._read_head(request)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out while reading", request=request) from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
         _frame(head, request)
         return head
 
@@ -234,7 +239,7 @@ class _Connection:
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         self.sock.settimeout(timeout)
-        try:
+        with _raised_as(request, httpx.WriteTimeout, httpx.WriteError, "sending"):
             if isinstance(request.stream, httpx.ByteStream):
                 self.sock.sendall(head + b"".join(request.stream))
                 return
@@ -247,10 +252,6 @@ class _Connection:
                     self.sock.sendall(chunk)
             if chunked:
                 self.sock.sendall(b"0\r\n\r\n")
-        except TimeoutError as exc:
-            raise httpx.WriteTimeout(str(exc) or "timed out while sending", request=request) from exc
-        except OSError as exc:
-            raise httpx.WriteError(str(exc) or type(exc).__name__, request=request) from exc
 
     def _read_head(self, request: httpx.Request) -> _Head:
         line = self.reader.readline(_MAX_LINE + 1)
@@ -332,13 +333,8 @@ class _Body(httpx.SyncByteStream):
     def __iter__(self) -> Iterator[bytes]:
         if self._complete:
             return
-        request = self._request
-        try:
+        with _raised_as(self._request, httpx.ReadTimeout, httpx.ReadError, "reading"):
             yield from self._chunks() if self._head.chunked else self._sized(self._head.length)
-        except TimeoutError as exc:
-            raise httpx.ReadTimeout(str(exc) or "timed out while reading", request=request) from exc
-        except OSError as exc:
-            raise httpx.ReadError(str(exc) or type(exc).__name__, request=request) from exc
         self._complete = True
 
     def _sized(self, length: int | None) -> Iterator[bytes]:

@@ -74,35 +74,25 @@ def test_the_rate_never_drops_below_the_floor():
     assert limiter.rate == 0.5
 
 
+def _counted(name: str):
+    def compare(self: Instant, other: object) -> bool:
+        Instant.compared += 1
+        return getattr(float, name)(self, other)
+    return compare
+
+
 class Instant(float):
-    """A clock reading that counts the comparisons made with it."""
+    """A clock reading that counts the comparisons made with it (either way round: a float
+    subclass's reflected comparison runs first)."""
 
     compared = 0
+    __lt__, __le__, __gt__, __ge__ = (_counted(name) for name in ("__lt__", "__le__", "__gt__", "__ge__"))
 
     def __sub__(self, other: float) -> Instant:
         return Instant(float(self) - other)
 
     def __add__(self, other: float) -> Instant:
         return Instant(float(self) + other)
-
-    def _count(self) -> None:
-        Instant.compared += 1
-
-    def __gt__(self, other: object) -> bool:
-        self._count()
-        return float.__gt__(self, other)  # type: ignore[operator]
-
-    def __le__(self, other: object) -> bool:
-        self._count()
-        return float.__le__(self, other)  # type: ignore[operator]
-
-    def __lt__(self, other: object) -> bool:
-        self._count()
-        return float.__lt__(self, other)  # type: ignore[operator]
-
-    def __ge__(self, other: object) -> bool:
-        self._count()
-        return float.__ge__(self, other)  # type: ignore[operator]
 
 
 def test_measuring_the_rate_costs_the_same_per_request_at_any_rate():
