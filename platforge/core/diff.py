@@ -17,9 +17,11 @@ from typing import Any
 
 from .kind import Context, Kind, canonicalize
 from .model import FieldChange, LiveObject, Resource
-from .rules import ANY, Collection, FieldRule
+from .rules import ANY, NO_RULE, Collection, FieldRule
 
 _MISSING = object()
+#: Types whose values of one type are the same exactly when equal (as `_same` decides them).
+_SCALARS = frozenset({str, int, float, bool})
 
 #: How many nested documents were compared field by field (deepdiff) in this process: a
 #: benchmark checks that a no-change plan compares none.
@@ -39,8 +41,19 @@ def diff_resource(
     state has one), `applied_fingerprints` its secrets' fingerprints: they give each change its
     reason, and `applied` is what a field whose remote changes are ignored is compared with."""
     changes: list[FieldChange] = []
+    rules = kind.field_rules
+    fields = live.fields
+    current: Any
     for name, desired in resource.spec.items():
-        rule = kind.rule(name)
+        rule = rules.get(name)
+        if rule is None:
+            # No rule: compared as given, and equal as given is no change (most fields of most
+            # objects end here; what differs goes the whole way below).
+            current = fields.get(name)
+            if (current is desired or type(current) is type(desired) and type(desired) in _SCALARS
+                    and current == desired) or _same(current, desired):
+                continue
+            rule = NO_RULE
         if rule.create_only:
             continue
         if rule.sensitive:
@@ -54,7 +67,7 @@ def diff_resource(
         if rule.local:
             # Never on the platform: what was applied (or, where the "live" view is what a front
             # door holds, its value there); with neither, it is as declared.
-            current: Any = applied[name] if applied is not None and name in applied else live.fields.get(name, desired)
+            current = applied[name] if applied is not None and name in applied else live.fields.get(name, desired)
         elif rule.ignore_remote_changes and applied is not None and name in applied:
             current = applied[name]  # the platform's own changes to this field do not count
         else:
@@ -170,6 +183,8 @@ def _at(value: Any, subpath: str) -> Any:
 
 def declared_fingerprints(kind: Kind, ctx: Context, resource: Resource) -> dict[str, str]:
     """Keyed fingerprints of the secret values a resource declares (never the values)."""
+    if not resource.secrets:
+        return {}
     return {name: ctx.fingerprinter(value) for name, value in resource.secrets.items()
             if name in kind.sensitive_fields}
 
@@ -193,6 +208,8 @@ def changes_against_live(kind: Kind, ctx: Context, resource: Resource, live: Liv
                          applied: Mapping[str, Any] | None = None) -> list[FieldChange]:
     """Everything `live` lacks of the declaration, secrets compared by fingerprint; `recorded`
     and `applied` are what the last apply left in the state, when there was one."""
+    if not resource.secrets:  # nothing to fingerprint: no secret can differ
+        return diff_resource(kind, resource, live, {}, {}, applied, recorded)
     return diff_resource(kind, resource, live, declared_fingerprints(kind, ctx, resource),
                          live_fingerprints(kind, ctx, live, resource, recorded), applied, recorded)
 

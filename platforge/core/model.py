@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from functools import cached_property
 from typing import Any
 
 #: An object's natural key on its platform, e.g. ("alice",) or ("prod", "warehouse/url").
@@ -78,8 +79,10 @@ class Resource:
     #: about to be created, so that planning existing objects needs no such variable.
     deferred: dict[str, Any] = field(default_factory=dict, repr=False)
 
-    @property
+    @cached_property
     def address(self) -> str:
+        """Kept once made: a plan asks each resource for it about ten times (a resource's kind
+        and name never change; a changed copy is a new Resource)."""
         return f"{self.kind}.{self.name}"
 
     def __getstate__(self) -> dict[str, Any]:

@@ -134,25 +134,29 @@ def find_unmanaged(platform: Platform, live: LiveView, claimed: set[int], policy
                 for kind, names in policy.external.items() if kind in platform.kinds for name in names}
     internal = getattr(platform, "is_internal", None)
     objects: list[UnmanagedObject] = []
-    coverage: dict[str, dict[str, int]] = {}
+    counted: dict[str, dict[str, int]] = {}
+    unclaimed: list[LiveObject] = []
     ignored = 0
-    for obj in sorted(live.all(), key=lambda o: (o.kind, [str(x) for x in o.identity], str(o.platform_id))):
+    for obj in live.all():
         kind, identity = obj.kind, tuple(obj.identity)
         if obj.builtin or obj.placeholder or (internal is not None and internal(kind, identity)):
             continue
-        counts = coverage.setdefault(kind, {"managed": 0, "live": 0})
+        counts = counted.get(kind)
+        if counts is None:
+            counts = counted[kind] = {"managed": 0, "live": 0}
         counts["live"] += 1
         if id(obj) in claimed:
             counts["managed"] += 1
-            continue
-        if (kind, identity) in external:
-            continue
-        item = UnmanagedObject(kind=kind, identity=identity, platform_id=obj.platform_id)
+        elif (kind, identity) not in external:
+            unclaimed.append(obj)
+    # Only what nobody claimed is sorted (for a stable report): most of a plan's live objects are claimed.
+    for obj in sorted(unclaimed, key=lambda o: (o.kind, [str(x) for x in o.identity], str(o.platform_id))):
+        item = UnmanagedObject(kind=obj.kind, identity=tuple(obj.identity), platform_id=obj.platform_id)
         if policy.ignores(item.address):
             ignored += 1
             continue
         objects.append(item)
-    return Unmanaged(objects, coverage, ignored)
+    return Unmanaged(objects, {kind: counted[kind] for kind in sorted(counted)}, ignored)
 
 
 @dataclass
@@ -393,7 +397,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
     producing: set[str] = set()  # addresses whose action produces new outputs
 
     declared_addresses = {r.address for r in resources}
-    displaced = _displaceable(platform, state, declared_addresses)
+    displaced = _Displaceable(platform, state)
     moved: set[str] = set()
 
     for resource in sorted(resources, key=lambda r: (levels.get(r.address, 0), r.address)):
@@ -407,9 +411,12 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
         entry = state.resources.get(owned_address) if state and owned_address else None
         # Only what this resource refers to: copying every output per resource made planning quadratic.
         refs = output_refs(resource.spec)
-        known = {a: outputs[a] for a, _ in refs.values() if a in outputs and a not in producing}
-        resolved, unknown = resolve(resource.spec, known) if refs else (resource.spec, set())
-        target_resource = replace(resource, spec=resolved) if resolved != resource.spec else resource
+        target_resource, unknown = resource, set[str]()
+        if refs:
+            known = {a: outputs[a] for a, _ in refs.values() if a in outputs and a not in producing}
+            resolved, unknown = resolve(resource.spec, known)
+            if resolved != resource.spec:
+                target_resource = replace(resource, spec=resolved)
         if not unknown:
             target_resource = kind.desired(ctx, target_resource)
         if not kind.observable:
@@ -437,7 +444,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                     if old[2] is not None:
                         claimed.add(id(old[2]))
         action.level = levels.get(resource.address, 0)
-        for name in sorted(unknown):  # shown as known after apply; resolved when the apply gets there
+        for name in sorted(unknown) if unknown else ():  # shown as known after apply; resolved when the apply gets there
             if action.op is Op.NOOP:
                 action.op, action.reason = Op.UPDATE, "depends on a value an earlier action of this apply produces"
             old = current.fields.get(name) if current is not None else None
@@ -460,7 +467,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
     orphans: list[str] = []
     if state is not None:
         candidates = [(address, entry.kind, tuple(entry.identity), entry.platform_id)
-                      for address, entry in state.resources.items()]
+                      for address, entry in state.resources.items() if address not in declared_addresses]
         candidates += [(e.address, e.kind, tuple(e.identity), None) for e in unsettled(state) if e.op in ("create", "replace")]
         seen: set[str] = set(moved)
         for address, kind_name, identity, platform_id in candidates:
@@ -494,9 +501,11 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                 orphans.append(address)
 
     unmanaged = find_unmanaged(platform, live, claimed, policy)
-    actions.sort(key=lambda a: (a.level, _kind_rank(a.kind, platform), a.address))
+    rank = {name: i for i, name in enumerate(platform.kinds)}
+    actions.sort(key=lambda a: (a.level, rank.get(a.kind, 0), a.address))
     for action in actions:
-        _call_out_delete(platform, action)
+        if action.op is not Op.NOOP:
+            _call_out_delete(platform, action)
     return Plan(
         target=target,
         actions=actions,
@@ -515,22 +524,28 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
 Displaced = tuple[str, ResourceState, LiveObject | None]
 
 
-def _displaceable(platform: Platform, state: State | None, declared: set[str]) -> dict[Any, list[str]]:
+class _Displaceable:
     """(identity space, identity) -> owned addresses that a declaration may take the place of:
     those no longer declared (a move to another kind of the same space), and any owned address,
-    for a declaration at that same address whose identity changed (a rename)."""
-    out: dict[Any, list[str]] = {}
-    if state is None:
-        return out
-    for address, entry in state.resources.items():
-        kind = platform.kinds.get(entry.kind)
-        if kind is None:
-            continue
-        out.setdefault((kind.identity_space or kind.name, tuple(entry.identity)), []).append(address)
-    return out
+    for a declaration at that same address whose identity changed (a rename). Indexed on the
+    first create that asks: a plan that creates nothing never needs it."""
+
+    def __init__(self, platform: Platform, state: State | None) -> None:
+        self._platform = platform
+        self._state = state
+        self._index: dict[Any, list[str]] | None = None
+
+    def get(self, key: Any) -> list[str]:
+        if self._index is None:
+            self._index = {}
+            for address, entry in self._state.resources.items() if self._state is not None else ():
+                kind = self._platform.kinds.get(entry.kind)
+                if kind is not None:
+                    self._index.setdefault((kind.identity_space or kind.name, tuple(entry.identity)), []).append(address)
+        return self._index.get(key, [])
 
 
-def _displaced(kind: Kind, resource: Resource, state: State | None, displaced: dict[Any, list[str]],
+def _displaced(kind: Kind, resource: Resource, state: State | None, displaced: _Displaceable,
                live: LiveView) -> Displaced | None:
     """The owned object a new declaration replaces instead of being created beside it: the object
     at the same address under its old identity (the identity changed, and the kind has no server
@@ -544,7 +559,7 @@ def _displaced(kind: Kind, resource: Resource, state: State | None, displaced: d
         return resource.address, entry, live.get(entry.kind, tuple(entry.identity))
     if kind.identity_space is None:
         return None
-    for address in displaced.get((kind.identity_space, tuple(resource.identity)), []):
+    for address in displaced.get((kind.identity_space, tuple(resource.identity))):
         other = state.resources[address]
         if address != resource.address and other.kind != kind.name:
             found = live.get(other.kind, tuple(other.identity))
@@ -580,13 +595,16 @@ def _outputs_of(current: LiveObject | None, entry: ResourceState | None) -> dict
     """What later actions may use of an object as it is now (live first, else the state)."""
     out: dict[str, Any] = {}
     if entry is not None:
-        out = {"platform_id": entry.platform_id, "revision": entry.revision}
+        if entry.platform_id is not None:
+            out["platform_id"] = entry.platform_id
+        if entry.revision is not None:
+            out["revision"] = entry.revision
     if current is not None:
         if current.platform_id is not None:
             out["platform_id"] = current.platform_id
         if current.revision is not None:
             out["revision"] = current.revision
-    return {k: v for k, v in out.items() if v is not None}
+    return out
 
 
 def _plan_unobservable(kind: Kind, ctx: Context, resource: Resource, entry: ResourceState | None,
@@ -626,6 +644,8 @@ def _call_out_delete(platform: Platform, action: Action) -> None:
 
 def _check_external(platform: Platform, resources: list[Resource], live: LiveView, policy: Policy) -> None:
     """A reference to an `[external]` object must find it live, or apply would fail halfway."""
+    if not policy.external:
+        return
     declared = {(r.kind, r.name) for r in resources}
     problems: list[Problem] = []
     for resource in resources:
@@ -710,10 +730,6 @@ def _visible_fields(kind: Kind, live: LiveObject) -> dict[str, Any]:
     return {k: v for k, v in live.fields.items() if k not in kind.sensitive_fields | kind.create_only_fields}
 
 
-def _kind_rank(kind_name: str, platform: Platform) -> int:
-    return list(platform.kinds).index(kind_name) if kind_name in platform.kinds else 0
-
-
 def _reverse_rank(kind: Kind, platform: Platform) -> int:
     names = list(platform.kinds)
     return len(names) - names.index(kind.name) if kind.name in names else 0
@@ -736,7 +752,7 @@ def _live_digest_part(current: LiveObject | None, kind: Kind, ctx: Context, reso
 def desired_digest(resources: Iterable[Resource], ctx: Context) -> str:
     parts = []
     for r in sorted(resources, key=lambda r: r.address):
-        fps = {k: ctx.fingerprinter(v) for k, v in sorted(r.secrets.items())}
+        fps = {k: ctx.fingerprinter(v) for k, v in sorted(r.secrets.items())} if r.secrets else {}
         parts.append([r.address, r.spec, fps])
     return _digest(parts)
 

@@ -32,12 +32,15 @@ import threading
 import time
 import urllib.request
 from collections.abc import Iterator
-from contextlib import contextmanager
 
 import httpx
 
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 _CHUNK = 65536
+#: A body up to this size with a known length is read with its head and the connection given
+#: back at once: the response then holds its content, which saves httpx's stream machinery
+#: (about a fifth of a settings document's client CPU). Larger or open-ended bodies stream.
+_EAGER_MAX = 64 * 1024
 #: Limits on what a response head may be (as http.client and h11 limit it).
 _MAX_LINE = 65536
 _MAX_HEAD = 256 * 1024
@@ -59,17 +62,27 @@ def wire_transport(base_url: str, *, verify: bool | str | ssl.SSLContext = True,
     return WireTransport(verify=verify, limits=limits or httpx.Limits())
 
 
-@contextmanager
-def _raised_as(request: httpx.Request, timed_out: type[httpx.TransportError], failed: type[httpx.TransportError],
-               doing: str) -> Iterator[None]:
+class _raised_as:
     """OS errors of one phase of an exchange as the httpx errors `_retry` classifies: which
-    classes say whether the request could have reached the server."""
-    try:
-        yield
-    except TimeoutError as exc:
-        raise timed_out(str(exc) or f"timed out while {doing}", request=request) from exc
-    except OSError as exc:  # refused, reset, DNS (gaierror), TLS (ssl.SSLError), ...
-        raise failed(str(exc) or type(exc).__name__, request=request) from exc
+    classes say whether the request could have reached the server. A class rather than a
+    generator-based context manager: it wraps three phases of every exchange."""
+
+    __slots__ = ("request", "timed_out", "failed", "doing")
+
+    def __init__(self, request: httpx.Request, timed_out: type[httpx.TransportError],
+                 failed: type[httpx.TransportError], doing: str) -> None:
+        self.request, self.timed_out, self.failed, self.doing = request, timed_out, failed, doing
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc is None:
+            return
+        if isinstance(exc, TimeoutError):
+            raise self.timed_out(str(exc) or f"timed out while {self.doing}", request=self.request) from exc
+        if isinstance(exc, OSError):  # refused, reset, DNS (gaierror), TLS (ssl.SSLError), ...
+            raise self.failed(str(exc) or type(exc).__name__, request=self.request) from exc
 
 
 class WireTransport(httpx.BaseTransport):
@@ -98,18 +111,25 @@ class WireTransport(httpx.BaseTransport):
         origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
         timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
         self._take_slot(request, timeouts.get("pool"))
+        body: bytes | None = None
         try:
             conn = self._connection(request, origin, timeouts.get("connect"))
             try:
                 head = conn.exchange(request, timeouts)
+                if head.length is not None and head.length <= _EAGER_MAX:
+                    body = conn.read_exactly(head.length, request)
             except BaseException:
                 conn.close()
                 raise
         except BaseException:
             self._give_slot()
             raise
+        extensions = {"http_version": head.version, "reason_phrase": head.reason}
+        if body is not None:
+            self._release(origin, conn, head.keep_alive)
+            return httpx.Response(head.status, headers=head.headers, content=body, extensions=extensions)
         return httpx.Response(head.status, headers=head.headers, stream=_Body(self, origin, conn, head, request),
-                              extensions={"http_version": head.version, "reason_phrase": head.reason})
+                              extensions=extensions)
 
     def close(self) -> None:
         with self._lock:
@@ -201,6 +221,17 @@ class _Connection:
     def __init__(self, sock: socket.socket) -> None:
         self.sock = sock
         self.reader = sock.makefile("rb")
+        self._timeout: float | None = sock.gettimeout()
+        self._poller: select.poll | None = None
+        if hasattr(select, "poll"):
+            self._poller = select.poll()
+            self._poller.register(sock, select.POLLIN)
+
+    def settimeout(self, timeout: float | None) -> None:
+        """The socket's timeout, set only when it changes: each setting is a system call or two."""
+        if timeout != self._timeout:
+            self.sock.settimeout(timeout)
+            self._timeout = timeout
 
     def close(self) -> None:
         try:
@@ -212,10 +243,8 @@ class _Connection:
         """Whether an idle connection can no longer carry a request: the server closed it, or
         sent bytes no request asked for (the socket is readable)."""
         try:
-            if hasattr(select, "poll"):
-                poller = select.poll()
-                poller.register(self.sock, select.POLLIN)
-                return bool(poller.poll(0))
+            if self._poller is not None:
+                return bool(self._poller.poll(0))
             return bool(select.select([self.sock], [], [], 0)[0])
         except (OSError, ValueError):
             return True
@@ -224,7 +253,7 @@ class _Connection:
 
     def exchange(self, request: httpx.Request, timeouts: dict[str, float | None]) -> _Head:
         self._send(request, timeouts.get("write"))
-        self.sock.settimeout(timeouts.get("read"))
+        self.settimeout(timeouts.get("read"))
         with _raised_as(request, httpx.ReadTimeout, httpx.ReadError, "reading"):
             head = self._read_head(request)
             while 100 <= head.status < 200 and head.status != 101:  # interim answers (100 Continue)
@@ -238,7 +267,7 @@ class _Connection:
         lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw]
         head = b"\r\n".join(lines) + b"\r\n\r\n"
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
-        self.sock.settimeout(timeout)
+        self.settimeout(timeout)
         with _raised_as(request, httpx.WriteTimeout, httpx.WriteError, "sending"):
             if isinstance(request.stream, httpx.ByteStream):
                 self.sock.sendall(head + b"".join(request.stream))
@@ -252,6 +281,15 @@ class _Connection:
                     self.sock.sendall(chunk)
             if chunked:
                 self.sock.sendall(b"0\r\n\r\n")
+
+    def read_exactly(self, length: int, request: httpx.Request) -> bytes:
+        """A body of `length` bytes, whole (the socket's read timeout applies to each read)."""
+        with _raised_as(request, httpx.ReadTimeout, httpx.ReadError, "reading"):
+            body = self.reader.read(length) if length else b""
+        if len(body) < length:
+            raise httpx.RemoteProtocolError(f"incomplete response body ({length - len(body)} bytes missing)",
+                                            request=request)
+        return body
 
     def _read_head(self, request: httpx.Request) -> _Head:
         line = self.reader.readline(_MAX_LINE + 1)

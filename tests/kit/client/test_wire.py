@@ -20,7 +20,7 @@ import pytest
 from platforge.provider._kit.client import ConnectionRefused, TlsError, TransportError
 from platforge.provider._kit.client._retry import MAYBE_SENT, NOT_SENT, RetryPolicy
 from platforge.provider._kit.client._transport import Transport
-from platforge.provider._kit.client._wire import WireTransport, wire_transport
+from platforge.provider._kit.client._wire import _EAGER_MAX, WireTransport, wire_transport
 
 Handler = Callable[[socket.socket, int], None]
 
@@ -262,7 +262,8 @@ def test_a_silent_server_is_a_read_timeout(serve):
 
 def test_a_full_pool_waits_then_times_out(serve):
     ref: list[Server] = []
-    ref.append(serve(keep_alive(ref)))
+    big = reply(b"x" * (_EAGER_MAX + 1))  # streamed, not read with its head
+    ref.append(serve(keep_alive(ref, lambda request: big if b" /held " in request else reply())))
     transport = WireTransport(limits=httpx.Limits(max_connections=1))
     c = httpx.Client(base_url=ref[0].url, transport=transport, timeout=httpx.Timeout(5.0, pool=0.2))
     with c:
@@ -274,6 +275,20 @@ def test_a_full_pool_waits_then_times_out(serve):
         held.close()
         assert c.get("/now").status_code == 200
     assert [r.split(b" ")[1] for r in ref[0].requests] == [b"/held", b"/now"]
+
+
+def test_a_small_body_is_read_with_its_head_and_frees_its_connection_at_once(serve):
+    ref: list[Server] = []
+    small = reply(b"y" * _EAGER_MAX)
+    ref.append(serve(keep_alive(ref, lambda _: small)))
+    transport = WireTransport(limits=httpx.Limits(max_connections=1))
+    c = httpx.Client(base_url=ref[0].url, transport=transport, timeout=httpx.Timeout(5.0, pool=0.2))
+    with c:
+        first = c.send(c.build_request("GET", "/first"), stream=True)  # not read by the caller
+        second = c.get("/second")  # the only slot is free: the first body is already in hand
+        assert second.content == b"y" * _EAGER_MAX
+        assert first.read() == b"y" * _EAGER_MAX
+    assert ref[0].connections == 1  # and the connection went back to the pool, kept alive
 
 
 def test_an_unread_body_closes_its_connection_instead_of_pooling_it(serve):
