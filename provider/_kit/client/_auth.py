@@ -147,6 +147,14 @@ class SessionAuth(httpx.Auth):
             raise RuntimeError("the login request was sent with the SessionAuth it renews; "
                                "send it with its own auth= (e.g. the user's password)")
 
+    def attach(self, request: httpx.Request, token: str) -> None:
+        """Put `token` on `request` as this session's requests carry it."""
+        self._apply(request, token)
+
+    def rejects(self, response: httpx.Response) -> bool:
+        """Whether `response` says the session it was sent with was not accepted."""
+        return self._is_rejected(response)
+
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self.current()
         self._apply(request, token)

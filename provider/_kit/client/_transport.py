@@ -17,6 +17,7 @@ an error or a log line.
 
 from __future__ import annotations
 
+import json as jsonlib
 import logging
 import random
 import re
@@ -30,12 +31,13 @@ from typing import Any
 
 import httpx
 
+from ._auth import SessionAuth
 from ._errors import ConnectionRefused, ErrorMapper, RateLimited, error_from_status
 from ._multipart import Files, open_parts
 from ._ratelimit import RateLimiter
 from ._redact import Redactor
 from ._retry import Jitter, Outcome, RetryPolicy, classify_error, classify_exception, is_idempotent, parse_retry_after
-from ._wire import wire_transport
+from ._wire import WireTransport, wire_transport
 
 log = logging.getLogger("platforge.transport")
 
@@ -140,18 +142,20 @@ class Transport:
         self._sleep = sleep
         self._rng: Jitter = rng or random.Random()
         self._wall_clock = wall_clock
+        transport = http_transport if http_transport is not None \
+            else wire_transport(self.base_url, verify=verify, limits=limits)
         self._client = _Client(
             base_url=self.base_url,
             headers=dict(headers or {}),
             auth=auth,
             timeout=timeout,
-            transport=http_transport if http_transport is not None
-            else wire_transport(self.base_url, verify=verify, limits=limits),
+            transport=transport,
             limits=limits,
             verify=verify,
             follow_redirects=False,
             event_hooks={"request": [self._throttle]},
         )
+        self._lane = _PlainLane.of(self._client, transport, self.base_url)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -186,13 +190,21 @@ class Transport:
         in any error message, in addition to the transport's registered secrets.
         """
         method = method.upper()
+        safe = is_idempotent(method, idempotent)
+        if self._lane is not None and auth is None and not headers:
+            target = self._lane.target(path, params)
+            if target is not None:
+                lane, body = self._lane, None if json is None else _json_body(json)
+                url = self.base_url + target[len(lane.prefix):]
+                return self._send(method, path, lambda: self._lane_attempt(lane, method, target, url, body), safe,
+                                  secret_values)
 
         url, query = self._url(path, params)
 
         def build() -> httpx.Request:
             return self._client.build_request(method, url, params=query, json=json, headers=headers)
 
-        return self._send(method, path, build, auth, is_idempotent(method, idempotent), secret_values)
+        return self._send(method, path, lambda: self._attempt(build, auth), safe, secret_values)
 
     def upload(
         self,
@@ -219,7 +231,8 @@ class Transport:
                 return self._client.build_request(method, url, params=query, data=dict(fields or {}),
                                                   files=parts, headers=headers)
 
-            return self._send(method, path, build, auth, is_idempotent(method, idempotent), secret_values)
+            return self._send(method, path, lambda: self._attempt(build, auth), is_idempotent(method, idempotent),
+                              secret_values)
 
     # The retry loop -------------------------------------------------------------------------
 
@@ -227,8 +240,7 @@ class Transport:
         self,
         method: str,
         path: str,
-        build: Callable[[], httpx.Request],
-        auth: RequestAuth,
+        try_once: Callable[[], Outcome],
         safe: bool,
         secret_values: Iterable[str],
     ) -> httpx.Response:
@@ -242,7 +254,7 @@ class Transport:
             attempt += 1
             self.stats.add(attempts=1)
             started = time.monotonic()
-            outcome = self._attempt(build, auth)
+            outcome = try_once()
             if log.isEnabledFor(logging.DEBUG):
                 status = outcome.response.status_code if outcome.response is not None else outcome.reason
                 log.debug("%s %s -> %s (%.0f ms)", method, self._log_path(path, secrets), status,
@@ -291,6 +303,18 @@ class Transport:
             response = self._client.send(request, auth=auth) if auth else self._client.send(request)
         except httpx.HTTPError as exc:
             return classify_exception(exc, request.url if request is not None else self._client.base_url)
+        return self._judge(response)
+
+    def _lane_attempt(self, lane: _PlainLane, method: str, target: str, url: str, body: bytes | None) -> Outcome:
+        """One try by the plain lane, classified as `_attempt` classifies httpx's."""
+        try:
+            response = lane.send(method, target, url, body, self._take_rate)
+        except httpx.HTTPError as exc:
+            return classify_exception(exc, httpx.URL(url))
+        return self._judge(response)
+
+    def _judge(self, response: httpx.Response) -> Outcome:
+        """A response, as the error mapper and the retry rules see it."""
         if response.history:
             # An auth flow replayed the request (a renewed session): each replay went on the
             # wire as a request of its own.
@@ -326,7 +350,136 @@ class Transport:
         return self.redactor.scrub(re.split(r"[?#]", path, maxsplit=1)[0], secrets)
 
     def _throttle(self, request: httpx.Request) -> None:
+        self._take_rate()
+
+    def _take_rate(self) -> None:
         if self.rate_limiter is not None:
             waited = self.rate_limiter.acquire()
             if waited:
                 self.stats.add(rate_limit_wait_seconds=waited)
+
+
+def _json_body(value: Any) -> bytes:
+    """A JSON body exactly as httpx writes one (`httpx._content.encode_json`)."""
+    return jsonlib.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode("utf-8")
+
+
+#: A request target httpx sends exactly as given: unreserved and sub-delimiter characters and
+#: well-formed percent escapes, nothing httpx would quote or (dot segments) normalise.
+_PLAIN_TARGET = re.compile(r"(?:[A-Za-z0-9\-_~!$&'()*+,;=:@/?]|%[0-9A-Fa-f]{2}|\.(?<!/\.))*")
+
+
+class _LaneResponse(httpx.Response):
+    """A response to a request the lane wrote without an `httpx.Request`: one is made only when
+    something asks for it (an error message, a platform's envelope check)."""
+
+    lane_request: tuple[str, str] = ("GET", "")
+
+    @property
+    def request(self) -> httpx.Request:
+        if self._request is None:
+            self._request = httpx.Request(*self.lane_request)
+        return self._request
+
+    @request.setter
+    def request(self, value: httpx.Request) -> None:
+        self._request = value
+
+    def raise_for_status(self) -> httpx.Response:
+        _ = self.request  # httpx's check reads the attribute the property fills
+        return super().raise_for_status()
+
+
+class _PlainLane:
+    """Plain requests (a JSON body or none, no per-request headers or auth, a target httpx would
+    send unchanged) written straight to the kit's wire. Why: building an `httpx.Request` (its URL
+    parsed and checked character by character, its headers normalised and searched again for
+    each default) and sending it through `httpx.Client` (auth flow, hooks, stream wrappers) cost
+    more client CPU than the exchange itself, and a plan reads up to thousands of documents.
+
+    It sends what httpx would: the headers of a request built by the same client (host, the
+    client's defaults and its own headers), the client's auth (HTTP Basic, none, or a
+    `SessionAuth`, whose rejection renews the session once and replays, as its flow does), then
+    `Content-Length` and `Content-Type` as httpx adds them; the JSON as httpx encodes it; the
+    client's timeouts and the transport's rate limit. Anything else takes httpx's way."""
+
+    def __init__(self, client: httpx.Client, wire: WireTransport, base_url: str, session: SessionAuth | None,
+                 static: bytes | None) -> None:
+        url = httpx.URL(base_url)
+        self._client = client
+        self._wire = wire
+        self._base_url = base_url
+        self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
+        self.prefix = url.raw_path.decode("ascii").rstrip("/")
+        self._timeouts = client.timeout.as_dict()
+        self._session = session
+        self._static = static
+        self._session_block: tuple[str, bytes] | None = None
+
+    @classmethod
+    def of(cls, client: httpx.Client, transport: httpx.BaseTransport | None, base_url: str) -> _PlainLane | None:
+        """The lane of a client on the kit's wire whose default auth it can carry, else None."""
+        if not isinstance(transport, WireTransport) or "?" in base_url or "#" in base_url:
+            return None
+        auth = client.auth
+        if isinstance(auth, SessionAuth):
+            return cls(client, transport, base_url, auth, None)
+        probe = client.build_request("GET", base_url)
+        if type(auth) is httpx.BasicAuth:
+            probe = next(auth.sync_auth_flow(probe))
+        elif auth is not None and type(auth) is not httpx.Auth:
+            return None  # an auth flow only httpx can run
+        return cls(client, transport, base_url, None, _header_block(probe))
+
+    def target(self, path: str, params: Mapping[str, Any] | None) -> str | None:
+        """The request target for `path` under the base URL, or None where httpx must write it."""
+        if "?" in path or "#" in path or "://" in path:
+            return None
+        target = self.prefix + "/" + path.lstrip("/")
+        if params:
+            target += "?" + str(httpx.QueryParams(params))
+        return target if _PLAIN_TARGET.fullmatch(target) else None
+
+    def send(self, method: str, target: str, url: str, body: bytes | None, throttle: Callable[[], None]) -> httpx.Response:
+        token = self._session.current() if self._session is not None else None
+        response = self._exchange(method, target, url, body, token, throttle)
+        if token is None or self._session is None or not self._session.can_renew or not self._session.rejects(response):
+            return response
+        log.info("session rejected; logging in again")
+        replay = self._exchange(method, target, url, body, self._session.renew(stale=token), throttle)
+        replay.history = [response]
+        return replay
+
+    def _exchange(self, method: str, target: str, url: str, body: bytes | None, token: str | None,
+                  throttle: Callable[[], None]) -> httpx.Response:
+        block = self._headers(token)
+        data = b"%s %s HTTP/1.1\r\n%s" % (method.encode("ascii"), target.encode("ascii"), block)
+        if body is not None:
+            data += b"Content-Length: %d\r\nContent-Type: application/json\r\n\r\n%s" % (len(body), body)
+        elif method in ("POST", "PUT", "PATCH"):
+            data += b"Content-Length: 0\r\n\r\n"
+        else:
+            data += b"\r\n"
+        throttle()
+        response = self._wire.send_bytes(self._origin, method, data, self._timeouts, _LaneResponse)
+        assert isinstance(response, _LaneResponse)
+        response.lane_request = (method, url)
+        response.read()  # as httpx's client reads every response it is not asked to stream
+        return response
+
+    def _headers(self, token: str | None) -> bytes:
+        if token is None or self._session is None:
+            assert self._static is not None
+            return self._static
+        cached = self._session_block
+        if cached is None or cached[0] != token:
+            probe = self._client.build_request("GET", self._base_url)
+            self._session.attach(probe, token)
+            cached = self._session_block = (token, _header_block(probe))
+        return cached[1]
+
+
+def _header_block(probe: httpx.Request) -> bytes:
+    """The header lines of a bodiless request as httpx would write them, for every request."""
+    return b"".join(b"%s: %s\r\n" % (name, value) for name, value in probe.headers.raw
+                    if name.lower() not in (b"content-length", b"content-type", b"transfer-encoding"))

@@ -31,7 +31,7 @@ import ssl
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 
 import httpx
 
@@ -69,7 +69,7 @@ class _raised_as:
 
     __slots__ = ("request", "timed_out", "failed", "doing")
 
-    def __init__(self, request: httpx.Request, timed_out: type[httpx.TransportError],
+    def __init__(self, request: httpx.Request | None, timed_out: type[httpx.TransportError],
                  failed: type[httpx.TransportError], doing: str) -> None:
         self.request, self.timed_out, self.failed, self.doing = request, timed_out, failed, doing
 
@@ -109,13 +109,28 @@ class WireTransport(httpx.BaseTransport):
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"request URL has an unsupported protocol {url.scheme!r}", request=request)
         origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
-        timeouts: dict[str, float | None] = request.extensions.get("timeout", {})
+        timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
+        return self._exchange(origin, request.method, timeouts, request,
+                              lambda conn: conn.send_request(request, timeouts.get("write")), httpx.Response)
+
+    def send_bytes(self, origin: Origin, method: str, data: bytes, timeouts: Mapping[str, float | None],
+                   response_type: type[httpx.Response] = httpx.Response) -> httpx.Response:
+        """One exchange whose request (head and body) is already written out as `data`: the kit's
+        transport sends its plain JSON requests this way, without building an `httpx.Request`.
+        The response and the exceptions are those of `handle_request`, with no request attached."""
+        return self._exchange(origin, method, timeouts, None,
+                              lambda conn: conn.send_bytes(data, timeouts.get("write"), None), response_type)
+
+    def _exchange(self, origin: Origin, method: str, timeouts: Mapping[str, float | None],
+                  request: httpx.Request | None, send: Callable[[_Connection], None],
+                  response_type: type[httpx.Response]) -> httpx.Response:
         self._take_slot(request, timeouts.get("pool"))
         body: bytes | None = None
         try:
             conn = self._connection(request, origin, timeouts.get("connect"))
             try:
-                head = conn.exchange(request, timeouts)
+                send(conn)
+                head = conn.receive(method, request, timeouts.get("read"))
                 if head.length is not None and head.length <= _EAGER_MAX:
                     body = conn.read_exactly(head.length, request)
             except BaseException:
@@ -127,9 +142,9 @@ class WireTransport(httpx.BaseTransport):
         extensions = {"http_version": head.version, "reason_phrase": head.reason}
         if body is not None:
             self._release(origin, conn, head.keep_alive)
-            return httpx.Response(head.status, headers=head.headers, content=body, extensions=extensions)
-        return httpx.Response(head.status, headers=head.headers, stream=_Body(self, origin, conn, head, request),
-                              extensions=extensions)
+            return response_type(head.status, headers=head.headers, content=body, extensions=extensions)
+        return response_type(head.status, headers=head.headers, stream=_Body(self, origin, conn, head, request),
+                             extensions=extensions)
 
     def close(self) -> None:
         with self._lock:
@@ -141,7 +156,7 @@ class WireTransport(httpx.BaseTransport):
 
     # Connections ----------------------------------------------------------------------------------
 
-    def _take_slot(self, request: httpx.Request, timeout: float | None) -> None:
+    def _take_slot(self, request: httpx.Request | None, timeout: float | None) -> None:
         if self._slots is not None and not self._slots.acquire(timeout=timeout if timeout is not None else -1):
             raise httpx.PoolTimeout("no connection became free within the pool timeout", request=request)
 
@@ -149,7 +164,7 @@ class WireTransport(httpx.BaseTransport):
         if self._slots is not None:
             self._slots.release()
 
-    def _connection(self, request: httpx.Request, origin: Origin, timeout: float | None) -> _Connection:
+    def _connection(self, request: httpx.Request | None, origin: Origin, timeout: float | None) -> _Connection:
         """A kept-alive connection that is still usable, else a new one."""
         now = time.monotonic()
         while True:
@@ -251,27 +266,32 @@ class _Connection:
 
     # One exchange -----------------------------------------------------------------------------------
 
-    def exchange(self, request: httpx.Request, timeouts: dict[str, float | None]) -> _Head:
-        self._send(request, timeouts.get("write"))
-        self.settimeout(timeouts.get("read"))
+    def receive(self, method: str, request: httpx.Request | None, timeout: float | None) -> _Head:
+        """The response's head, after any interim answers, and how its body is framed."""
+        self.settimeout(timeout)
         with _raised_as(request, httpx.ReadTimeout, httpx.ReadError, "reading"):
             head = self._read_head(request)
             while 100 <= head.status < 200 and head.status != 101:  # interim answers (100 Continue)
                 head = self._read_head(request)
-        _frame(head, request)
+        _frame(head, method, request)
         return head
 
-    def _send(self, request: httpx.Request, timeout: float | None) -> None:
+    def send_bytes(self, data: bytes, timeout: float | None, request: httpx.Request | None) -> None:
+        self.settimeout(timeout)
+        with _raised_as(request, httpx.WriteTimeout, httpx.WriteError, "sending"):
+            self.sock.sendall(data)
+
+    def send_request(self, request: httpx.Request, timeout: float | None) -> None:
         target = request.url.raw_path
         lines = [b"%s %s HTTP/1.1" % (request.method.encode("ascii"), target)]
         lines += [b"%s: %s" % (name, value) for name, value in request.headers.raw]
         head = b"\r\n".join(lines) + b"\r\n\r\n"
+        if isinstance(request.stream, httpx.ByteStream):
+            self.send_bytes(head + b"".join(request.stream), timeout, request)
+            return
         chunked = request.headers.get("transfer-encoding", "").lower() == "chunked"
         self.settimeout(timeout)
         with _raised_as(request, httpx.WriteTimeout, httpx.WriteError, "sending"):
-            if isinstance(request.stream, httpx.ByteStream):
-                self.sock.sendall(head + b"".join(request.stream))
-                return
             self.sock.sendall(head)  # a streamed upload: sent as it is read, never held whole
             for chunk in request.stream:  # type: ignore[union-attr]
                 if chunked:
@@ -282,7 +302,7 @@ class _Connection:
             if chunked:
                 self.sock.sendall(b"0\r\n\r\n")
 
-    def read_exactly(self, length: int, request: httpx.Request) -> bytes:
+    def read_exactly(self, length: int, request: httpx.Request | None) -> bytes:
         """A body of `length` bytes, whole (the socket's read timeout applies to each read)."""
         with _raised_as(request, httpx.ReadTimeout, httpx.ReadError, "reading"):
             body = self.reader.read(length) if length else b""
@@ -291,7 +311,7 @@ class _Connection:
                                             request=request)
         return body
 
-    def _read_head(self, request: httpx.Request) -> _Head:
+    def _read_head(self, request: httpx.Request | None) -> _Head:
         line = self.reader.readline(_MAX_LINE + 1)
         if not line:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
@@ -324,7 +344,7 @@ class _Connection:
         return _Head(int(parts[1]), parts[0], parts[2] if len(parts) > 2 else b"", headers)
 
 
-def _frame(head: _Head, request: httpx.Request) -> None:
+def _frame(head: _Head, method: str, request: httpx.Request | None) -> None:
     """How the body ends (RFC 9112, section 6.3), and whether the connection stays open."""
     connection = b""
     encoding = b""
@@ -339,7 +359,7 @@ def _frame(head: _Head, request: httpx.Request) -> None:
             connection += b"," + value.lower()
     tokens = {t.strip() for t in connection.split(b",")}
     head.keep_alive = b"close" not in tokens if head.version == b"HTTP/1.1" else b"keep-alive" in tokens
-    if request.method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
+    if method == "HEAD" or head.status in (204, 304) or 100 <= head.status < 200:
         head.length = 0
     elif encoding:
         if encoding.rsplit(b",", 1)[-1].strip() != b"chunked":  # the body runs to the end of the connection
@@ -359,7 +379,7 @@ class _Body(httpx.SyncByteStream):
     body was read to its end and the server keeps the connection alive, else closes it."""
 
     def __init__(self, transport: WireTransport, origin: Origin, conn: _Connection, head: _Head,
-                 request: httpx.Request) -> None:
+                 request: httpx.Request | None) -> None:
         self._transport = transport
         self._origin = origin
         self._conn = conn
