@@ -22,14 +22,20 @@ def dependency_levels(resources: Iterable[Resource]) -> dict[str, int]:
     by_address = {r.address: r for r in resources}
     deps: dict[str, list[str]] = {}
     for address, resource in by_address.items():
-        deps[address] = [a for a in (ref.address for ref in resource.refs) if a in by_address and a != address] \
+        deps[address] = [a for ref in resource.refs if (a := f"{ref.kind}.{ref.name}") in by_address and a != address] \
             if resource.refs else []
     levels: dict[str, int] = {}
     for root in by_address:
         if root in levels:
             continue
-        if not deps[root]:  # most resources refer to nothing declared
-            levels[root] = 0
+        top = -1
+        for dep in deps[root]:  # the common case: everything it refers to already has its level
+            level = levels.get(dep)
+            if level is None:
+                break
+            top = level if level > top else top
+        else:
+            levels[root] = top + 1
             continue
         path = [root]
         on_path = {root}

@@ -40,10 +40,14 @@ class OutputRef(BaseModel):
 def output_refs(spec: Mapping[str, Any]) -> dict[str, tuple[str, str]]:
     """Field -> (address, attribute) for every top-level field that is an output reference."""
     found: dict[str, tuple[str, str]] = {}
+    if _PLAIN.issuperset(map(type, spec.values())):  # no mapping among the values: decided in C
+        return found
     for name, value in spec.items():
+        kind = type(value)
+        if kind in _PLAIN:
+            continue
         # A plain dict first: the Mapping ABC check costs ten times more, once per field.
-        if (type(value) is dict or (type(value) not in _PLAIN and isinstance(value, Mapping))) \
-                and len(value) == 1 and isinstance(value.get("output"), str):
+        if (kind is dict or isinstance(value, Mapping)) and len(value) == 1 and isinstance(value.get("output"), str):
             address, _, attribute = value["output"].rpartition(".")
             if attribute in ATTRIBUTES and address:
                 found[name] = (address, attribute)

@@ -692,6 +692,8 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
     entry = state.resources.get(owned_address) if state and owned_address else None
     changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None,
                                    entry.applied if entry else None)
+    if owned_address is not None and not changes:
+        return action(Op.NOOP, "in sync", [], platform_id=current.platform_id)
     if owned_address is None:
         consent = policy.adopts(resource.address) or current.placeholder
         if any(c.forces_replace for c in changes):

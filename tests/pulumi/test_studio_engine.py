@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import textwrap
 from collections.abc import Callable, Iterator
@@ -587,7 +588,8 @@ def test_the_token_stays_out_of_plain_state_logs_and_files(engine: MiniEngine, p
         assert engine.refresh(urn).op == "refresh-same"
     engine.destroy_all()
     stderr = provider.stderr()
-    assert "DEBUG" in stderr and "httpx" in stderr  # the logging really was on, requests included
+    # The logging really was on, requests included (the kit's line per request: method, path, status).
+    assert re.search(r"DEBUG:platforge\.transport:(GET|POST|PUT|DELETE) /\S* -> \d{3} ", stderr)
     assert gate.token not in stderr
     assert not any(p.is_file() and gate.token in p.read_text(errors="replace") for p in program_dir.rglob("*"))
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import secrets
 import textwrap
 import tomllib
@@ -357,7 +358,8 @@ def test_secrets_stay_out_of_plain_state_answers_and_logs(engine: MiniEngine, pr
     engine.destroy_all()
     assert provider.configure_response["acceptSecrets"] is False
     stderr = provider.stderr()
-    assert "DEBUG" in stderr and "httpx" in stderr  # the logging really was on, requests included
+    # The logging really was on, requests included (the kit's line per request: method, path, status).
+    assert re.search(r"DEBUG:platforge\.transport:(GET|POST|PUT|DELETE) /\S* -> \d{3} ", stderr)
     for value in (at_place, by_path, world.refresh_token, world.token(), base64.b64encode(at_place.encode()).decode()):
         assert value not in stderr
     assert not any(p.is_file() and at_place in p.read_text(errors="replace") for p in program_dir.rglob("*"))

@@ -67,17 +67,16 @@ def install(point: str, nth: int) -> None:
     elif point == "after-request":
         from platforge.provider._kit.client._transport import Transport
 
-        real_attempt = Transport._attempt
+        real_judge = Transport._judge  # every answer passes here, by httpx's way or the plain lane
 
-        def attempt_then_die(self: Any, build: Any, auth: Any) -> Any:
-            outcome = real_attempt(self, build, auth)
-            response = outcome.response
-            if (response is not None and response.request.method != "GET"
+        def judge_then_die(self: Any, response: Any) -> Any:
+            outcome = real_judge(self, response)
+            if (outcome.response is not None and response.request.method != "GET"
                     and response.request.url.path not in ("/login", "/logout") and _fires(nth)):
                 _die()
             return outcome
 
-        Transport._attempt = attempt_then_die
+        Transport._judge = judge_then_die
     else:
         raise SystemExit(f"unknown kill point {point!r}")
 

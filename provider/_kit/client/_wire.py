@@ -25,6 +25,7 @@ for the URL, and the client then keeps httpx's default transport, which honours 
 from __future__ import annotations
 
 import os
+import re
 import select
 import socket
 import ssl
@@ -45,6 +46,9 @@ _EAGER_MAX = 64 * 1024
 _MAX_LINE = 65536
 _MAX_HEAD = 256 * 1024
 _MAX_HEADERS = 100
+#: The lengths of `content-length`, `transfer-encoding` and `connection`: a header whose name has
+#: none of them cannot frame a body.
+_FRAMING_LENGTHS = frozenset({14, 17, 10})
 
 Origin = tuple[str, str, int]
 
@@ -312,36 +316,63 @@ class _Connection:
         return body
 
     def _read_head(self, request: httpx.Request | None) -> _Head:
-        line = self.reader.readline(_MAX_LINE + 1)
+        readline = self.reader.readline
+        line = readline(_MAX_LINE + 1)
         if not line:
             raise httpx.RemoteProtocolError("Server disconnected without sending a response.", request=request)
         parts = line.rstrip(b"\r\n").split(b" ", 2)
         if len(line) > _MAX_LINE or len(parts) < 2 or not parts[0].startswith(b"HTTP/1.") or not parts[1].isdigit() \
                 or len(parts[1]) != 3:
             raise httpx.RemoteProtocolError("malformed status line", request=request)
-        headers: list[tuple[bytes, bytes]] = []
+        lines: list[bytes] = []
         size = 0
         while True:
-            line = self.reader.readline(_MAX_LINE + 1)
-            size += len(line)
+            line = readline(_MAX_LINE + 1)
+            if line == b"\r\n" or line == b"\n":
+                break
             if not line:
                 raise httpx.RemoteProtocolError("Server disconnected in the middle of the headers.", request=request)
-            if line in (b"\r\n", b"\n"):
-                break
-            if size > _MAX_HEAD or len(headers) >= _MAX_HEADERS:
+            size += len(line)
+            if size > _MAX_HEAD:
                 raise httpx.RemoteProtocolError("response headers too large", request=request)
-            if line[0] in b" \t":  # an obsolete folded line continues the previous value
-                if not headers:
-                    raise httpx.RemoteProtocolError("malformed header line", request=request)
-                name, value = headers[-1]
-                headers[-1] = (name, value + b" " + line.strip())
-                continue
-            name, colon, value = line.partition(b":")
-            name = name.strip()
-            if not colon or not name or name != line[:len(name)]:
+            lines.append(line)
+        return _Head(int(parts[1]), parts[0], parts[2] if len(parts) > 2 else b"", _parse_headers(lines, request))
+
+
+#: One header line as httpx and RFC 9110 name a field: a token, a colon, the value to the line's end.
+_HEADER_LINE = re.compile(rb"^([!#$%&'*+\-.^_`|~0-9A-Za-z]+):([^\r\n]*)\r?\n", re.MULTILINE)
+
+
+def _parse_headers(lines: list[bytes], request: httpx.Request | None) -> list[tuple[bytes, bytes]]:
+    """A response's header lines as (name, value) pairs. When every line is a plain `name:
+    value`, one expression reads them all (a tenth of a small exchange's CPU went to reading
+    headers line by line); anything else (a folded line, a malformed one) goes line by line,
+    which says what is wrong."""
+    found = _HEADER_LINE.findall(b"".join(lines))
+    if len(found) == len(lines) and len(lines) <= _MAX_HEADERS:
+        return [(name, value.strip()) for name, value in found]
+    return _header_lines(lines, request)
+
+
+def _header_lines(lines: list[bytes], request: httpx.Request | None) -> list[tuple[bytes, bytes]]:
+    """Header lines one by one: obsolete folded lines continue the previous value, and the
+    first malformed line, or one too many, is a protocol error."""
+    headers: list[tuple[bytes, bytes]] = []
+    for line in lines:
+        if len(headers) >= _MAX_HEADERS:
+            raise httpx.RemoteProtocolError("response headers too large", request=request)
+        if line[0] in b" \t":  # an obsolete folded line continues the previous value
+            if not headers:
                 raise httpx.RemoteProtocolError("malformed header line", request=request)
-            headers.append((name, value.strip()))
-        return _Head(int(parts[1]), parts[0], parts[2] if len(parts) > 2 else b"", headers)
+            name, value = headers[-1]
+            headers[-1] = (name, value + b" " + line.strip())
+            continue
+        name, colon, value = line.partition(b":")
+        name = name.strip()
+        if not colon or not name or name != line[:len(name)]:
+            raise httpx.RemoteProtocolError("malformed header line", request=request)
+        headers.append((name, value.strip()))
+    return headers
 
 
 def _frame(head: _Head, method: str, request: httpx.Request | None) -> None:
@@ -350,6 +381,8 @@ def _frame(head: _Head, method: str, request: httpx.Request | None) -> None:
     encoding = b""
     lengths: set[bytes] = set()
     for name, value in head.headers:
+        if len(name) not in _FRAMING_LENGTHS:  # most headers: not one of the three below
+            continue
         lowered = name.lower()
         if lowered == b"content-length":
             lengths.add(value)

@@ -17,10 +17,18 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from platforge.provider._kit.client import ConnectionRefused, TlsError, TransportError
 from platforge.provider._kit.client._retry import MAYBE_SENT, NOT_SENT, RetryPolicy
 from platforge.provider._kit.client._transport import Transport
-from platforge.provider._kit.client._wire import _EAGER_MAX, WireTransport, wire_transport
+from platforge.provider._kit.client._wire import (
+    _EAGER_MAX,
+    WireTransport,
+    _header_lines,
+    _parse_headers,
+    wire_transport,
+)
 
 Handler = Callable[[socket.socket, int], None]
 
@@ -487,3 +495,32 @@ def test_a_malformed_answer_is_a_protocol_error_after_sending(serve, answer):
     with client(server.url) as c, pytest.raises(httpx.RemoteProtocolError) as info:
         c.get("/")
     assert isinstance(info.value, MAYBE_SENT) and not isinstance(info.value, NOT_SENT)
+
+
+# ── header lines: one expression, or line by line ─────────────────────────────────────────────
+
+_names = st.sampled_from([b"Content-Length", b"x-a", b"Set-Cookie", b"a b", b"", b" lead", b"trail ", b"n\x0b",
+                          b"caf\xc3\xa9", b"k:v"])
+_values = st.sampled_from([b"", b" 1", b"\tv\t", b" a:b ", b" \x0bx\x0c ", b" x\ry", b" \xff"])
+_lines = st.one_of(st.builds(lambda n, v, end: n + b":" + v + end, _names, _values, st.sampled_from([b"\r\n", b"\n"])),
+                   st.sampled_from([b" folded\r\n", b"\tfolded\r\n", b"no colon\r\n", b":\r\n", b"x\r\r\n"]))
+
+
+def _outcome(parse, lines):
+    try:
+        return parse(lines, None)
+    except httpx.RemoteProtocolError as exc:
+        return type(exc)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(_lines, max_size=6))
+def test_headers_read_by_one_expression_are_what_reading_line_by_line_gives(lines):
+    assert _outcome(_parse_headers, lines) == _outcome(_header_lines, lines)
+
+
+def test_more_than_a_hundred_header_lines_are_too_many():
+    lines = [b"x-%d: v\r\n" % i for i in range(101)]
+    with pytest.raises(httpx.RemoteProtocolError):
+        _parse_headers(lines, None)
+    assert len(_parse_headers(lines[:100], None)) == 100
