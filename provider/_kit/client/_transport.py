@@ -40,6 +40,7 @@ from ._retry import Jitter, Outcome, RetryPolicy, classify_error, classify_excep
 from ._wire import WireTransport, wire_transport
 
 log = logging.getLogger("platforge.transport")
+_auth_log = logging.getLogger("platforge.auth")  # the plain lane's session renewals, as SessionAuth logs them
 
 DEFAULT_TIMEOUT = httpx.Timeout(30.0, connect=10.0)
 DEFAULT_LIMITS = httpx.Limits(max_connections=20, max_keepalive_connections=10)
@@ -419,7 +420,8 @@ class _PlainLane:
     @classmethod
     def of(cls, client: httpx.Client, transport: httpx.BaseTransport | None, base_url: str) -> _PlainLane | None:
         """The lane of a client on the kit's wire whose default auth it can carry, else None."""
-        if not isinstance(transport, WireTransport) or "?" in base_url or "#" in base_url:
+        if not isinstance(transport, WireTransport) or "?" in base_url or "#" in base_url \
+                or httpx.URL(base_url).userinfo:  # credentials in the URL: httpx's auth from them
             return None
         auth = client.auth
         if isinstance(auth, SessionAuth):
@@ -445,7 +447,7 @@ class _PlainLane:
         response = self._exchange(method, target, url, body, token, throttle)
         if token is None or self._session is None or not self._session.can_renew or not self._session.rejects(response):
             return response
-        log.info("session rejected; logging in again")
+        _auth_log.info("session rejected; logging in again")
         replay = self._exchange(method, target, url, body, self._session.renew(stale=token), throttle)
         replay.history = [response]
         return replay

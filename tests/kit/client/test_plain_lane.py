@@ -6,6 +6,7 @@ httpx would (a target httpx would quote or normalise, per-request headers or aut
 
 from __future__ import annotations
 
+import base64
 import secrets
 import socket
 
@@ -68,6 +69,17 @@ def test_a_session_is_carried_as_its_flow_carries_it(serve):  # noqa: F811
                                 CALLS[:3])
     assert lane == httpx_way
     assert all(f"authorization: token {token}".encode() in headers for _, headers, _ in lane)
+
+
+def test_credentials_in_the_base_url_take_httpx_way(serve):  # noqa: F811
+    ref: list[Server] = []
+    ref.append(serve(keep_alive(ref)))
+    user, password = "u" + secrets.token_hex(3), secrets.token_hex(6)
+    with Transport(ref[0].url.replace("http://", f"http://{user}:{password}@")) as transport:
+        assert transport._lane is None
+        transport.request("GET", "/api/x")
+    basic = base64.b64encode(f"{user}:{password}".encode()).decode()
+    assert f"authorization: basic {basic}".lower().encode() in split(ref[0].requests[0])[1]  # headers lowercased
 
 
 def test_targets_httpx_would_rewrite_take_httpx_way(serve):  # noqa: F811
