@@ -444,7 +444,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                     if old[2] is not None:
                         claimed.add(id(old[2]))
         action.level = levels.get(resource.address, 0)
-        for name in sorted(unknown) if unknown else ():  # shown as known after apply; resolved when the apply gets there
+        for name in sorted(unknown):  # shown as known after apply; resolved when the apply gets there
             if action.op is Op.NOOP:
                 action.op, action.reason = Op.UPDATE, "depends on a value an earlier action of this apply produces"
             old = current.fields.get(name) if current is not None else None
@@ -464,6 +464,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
     if problems:
         raise StackError(problems)
 
+    rank = {name: i for i, name in enumerate(platform.kinds)}
     orphans: list[str] = []
     if state is not None:
         candidates = [(address, entry.kind, tuple(entry.identity), entry.platform_id)
@@ -491,7 +492,7 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                 actions.append(Action(
                     address=address, kind=kind_name, identity=identity, op=Op.DELETE,
                     reason="owned by this stack and no longer declared (--prune)",
-                    platform_id=current.platform_id, level=max_level + 1 + _reverse_rank(kind, platform),
+                    platform_id=current.platform_id, level=max_level + 1 + len(rank) - rank[kind.name],
                     destructive=kind.destructive, confirm=confirm,
                     confirmed=bool(confirm) and policy.confirms_delete(address),
                     blocked=kind.delete_refusal(last.applied) if last is not None else None,
@@ -501,7 +502,6 @@ def _make_plan(platform: Platform, ctx: Context, target: Target, resources: list
                 orphans.append(address)
 
     unmanaged = find_unmanaged(platform, live, claimed, policy)
-    rank = {name: i for i, name in enumerate(platform.kinds)}
     actions.sort(key=lambda a: (a.level, rank.get(a.kind, 0), a.address))
     for action in actions:
         if action.op is not Op.NOOP:
@@ -692,8 +692,6 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
     entry = state.resources.get(owned_address) if state and owned_address else None
     changes = changes_against_live(kind, ctx, resource, current, entry.fingerprints if entry else None,
                                    entry.applied if entry else None)
-    if owned_address is not None and not changes:
-        return action(Op.NOOP, "in sync", [], platform_id=current.platform_id)
     if owned_address is None:
         consent = policy.adopts(resource.address) or current.placeholder
         if any(c.forces_replace for c in changes):
@@ -730,11 +728,6 @@ def _plan_one(kind: Kind, ctx: Context, resource: Resource, current: LiveObject 
 
 def _visible_fields(kind: Kind, live: LiveObject) -> dict[str, Any]:
     return {k: v for k, v in live.fields.items() if k not in kind.sensitive_fields | kind.create_only_fields}
-
-
-def _reverse_rank(kind: Kind, platform: Platform) -> int:
-    names = list(platform.kinds)
-    return len(names) - names.index(kind.name) if kind.name in names else 0
 
 
 def replace_change(change: FieldChange, **values: Any) -> FieldChange:

@@ -37,7 +37,7 @@ from ._multipart import Files, open_parts
 from ._ratelimit import RateLimiter
 from ._redact import Redactor
 from ._retry import Jitter, Outcome, RetryPolicy, classify_error, classify_exception, is_idempotent, parse_retry_after
-from ._wire import WireTransport, wire_transport
+from ._wire import WireTransport, origin_of, wire_transport
 
 log = logging.getLogger("platforge.transport")
 _auth_log = logging.getLogger("platforge.auth")  # the plain lane's session renewals, as SessionAuth logs them
@@ -192,15 +192,13 @@ class Transport:
         """
         method = method.upper()
         safe = is_idempotent(method, idempotent)
-        if self._lane is not None and auth is None and not headers:
-            target = self._lane.target(path, params)
+        url, query = self._url(path, params)
+        if self._lane is not None and auth is None and not headers and query is None:
+            target = self._lane.target(url)
             if target is not None:
                 lane, body = self._lane, None if json is None else _json_body(json)
-                url = self.base_url + target[len(lane.prefix):]
                 return self._send(method, path, lambda: self._lane_attempt(lane, method, target, url, body), safe,
                                   secret_values)
-
-        url, query = self._url(path, params)
 
         def build() -> httpx.Request:
             return self._client.build_request(method, url, params=query, json=json, headers=headers)
@@ -406,12 +404,14 @@ class _PlainLane:
 
     def __init__(self, client: httpx.Client, wire: WireTransport, base_url: str, session: SessionAuth | None,
                  static: bytes | None) -> None:
-        url = httpx.URL(base_url)
         self._client = client
         self._wire = wire
         self._base_url = base_url
-        self._origin = (url.scheme, url.host, url.port or (443 if url.scheme == "https" else 80))
-        self.prefix = url.raw_path.decode("ascii").rstrip("/")
+        self._origin = origin_of(httpx.URL(base_url))
+        # The URLs `Transport._url` writes start with the base URL: the target is what follows
+        # its scheme and authority.
+        path_at = base_url.find("/", base_url.index("://") + 3)
+        self._authority_end = len(base_url) if path_at < 0 else path_at
         self._timeouts = client.timeout.as_dict()
         self._session = session
         self._static = static
@@ -423,6 +423,8 @@ class _PlainLane:
         if not isinstance(transport, WireTransport) or "?" in base_url or "#" in base_url \
                 or httpx.URL(base_url).userinfo:  # credentials in the URL: httpx's auth from them
             return None
+        if any(name in client.headers for name in ("content-type", "content-length", "transfer-encoding")):
+            return None  # httpx keeps the client's own on every request, in place of what the lane writes
         auth = client.auth
         if isinstance(auth, SessionAuth):
             return cls(client, transport, base_url, auth, None)
@@ -433,13 +435,12 @@ class _PlainLane:
             return None  # an auth flow only httpx can run
         return cls(client, transport, base_url, None, _header_block(probe))
 
-    def target(self, path: str, params: Mapping[str, Any] | None) -> str | None:
-        """The request target for `path` under the base URL, or None where httpx must write it."""
-        if "?" in path or "#" in path or "://" in path:
+    def target(self, url: str) -> str | None:
+        """The request target of an absolute URL under the base URL (as `Transport._url` writes
+        it), or None where httpx must write it."""
+        if not url.startswith(self._base_url + "/"):  # an absolute URL elsewhere, or a relative one
             return None
-        target = self.prefix + "/" + path.lstrip("/")
-        if params:
-            target += "?" + str(httpx.QueryParams(params))
+        target = url[self._authority_end:]
         return target if _PLAIN_TARGET.fullmatch(target) else None
 
     def send(self, method: str, target: str, url: str, body: bytes | None, throttle: Callable[[], None]) -> httpx.Response:
@@ -482,6 +483,5 @@ class _PlainLane:
 
 
 def _header_block(probe: httpx.Request) -> bytes:
-    """The header lines of a bodiless request as httpx would write them, for every request."""
-    return b"".join(b"%s: %s\r\n" % (name, value) for name, value in probe.headers.raw
-                    if name.lower() not in (b"content-length", b"content-type", b"transfer-encoding"))
+    """The header lines of a bodiless GET as httpx writes them: what every request carries."""
+    return b"".join(b"%s: %s\r\n" % (name, value) for name, value in probe.headers.raw)

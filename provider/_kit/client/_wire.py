@@ -53,6 +53,11 @@ _FRAMING_LENGTHS = frozenset({14, 17, 10})
 Origin = tuple[str, str, int]
 
 
+def origin_of(url: httpx.URL) -> Origin:
+    """Where a URL's requests go: its scheme, host and port (the scheme's default if none)."""
+    return url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme]
+
+
 def wire_transport(base_url: str, *, verify: bool | str | ssl.SSLContext = True, limits: httpx.Limits | None = None) -> WireTransport | None:
     """The transport for a client of `base_url`, or None where httpx's own must serve (a proxy
     from the environment applies to it, or the scheme is not plain HTTP(S))."""
@@ -112,7 +117,7 @@ class WireTransport(httpx.BaseTransport):
         url = request.url
         if url.scheme not in _DEFAULT_PORTS:
             raise httpx.UnsupportedProtocol(f"request URL has an unsupported protocol {url.scheme!r}", request=request)
-        origin = (url.scheme, url.host, url.port or _DEFAULT_PORTS[url.scheme])
+        origin = origin_of(url)
         timeouts: Mapping[str, float | None] = request.extensions.get("timeout", {})
         return self._exchange(origin, request.method, timeouts, request,
                               lambda conn: conn.send_request(request, timeouts.get("write")), httpx.Response)

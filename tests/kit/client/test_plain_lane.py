@@ -86,9 +86,24 @@ def test_targets_httpx_would_rewrite_take_httpx_way(serve):  # noqa: F811
     with Transport("http://127.0.0.1:9/base") as transport:
         lane = transport._lane
         assert lane is not None
-        assert lane.target("/a/b", {"x": "1 2"}) == "/base/a/b?x=1+2"
-        for path in ["/a b", "/é", "/a/../b", "/a/./b", "/a?x=1", "/a#f", "http://elsewhere/x", "/%zz", "/a[1]"]:
-            assert lane.target(path, None) is None, path
+
+        def target(path: str, params: dict | None = None) -> str | None:
+            url, query = transport._url(path, params)  # as `request` asks the lane
+            return lane.target(url) if query is None else None
+
+        assert target("/a/b", {"x": "1 2"}) == "/base/a/b?x=1+2"
+        for path in ["/a b", "/é", "/a/../b", "/a/./b", "/a?x=1", "/a#f", "http://elsewhere/x", "/%zz", "/a[1]",
+                     "http://127.0.0.1:90/base/x", "http://127.0.0.1:9/basement"]:
+            assert target(path) is None, path
+
+
+def test_content_headers_of_the_client_take_httpx_way(serve):  # noqa: F811
+    ref: list[Server] = []
+    ref.append(serve(keep_alive(ref)))
+    with Transport(ref[0].url, headers={"Content-Type": "application/json; charset=utf-8"}) as transport:
+        assert transport._lane is None  # httpx keeps the client's own on every request
+        transport.request("POST", "/api/x", json={"a": 1})
+    assert b"content-type: application/json; charset=utf-8" in split(ref[0].requests[0])[1]
 
 
 def test_a_rejected_session_is_renewed_once_and_the_request_replayed(serve):  # noqa: F811
